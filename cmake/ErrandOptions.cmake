@@ -1,0 +1,26 @@
+# Compiler options shared by every errand target (errand_options is an
+# INTERFACE target so that warnings and sanitizers never leak to users).
+add_library(errand_options INTERFACE)
+target_compile_options(errand_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Wmisleading-indentation -Wduplicated-cond -Wlogical-op)
+if(ERRAND_WERROR)
+  target_compile_options(errand_options INTERFACE -Werror)
+endif()
+if(ERRAND_SANITIZE)
+  target_compile_options(errand_options INTERFACE
+    -fsanitize=${ERRAND_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(errand_options INTERFACE -fsanitize=${ERRAND_SANITIZE})
+endif()
+
+# Helper for test executables: one binary per test folder, discovered by CTest.
+function(errand_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LABELS;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE errand::errand errand_options errand_test_support
+                        GTest::gtest_main ${ARG_LIBS})
+  target_precompile_headers(${name} REUSE_FROM errand_test_pch)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 120
+                       DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,31 @@
+#pragma once
+// Configuration of `errand serve`: every flag has an ERRAND_* environment
+// equivalent (flags win). Parsing helpers throw std::invalid_argument with a
+// message fit for the command line.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "errand/http/server.hpp"
+#include "errand/observe/logger.hpp"
+
+namespace errand::app {
+
+struct Config {
+  http::ServerConfig http;
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+  observe::Level log_level = observe::Level::info;
+};
+
+// "250ms", "10s", "2m", "1h"; a bare number is seconds.
+[[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", ":8080" (all interfaces), "localhost:80".
+[[nodiscard]] std::pair<std::string, std::uint16_t> parse_listen(std::string_view text);
+
+// The `errand` command line: serve, --version, --help. Returns the exit code.
+[[nodiscard]] int cli_main(int argc, char** argv);
+
+}  // namespace errand::app

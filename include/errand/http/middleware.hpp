@@ -1,0 +1,50 @@
+#pragma once
+// Built-in middleware. Each factory returns a Handler to pass to use(); all are
+// thread-safe to share between routes and I/O threads.
+//
+// A typical stack, outermost first (App installs it for you):
+//   request_id(), trace(), access_log(logger), recovery(), timeout({...})
+
+#include <chrono>
+#include <string>
+
+#include "errand/http/context.hpp"
+#include "errand/observe/logger.hpp"
+
+namespace errand::http::mw {
+
+// Catches any exception from the rest of the chain: http::Error becomes its
+// JSON error; anything else becomes 500 {"error":{"code":"internal"}} and one
+// error log line carrying the request id. The server keeps serving.
+[[nodiscard]] Handler recovery();
+
+struct RequestIdOptions {
+  std::string header = "X-Request-ID";
+  // Incoming ids longer than this, or with characters outside [A-Za-z0-9._:-],
+  // are replaced by a fresh one (they end up in logs).
+  std::size_t max_length = 128;
+};
+// Keeps a well-formed incoming X-Request-ID or generates one; echoes it.
+[[nodiscard]] Handler request_id(RequestIdOptions options = {});
+
+// Parses W3C `traceparent` (a new trace when absent or invalid), stores it on
+// the context and echoes this server's span as `traceparent` on the response.
+[[nodiscard]] Handler trace();
+
+// One JSON line per request after it finished: method, path, route, status,
+// bytes, duration_ms, remote, request_id, trace_id.
+[[nodiscard]] Handler access_log(observe::Logger logger);
+
+struct TimeoutOptions {
+  std::chrono::milliseconds after{std::chrono::seconds(30)};
+  int status = 408;  // e.g. 503 or 504 if you prefer
+  std::string code = "timeout";
+  std::string message = "request timed out";
+};
+// Sets the context's deadline and requests its stop_token when it passes. A
+// blocking route is answered at the deadline even if its handler keeps running
+// (the handler's late response is dropped); a non-blocking handler cannot be
+// interrupted, but if it returns after the deadline its response is replaced.
+[[nodiscard]] Handler timeout(TimeoutOptions options);
+
+}  // namespace errand::http::mw

@@ -1,0 +1,87 @@
+#pragma once
+// Server: HTTP/1.1 on Boost.Beast with bounded everything.
+//
+//  * N I/O threads run non-blocking handlers; routes marked blocking run on a
+//    bounded pool (full: 503 + Retry-After). Keep-alive, pipelined requests
+//    (answered in order), chunked request bodies, HEAD, Expect: 100-continue.
+//  * Limits (ServerConfig): header bytes -> 431, body bytes -> 413 (checked
+//    against Content-Length before the body is read, and while reading a
+//    chunked body), header and body read time -> connection closed (slowloris), idle keep-alive
+//    time -> closed, connections -> 503 and closed. Malformed requests get 400 and the connection
+//    is closed.
+//  * stop(): stop accepting, close idle connections, let in-flight requests
+//    finish for `shutdown_grace`, then cancel (stop_token) and close the rest.
+//
+// Threading: configure the router and call start() on one thread; stats(),
+// port() and draining() may be called from any thread; stop() from any thread
+// except an I/O or blocking-pool thread (it joins them). The destructor stops.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "errand/http/router.hpp"
+#include "errand/observe/logger.hpp"
+
+namespace errand::http {
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;                 // 0: an ephemeral port, see Server::port()
+  unsigned threads = 0;                      // I/O threads; 0: hardware concurrency
+  std::size_t max_header_bytes = 16 * 1024;  // request line + fields + blank line
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
+  std::size_t max_connections = 10'000;
+  unsigned blocking_threads = 16;
+  std::size_t blocking_queue = 256;  // waiting requests beyond the running ones
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
+};
+
+struct ServerStats {
+  std::size_t connections = 0;         // open, counted against max_connections
+  std::size_t requests_in_flight = 0;  // dispatched, response not yet written
+  std::size_t blocking_active = 0;
+  std::size_t blocking_queued = 0;
+  std::uint64_t requests_total = 0;
+  std::uint64_t connections_rejected = 0;  // over max_connections
+  std::uint64_t blocking_rejected = 0;     // blocking queue full (503)
+};
+
+class Server {
+ public:
+  explicit Server(ServerConfig config, observe::Logger logger = observe::Logger::to_stderr());
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Register routes here before start().
+  [[nodiscard]] Router& router();
+
+  // Freezes the router, binds, listens and starts the threads. Throws
+  // std::system_error when the address cannot be bound.
+  void start();
+  // The bound port (useful with port 0). Valid after start().
+  [[nodiscard]] std::uint16_t port() const;
+  // Graceful stop as described above; blocks until every thread has joined.
+  // Idempotent.
+  void stop();
+  // start(), wait for SIGINT or SIGTERM, stop(). Returns the process exit code.
+  int run();
+
+  [[nodiscard]] bool draining() const;
+  [[nodiscard]] ServerStats stats() const;
+  [[nodiscard]] const ServerConfig& config() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace errand::http

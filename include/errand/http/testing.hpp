@@ -1,0 +1,42 @@
+#pragma once
+// In-memory requests for tests: runs a request through a Router exactly as the
+// server's dispatcher does (same routing, chain, error mapping), without
+// sockets or threads. Blocking routes run inline; the timeout middleware can
+// only check its deadline when the handler returns (there is no timer).
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+#include "errand/http/router.hpp"
+#include "errand/observe/logger.hpp"
+
+namespace errand::http::testing {
+
+struct Request {
+  Request(std::string m = "GET", std::string t = "/", Headers h = {}, std::string b = {})
+      : method(std::move(m)), target(std::move(t)), headers(std::move(h)), body(std::move(b)) {}
+
+  std::string method = "GET";
+  std::string target = "/";
+  Headers headers;
+  std::string body;
+};
+
+struct Response {
+  int status = 0;
+  Headers headers;
+  std::string body;
+
+  [[nodiscard]] std::optional<std::string> header(std::string_view name) const;
+  // Parses the body; throws std::system_error when it is not JSON.
+  [[nodiscard]] boost::json::value json() const;
+};
+
+// Freezes `router` if needed.
+[[nodiscard]] Response perform(Router& router, const Request& request,
+                               const observe::Logger& logger = observe::Logger::null());
+
+}  // namespace errand::http::testing

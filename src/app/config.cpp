@@ -1,0 +1,148 @@
+#include "errand/app/config.hpp"
+
+#include <charconv>
+#include <iostream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "errand/app/serve.hpp"
+
+namespace errand::app {
+
+std::chrono::milliseconds parse_duration(std::string_view text) {
+  const auto bad = [&] {
+    return std::invalid_argument(
+        fmt::format("invalid duration '{}' (use e.g. 250ms, 10s, 2m, 1h)", text));
+  };
+  std::uint64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr == text.data()) throw bad();
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  std::uint64_t factor = 0;
+  if (unit == "ms")
+    factor = 1;
+  else if (unit.empty() || unit == "s")
+    factor = 1000;
+  else if (unit == "m")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else
+    throw bad();
+  if (value > std::uint64_t{1} << 40U) throw bad();
+  return std::chrono::milliseconds(static_cast<std::int64_t>(value * factor));
+}
+
+std::pair<std::string, std::uint16_t> parse_listen(std::string_view text) {
+  const auto bad = [&] {
+    return std::invalid_argument(
+        fmt::format("invalid listen address '{}' (use HOST:PORT, e.g. 127.0.0.1:8080)", text));
+  };
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) throw bad();
+  std::string host(text.substr(0, colon));
+  const auto port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535) throw bad();
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+namespace {
+
+void add_duration(CLI::App& cmd, const std::string& name, std::chrono::milliseconds& target,
+                  const std::string& env, const std::string& help) {
+  cmd.add_option_function<std::string>(
+         name, [&target](const std::string& v) { target = parse_duration(v); }, help)
+      ->envname(env)
+      ->default_str(fmt::format("{}ms", target.count()));
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  CLI::App cli{"errand: HTTP handlers that answer at once, with background errands", "errand"};
+  cli.set_version_flag("--version", std::string("errand ") + ERRAND_VERSION);
+  cli.require_subcommand(1);
+
+  Config config;
+  auto& http = config.http;
+  auto* serve_cmd = cli.add_subcommand("serve", "Run the HTTP server");
+  std::string listen = fmt::format("{}:{}", http.address, http.port);
+  serve_cmd->add_option("--listen", listen, "Address to listen on, HOST:PORT")
+      ->envname("ERRAND_LISTEN")
+      ->capture_default_str();
+  serve_cmd->add_option("--threads", http.threads, "I/O threads (0: one per core)")
+      ->envname("ERRAND_THREADS")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-header-bytes", http.max_header_bytes,
+                   "Largest request header accepted (431 beyond)")
+      ->envname("ERRAND_MAX_HEADER_BYTES")
+      ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 24U))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-body-bytes", http.max_body_bytes,
+                   "Largest request body accepted (413 beyond)")
+      ->envname("ERRAND_MAX_BODY_BYTES")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-connections", http.max_connections,
+                   "Open connections at most (503 and close beyond)")
+      ->envname("ERRAND_MAX_CONNECTIONS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--blocking-threads", http.blocking_threads,
+                   "Threads for routes marked blocking")
+      ->envname("ERRAND_BLOCKING_THREADS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--blocking-queue", http.blocking_queue,
+                   "Blocking requests that may wait for a thread (503 beyond)")
+      ->envname("ERRAND_BLOCKING_QUEUE")
+      ->capture_default_str();
+  add_duration(*serve_cmd, "--header-timeout", http.header_timeout, "ERRAND_HEADER_TIMEOUT",
+               "Time to receive a request's headers before the connection is closed");
+  add_duration(*serve_cmd, "--body-timeout", http.body_timeout, "ERRAND_BODY_TIMEOUT",
+               "Time to receive a request's body before the connection is closed");
+  add_duration(*serve_cmd, "--idle-timeout", http.idle_timeout, "ERRAND_IDLE_TIMEOUT",
+               "Keep-alive connections idle longer are closed");
+  add_duration(*serve_cmd, "--write-timeout", http.write_timeout, "ERRAND_WRITE_TIMEOUT",
+               "Time to write a response before the connection is closed");
+  add_duration(*serve_cmd, "--request-timeout", config.request_timeout, "ERRAND_REQUEST_TIMEOUT",
+               "Handler deadline (408 beyond)");
+  add_duration(*serve_cmd, "--shutdown-grace", http.shutdown_grace, "ERRAND_SHUTDOWN_GRACE",
+               "On SIGTERM, time for in-flight requests to finish");
+  std::string log_level = "info";
+  serve_cmd->add_option("--log-level", log_level, "debug, info, warn, error or off")
+      ->envname("ERRAND_LOG_LEVEL")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  try {
+    cli.parse(argc, argv);
+    if (serve_cmd->parsed()) {
+      std::tie(http.address, http.port) = parse_listen(listen);
+      config.log_level = observe::parse_level(log_level);
+    }
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "errand: " << e.what() << "\n";
+    return 2;
+  }
+  if (serve_cmd->parsed()) return serve(config);
+  return 0;
+}
+
+}  // namespace errand::app

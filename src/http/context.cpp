@@ -1,0 +1,191 @@
+#include "errand/http/context.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/params_encoded_view.hpp>
+#include <boost/url/parse_query.hpp>
+
+#include "exchange.hpp"
+
+namespace errand::http {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return boost::beast::iequals(a, b);
+}
+
+bool is_credential(std::string_view name) {
+  return iequals(name, "authorization") || iequals(name, "proxy-authorization") ||
+         iequals(name, "cookie");
+}
+
+}  // namespace
+
+boost::json::value error_body(std::string_view code, std::string_view message) {
+  return {{"error", {{"code", code}, {"message", message}}}};
+}
+
+Context::Context(std::unique_ptr<detail::Exchange> exchange) : ex_(std::move(exchange)) {}
+Context::~Context() = default;
+
+std::string_view Context::method() const {
+  return ex_->request.method_string();
+}
+std::string_view Context::target() const {
+  return ex_->request.target();
+}
+std::string_view Context::path() const {
+  return ex_->path;
+}
+std::string_view Context::route() const {
+  return ex_->route;
+}
+std::string_view Context::body() const {
+  return ex_->request.body();
+}
+const std::string& Context::remote_address() const {
+  return ex_->remote;
+}
+
+std::string_view Context::param(std::string_view name) const {
+  for (const auto& [k, v] : params_) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+std::optional<std::string> Context::query(std::string_view name) const {
+  auto parsed = boost::urls::parse_query(ex_->query);
+  if (!parsed) return std::nullopt;
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;
+  for (const auto& p : *parsed) {
+    // (params_view's encoding_opts constructor is not exported by Boost 1.81's library)
+    if (p.key.decode(opts) == name) return p.has_value ? p.value.decode(opts) : std::string();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> Context::header(std::string_view name) const {
+  const auto it = ex_->request.find(name);
+  if (it == ex_->request.end()) return std::nullopt;
+  return it->value();
+}
+
+boost::json::value Context::body_json() const {
+  if (auto ct = header("content-type")) {
+    const auto semi = ct->find(';');
+    const auto media = ct->substr(0, semi);
+    if (!iequals(media, "application/json") &&
+        !(media.size() > 5 && iequals(media.substr(media.size() - 5), "+json"))) {
+      throw Error(415, "unsupported_media_type",
+                  "request body must be application/json, got '" + std::string(media) + "'");
+    }
+  }
+  if (body().empty()) throw Error(400, "invalid_json", "request body is empty");
+  boost::system::error_code ec;
+  auto value = boost::json::parse(body(), ec);
+  if (ec) throw Error(400, "invalid_json", "request body is not valid JSON: " + ec.message());
+  return value;
+}
+
+observe::Logger Context::log() const {
+  boost::json::object fields;
+  if (!request_id_.empty()) fields.emplace("request_id", request_id_);
+  if (!trace_.trace_id.empty()) fields.emplace("trace_id", trace_.trace_id);
+  return ex_->logger.with(std::move(fields));
+}
+
+std::optional<std::chrono::steady_clock::time_point> Context::deadline() const {
+  return ex_->deadline;
+}
+
+std::stop_token Context::stop_token() const {
+  return ex_->stop.get_token();
+}
+
+void Context::set_header(std::string name, std::string value) {
+  for (auto& [k, v] : response_headers_) {
+    if (iequals(k, name)) {
+      v = std::move(value);
+      return;
+    }
+  }
+  response_headers_.emplace_back(std::move(name), std::move(value));
+}
+
+void Context::text(int code, std::string body, std::string content_type) {
+  response_status_ = code;
+  response_body_ = std::move(body);
+  set_header("Content-Type", std::move(content_type));
+}
+
+void Context::json(int code, const boost::json::value& body) {
+  text(code, boost::json::serialize(body), "application/json");
+}
+
+void Context::error(int code, std::string_view error_code, std::string_view message) {
+  json(code, error_body(error_code, message));
+}
+
+void Context::next() {
+  ++index_;
+  while (!aborted_ && index_ >= 0 && static_cast<std::size_t>(index_) < chain_->size()) {
+    (*chain_)[static_cast<std::size_t>(index_)](*this);
+    ++index_;
+  }
+}
+
+std::shared_ptr<const RequestSnapshot> Context::snapshot(const SnapshotOptions& options) const {
+  Headers headers;
+  for (const auto& field : ex_->request) {
+    const auto name = field.name_string();
+    const bool wanted = options.headers.empty()
+                            ? !is_credential(name)
+                            : std::any_of(options.headers.begin(), options.headers.end(),
+                                          [&](const std::string& h) { return iequals(h, name); });
+    if (wanted) headers.emplace_back(std::string(name), std::string(field.value()));
+  }
+  return std::make_shared<const RequestSnapshot>(std::string(method()), ex_->path, params_,
+                                                 std::move(headers), request_id_, trace_, values_);
+}
+
+std::optional<std::string_view> RequestSnapshot::header(std::string_view name) const {
+  for (const auto& [k, v] : headers_) {
+    if (iequals(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+namespace detail {
+
+Response error_response(int status, std::string_view code, std::string_view message) {
+  Response r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = boost::json::serialize(error_body(code, message));
+  return r;
+}
+
+void throw_field_error(const std::string& path, std::string_view what) {
+  throw Error(400, "invalid_field", "field '" + path + "' " + std::string(what));
+}
+
+std::string_view json_kind(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64: return "integer";
+    case boost::json::kind::double_: return "number";
+    case boost::json::kind::string: return "string";
+    case boost::json::kind::array: return "array";
+    case boost::json::kind::object: return "object";
+  }
+  return "value";
+}
+
+}  // namespace detail
+}  // namespace errand::http

@@ -1,0 +1,100 @@
+#include "dispatch.hpp"
+
+#include <fmt/format.h>
+#include <boost/url/parse.hpp>
+
+#include "exchange.hpp"
+
+namespace errand::http::detail {
+
+namespace {
+
+// Splits the request target into its encoded path and query. Accepts
+// origin-form ("/a?b") and absolute-form ("http://h/a?b", RFC 9112 3.2.2).
+bool split_target(std::string_view target, std::string& path, std::string& query) {
+  if (!target.empty() && target.front() == '/') {
+    auto u = boost::urls::parse_origin_form(target);
+    if (!u) return false;
+    path = u->encoded_path();
+    query = u->encoded_query();
+    return true;
+  }
+  auto u = boost::urls::parse_absolute_uri(target);
+  if (!u) return false;
+  path = u->encoded_path();
+  if (path.empty()) path = "/";
+  query = u->encoded_query();
+  return true;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += ", ";
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+Prepared prepare(const Router& router, Context& c) {
+  auto& ex = ContextAccess::exchange(c);
+  if (!split_target(ex.request.target(), ex.path, ex.query)) {
+    c.error(400, "bad_request", "malformed request target");
+    return {&router.fallback_chain(), false};
+  }
+  auto m = router.match(c.method(), ex.path);
+  switch (m.kind) {
+    case RouteMatch::Kind::found:
+      ex.route = m.route->pattern;
+      ContextAccess::set_params(c, std::move(m.params));
+      return {&m.route->chain, m.route->options.blocking};
+    case RouteMatch::Kind::method_not_allowed:
+      c.set_header("Allow", join(m.allowed));
+      c.error(
+          405, "method_not_allowed",
+          fmt::format("method {} is not allowed here; allowed: {}", c.method(), join(m.allowed)));
+      break;
+    case RouteMatch::Kind::bad_path:
+      c.error(400, "bad_request", "malformed percent-encoding in path");
+      break;
+    case RouteMatch::Kind::not_found:
+      c.error(404, "not_found", fmt::format("no route for {} {}", c.method(), ex.path));
+      break;
+  }
+  return {&router.fallback_chain(), false};
+}
+
+void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
+  try {
+    try {
+      std::rethrow_exception(std::move(error));
+    } catch (const Error& e) {
+      c.error(e.status(), e.code(), e.what());
+    } catch (const std::exception& e) {
+      c.log().error("handler threw",
+                    {{"method", c.method()}, {"path", c.path()}, {"error", e.what()}});
+      c.error(500, "internal", "internal server error");
+    } catch (...) {
+      c.log().error("handler threw a non-standard exception",
+                    {{"method", c.method()}, {"path", c.path()}});
+      c.error(500, "internal", "internal server error");
+    }
+  } catch (...) {
+    // Allocation failure while reporting: answer with what we have.
+    c.status(500);
+  }
+}
+
+void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {
+  ContextAccess::set_chain(c, chain);
+  try {
+    c.next();
+  } catch (...) {
+    respond_to_exception(c, std::current_exception());
+  }
+  ContextAccess::exchange(c).commit(ContextAccess::take_response(c));
+}
+
+}  // namespace errand::http::detail

@@ -1,0 +1,97 @@
+#pragma once
+// Internal: the state one request shares between its connection, its handler
+// chain and a timeout timer. The request fields are written once, before the
+// chain runs; the commit fields are guarded by `mu`.
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "errand/http/context.hpp"
+#include "errand/observe/logger.hpp"
+
+namespace errand::http::detail {
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+};
+
+struct Exchange {
+  boost::beast::http::request<boost::beast::http::string_body> request;
+  std::string path;   // percent-encoded, no query
+  std::string query;  // percent-encoded, without '?'
+  std::string route;  // matched pattern
+  std::string remote;
+  observe::Logger logger = observe::Logger::null();
+  // Executor for timers that belong to this request (the connection's strand).
+  boost::asio::any_io_executor executor;
+  std::stop_source stop;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+
+  // Delivers the response to whoever sends it; called at most once, never under `mu`.
+  std::function<void(Response)> on_commit;
+
+  // Returns false if a response was committed before (the first commit wins).
+  bool commit(Response response) {
+    std::function<void(Response)> deliver;
+    {
+      const std::lock_guard lock(mu);
+      if (committed) return false;
+      committed = true;
+      deliver = std::move(on_commit);
+    }
+    if (deliver) deliver(std::move(response));
+    return true;
+  }
+
+  // For the timeout middleware: the chain finished before the deadline timer.
+  void disarm_deadline() {
+    const std::lock_guard lock(mu);
+    deadline_disarmed = true;
+  }
+  // For the deadline timer: stop the handler and answer now unless the chain
+  // already finished. Returns true when it committed `response`.
+  bool expire(Response response) {
+    {
+      const std::lock_guard lock(mu);
+      if (deadline_disarmed || committed) return false;
+      stop.request_stop();
+    }
+    return commit(std::move(response));
+  }
+
+  std::mutex mu;
+  bool committed = false;
+  bool deadline_disarmed = false;
+};
+
+struct ContextAccess {
+  static Exchange& exchange(Context& c) { return *c.ex_; }
+  static const Exchange& exchange(const Context& c) { return *c.ex_; }
+  static void set_params(Context& c, Params params) { c.params_ = std::move(params); }
+  static void set_chain(Context& c, const std::vector<Handler>& chain) {
+    c.chain_ = &chain;
+    c.index_ = -1;
+  }
+  static Response take_response(Context& c) {
+    Response r;
+    r.status = c.response_status_;
+    r.headers = std::move(c.response_headers_);
+    r.body = std::move(c.response_body_);
+    return r;
+  }
+};
+
+// Builds a JSON error response (the same shape Context::error writes).
+Response error_response(int status, std::string_view code, std::string_view message);
+
+}  // namespace errand::http::detail

@@ -1,0 +1,123 @@
+#include "errand/http/middleware.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "dispatch.hpp"
+#include "exchange.hpp"
+
+namespace errand::http::mw {
+
+namespace {
+
+bool valid_request_id(std::string_view id, std::size_t max_length) {
+  if (id.empty() || id.size() > max_length) return false;
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.' || ch == ':';
+  });
+}
+
+}  // namespace
+
+Handler recovery() {
+  return [](Context& c) {
+    try {
+      c.next();
+    } catch (...) {
+      detail::respond_to_exception(c, std::current_exception());
+      c.abort();
+    }
+  };
+}
+
+Handler request_id(RequestIdOptions options) {
+  return [options = std::move(options)](Context& c) {
+    auto incoming = c.header(options.header);
+    std::string id = incoming && valid_request_id(*incoming, options.max_length)
+                         ? std::string(*incoming)
+                         : observe::random_hex(16);
+    c.set_header(options.header, id);
+    c.set_request_id(std::move(id));
+    c.next();
+  };
+}
+
+Handler trace() {
+  return [](Context& c) {
+    auto incoming = c.header("traceparent");
+    std::optional<observe::TraceContext> parent;
+    if (incoming) parent = observe::TraceContext::parse(*incoming);
+    auto ours = parent ? parent->child() : observe::TraceContext::generate();
+    c.set_header("traceparent", ours.to_traceparent());
+    c.set_trace(std::move(ours));
+    c.next();
+  };
+}
+
+Handler access_log(observe::Logger logger) {
+  return [logger = std::move(logger)](Context& c) {
+    const auto start = std::chrono::steady_clock::now();
+    c.next();
+    if (!logger.enabled(observe::Level::info)) return;
+    const auto elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+    boost::json::object line{{"method", c.method()},
+                             {"path", c.path()},
+                             {"route", c.route()},
+                             {"status", c.response_status()},
+                             {"bytes", c.response_body().size()},
+                             {"duration_ms", elapsed.count()},
+                             {"remote", c.remote_address()}};
+    if (!c.request_id().empty()) line.emplace("request_id", c.request_id());
+    if (!c.trace().trace_id.empty()) line.emplace("trace_id", c.trace().trace_id);
+    logger.info("request", std::move(line));
+  };
+}
+
+Handler timeout(TimeoutOptions options) {
+  auto opts = std::make_shared<const TimeoutOptions>(std::move(options));
+  return [opts](Context& c) {
+    auto& ex = detail::ContextAccess::exchange(c);
+    const auto deadline = std::chrono::steady_clock::now() + opts->after;
+    if (ex.deadline && *ex.deadline <= deadline) {
+      c.next();  // an outer, earlier deadline already governs
+      return;
+    }
+    ex.deadline = deadline;
+    std::shared_ptr<boost::asio::steady_timer> timer;
+    if (ex.executor) {
+      timer = std::make_shared<boost::asio::steady_timer>(ex.executor, deadline);
+      timer->async_wait([weak = c.weak_from_this(), opts](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto ctx = weak.lock()) {
+          detail::ContextAccess::exchange(*ctx).expire(
+              detail::error_response(opts->status, opts->code, opts->message));
+        }
+      });
+    }
+    auto finish = [&] {
+      ex.disarm_deadline();
+      // A timer may only be touched on its executor; the posted lambda also
+      // keeps it alive until the cancellation has run.
+      if (timer) boost::asio::post(ex.executor, [timer] { timer->cancel(); });
+    };
+    try {
+      c.next();
+    } catch (...) {
+      finish();
+      throw;
+    }
+    finish();
+    if (c.stop_requested() || std::chrono::steady_clock::now() >= deadline) {
+      // The timer answered already, or the handler came back late: either way
+      // this request timed out, and the access log should say so.
+      c.error(opts->status, opts->code, opts->message);
+    }
+  };
+}
+
+}  // namespace errand::http::mw

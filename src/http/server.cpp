@@ -1,0 +1,584 @@
+#include "errand/http/server.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "blocking_pool.hpp"
+#include "dispatch.hpp"
+#include "exchange.hpp"
+
+namespace errand::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class Connection;
+
+constexpr std::size_t read_chunk = 4096;
+// Overflow connections (over max_connections) get a 503 and a short linger;
+// past this many at once they are closed without a word.
+constexpr std::size_t max_overflow_in_progress = 64;
+constexpr auto linger_time = std::chrono::milliseconds(500);
+constexpr std::size_t linger_max_bytes = 64 * 1024;
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(ServerConfig config, observe::Logger logger)
+      : config_(std::move(config)),
+        logger_(std::move(logger)),
+        threads_count_(config_.threads == 0 ? std::max(1U, std::thread::hardware_concurrency())
+                                            : config_.threads),
+        ioc_(static_cast<int>(threads_count_)),
+        acceptor_(asio::make_strand(ioc_)) {
+    if (config_.blocking_threads == 0) {
+      throw std::invalid_argument("blocking_threads must be at least 1");
+    }
+    if (config_.max_connections == 0) {
+      throw std::invalid_argument("max_connections must be at least 1");
+    }
+  }
+
+  ~Impl() { stop(); }
+
+  void start();
+  void stop();
+  int run();
+
+  void register_connection(Connection* c, const std::shared_ptr<Connection>& sp);
+  void unregister_connection(Connection* c);
+
+  // Declaration order is destruction order in reverse: everything a Connection
+  // or a pending handler touches in its destructor is declared before ioc_.
+  ServerConfig config_;
+  observe::Logger logger_;
+  Router router_;
+  unsigned threads_count_;
+
+  mutable std::mutex conn_mu_;
+  std::condition_variable conn_cv_;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by conn_mu_
+
+  std::atomic<bool> started_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
+  std::mutex stop_mu_;  // serialises stop()
+
+  std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::uint64_t> requests_total_{0};
+  std::atomic<std::uint64_t> connections_rejected_{0};
+  std::atomic<std::uint64_t> blocking_rejected_{0};
+  std::atomic<std::size_t> overflow_in_progress_{0};
+
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<detail::BlockingPool> pool_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::jthread> threads_;
+
+ private:
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+};
+
+namespace {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server::Impl& server, tcp::socket socket, bool overflow)
+      : server_(server), stream_(std::move(socket)), overflow_(overflow) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  }
+
+  ~Connection() {
+    if (overflow_) {
+      server_.overflow_in_progress_.fetch_sub(1);
+    } else {
+      server_.unregister_connection(this);
+    }
+  }
+
+  void start() {
+    if (overflow_) {
+      reject_overflow();
+      return;
+    }
+    request_started_ = Clock::now();
+    wait_for_request(true);
+  }
+
+  // Called on the strand when the server begins draining.
+  void drain() {
+    keep_alive_ = false;
+    if (idle_) close();
+  }
+
+  // Called on the strand when the grace period is over.
+  void force_close() { close(); }
+
+  [[nodiscard]] asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  const ServerConfig& cfg() const { return server_.config_; }
+
+  void wait_for_request(bool first) {
+    if (server_.draining_.load() && !first) {
+      close();
+      return;
+    }
+    if (buffer_.size() > 0) {  // pipelined: the next request is already here
+      request_started_ = Clock::now();
+      read_header();
+      return;
+    }
+    idle_ = true;
+    if (first) {
+      stream_.expires_at(request_started_ + cfg().header_timeout);
+    } else {
+      stream_.expires_after(cfg().idle_timeout);
+    }
+    stream_.async_read_some(buffer_.prepare(read_chunk), [self = shared_from_this(), first](
+                                                             beast::error_code ec, std::size_t n) {
+      self->idle_ = false;
+      if (ec) return self->close();
+      self->buffer_.commit(n);
+      if (!first) self->request_started_ = Clock::now();
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(cfg().max_header_bytes));
+    parser_->body_limit(cfg().max_body_bytes);
+    stream_.expires_at(request_started_ + cfg().header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                               self->on_header(ec, n);
+                             });
+  }
+
+  void on_header(beast::error_code ec, std::size_t header_bytes) {
+    // Beast applies header_limit to the fields after the start line; the
+    // bytes it consumed make the limit exact for the whole header.
+    if (!ec && header_bytes > cfg().max_header_bytes) ec = bhttp::error::header_limit;
+    if (ec == bhttp::error::body_limit) {  // Content-Length alone is over the limit
+      return fail(413, "body_too_large",
+                  fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
+    }
+    if (ec == bhttp::error::bad_version) {
+      return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+    }
+    if (ec == bhttp::error::header_limit) {
+      return fail(431, "header_too_large",
+                  fmt::format("request header exceeds {} bytes", cfg().max_header_bytes));
+    }
+    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
+        ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
+      return close();  // slow, gone or shut down: nobody to answer
+    }
+    if (ec) return fail(400, "bad_request", fmt::format("malformed request: {}", ec.message()));
+
+    const auto& req = parser_->get();
+    if (req.version() != 11 && req.version() != 10) {
+      return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+    }
+    if (req.version() == 11 && req.find(bhttp::field::host) == req.end()) {
+      return fail(400, "bad_request", "HTTP/1.1 requests must carry a Host header");
+    }
+    if (auto len = parser_->content_length(); len && *len > cfg().max_body_bytes) {
+      return fail(413, "body_too_large",
+                  fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
+    }
+    if (parser_->is_done()) return dispatch();
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                       req.version());
+      stream_.expires_after(cfg().write_timeout);
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                           if (wec) return self->close();
+                           self->read_body();
+                         });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    stream_.expires_after(cfg().body_timeout);
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      return fail(413, "body_too_large",
+                  fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
+    }
+    // A body that does not arrive in time: tcp_stream has closed the socket
+    // already, as for slow headers, so there is nobody left to answer.
+    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
+        ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec)
+      return fail(400, "bad_request", fmt::format("malformed request body: {}", ec.message()));
+    dispatch();
+  }
+
+  void dispatch() {
+    auto ex = std::make_unique<detail::Exchange>();
+    ex->request = parser_->release();
+    parser_.reset();
+    ex->remote = remote_;
+    ex->logger = server_.logger_;
+    ex->executor = stream_.get_executor();
+    version_ = ex->request.version();
+    head_ = ex->request.method() == bhttp::verb::head;
+    keep_alive_ = keep_alive_ && ex->request.keep_alive();
+    ex->on_commit = [self = shared_from_this()](detail::Response r) {
+      asio::post(self->stream_.get_executor(),
+                 [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+    };
+    server_.in_flight_.fetch_add(1);
+    server_.requests_total_.fetch_add(1);
+
+    auto ctx = std::make_shared<Context>(std::move(ex));
+    const auto prepared = detail::prepare(server_.router_, *ctx);
+    if (!prepared.blocking) {
+      detail::run_and_commit(*ctx, *prepared.chain);
+      return;
+    }
+    const auto* chain = prepared.chain;
+    const bool accepted = server_.pool_->try_submit([ctx, chain](const std::stop_token& stop) {
+      auto& exchange = detail::ContextAccess::exchange(*ctx);
+      const std::stop_callback forward(stop, [&exchange] { exchange.stop.request_stop(); });
+      detail::run_and_commit(*ctx, *chain);
+    });
+    if (!accepted) {
+      server_.blocking_rejected_.fetch_add(1);
+      auto r = detail::error_response(503, "overloaded",
+                                      "too many blocking requests in progress; retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      if (auto id = ctx->header("X-Request-ID")) r.headers.emplace_back("X-Request-ID", *id);
+      detail::ContextAccess::exchange(*ctx).commit(std::move(r));
+    }
+  }
+
+  void write(detail::Response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(r.status), version_);
+    res->set(bhttp::field::server, "errand");
+    for (auto& [name, value] : r.headers) res->insert(name, value);
+    if (server_.draining_.load()) keep_alive_ = false;
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    if (head_) res->body().clear();  // Content-Length stays that of the GET body
+    stream_.expires_after(cfg().write_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         self->server_.in_flight_.fetch_sub(1);
+                         if (ec) return self->close();
+                         if (!self->keep_alive_) return self->linger_close();
+                         self->wait_for_request(false);
+                       });
+  }
+
+  // Answers an unreadable request directly (no middleware ran) and closes.
+  void fail(int status, std::string_view code, const std::string& message) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(status), 11);
+    res->set(bhttp::field::server, "errand");
+    res->set(bhttp::field::content_type, "application/json");
+    res->keep_alive(false);
+    res->body() = boost::json::serialize(error_body(code, message));
+    res->prepare_payload();
+    keep_alive_ = false;
+    stream_.expires_after(cfg().write_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         if (ec) return self->close();
+                         self->linger_close();
+                       });
+  }
+
+  void reject_overflow() {
+    fail(503, "too_many_connections", "server is at its connection limit; retry later");
+  }
+
+  // Half-closes and reads what the client still sends for a short while, so
+  // that the kernel does not answer unread data with a reset that would
+  // destroy the response we just wrote.
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(linger_time);
+    linger_read();
+  }
+
+  void linger_read() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(read_chunk),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > linger_max_bytes) return self->close();
+                              self->linger_read();
+                            });
+  }
+
+  void close() {
+    idle_ = false;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string remote_;
+  Clock::time_point request_started_;
+  unsigned version_ = 11;
+  bool head_ = false;
+  bool keep_alive_ = true;
+  bool idle_ = false;
+  bool overflow_;
+  std::size_t lingered_ = 0;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- Impl
+
+void Server::Impl::register_connection(Connection* c, const std::shared_ptr<Connection>& sp) {
+  const std::lock_guard lock(conn_mu_);
+  connections_.emplace(c, sp);
+}
+
+void Server::Impl::unregister_connection(Connection* c) {
+  {
+    const std::lock_guard lock(conn_mu_);
+    connections_.erase(c);
+  }
+  conn_cv_.notify_all();
+}
+
+void Server::Impl::start() {
+  if (started_.exchange(true)) throw std::logic_error("server already started");
+  router_.freeze();
+  pool_ = std::make_unique<detail::BlockingPool>(config_.blocking_threads, config_.blocking_queue);
+
+  const tcp::endpoint endpoint(asio::ip::make_address(config_.address), config_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor_.local_endpoint().port();
+
+  work_.emplace(ioc_.get_executor());
+  do_accept();
+  threads_.reserve(threads_count_);
+  for (unsigned i = 0; i < threads_count_; ++i) {
+    threads_.emplace_back([this] {
+      while (true) {
+        try {
+          ioc_.run();
+          return;
+        } catch (const std::exception& e) {
+          logger_.error("exception escaped an I/O handler", {{"error", e.what()}});
+        }
+      }
+    });
+  }
+  logger_.info("listening", {{"address", config_.address},
+                             {"port", port_},
+                             {"threads", threads_count_},
+                             {"blocking_threads", config_.blocking_threads}});
+}
+
+void Server::Impl::do_accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket));
+  });
+}
+
+void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  if (!ec) {
+    bool over = false;
+    {
+      const std::lock_guard lock(conn_mu_);
+      over = connections_.size() >= config_.max_connections;
+    }
+    if (!over) {
+      auto conn = std::make_shared<Connection>(*this, std::move(socket), false);
+      register_connection(conn.get(), conn);
+      asio::dispatch(conn->executor(), [conn] { conn->start(); });
+    } else {
+      connections_rejected_.fetch_add(1);
+      if (overflow_in_progress_.fetch_add(1) < max_overflow_in_progress) {
+        auto conn = std::make_shared<Connection>(*this, std::move(socket), true);
+        asio::dispatch(conn->executor(), [conn] { conn->start(); });
+      } else {
+        overflow_in_progress_.fetch_sub(1);
+        beast::error_code ignored;
+        socket.close(ignored);
+      }
+    }
+  } else {
+    // EMFILE and friends: keep accepting, but do not spin on a persistent error.
+    logger_.warn("accept failed", {{"error", ec.message()}});
+  }
+  do_accept();
+}
+
+void Server::Impl::stop() {
+  const std::lock_guard stop_lock(stop_mu_);
+  if (!started_.load() || stopped_.exchange(true)) return;
+  draining_.store(true);
+  logger_.info("shutting down", {{"grace_ms", config_.shutdown_grace.count()}});
+
+  // 1. Stop accepting.
+  std::promise<void> closed;
+  asio::post(acceptor_.get_executor(), [this, &closed] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+
+  // 2. Close idle connections; busy ones close after their current response.
+  auto for_each_connection = [this](auto fn) {
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+      const std::lock_guard lock(conn_mu_);
+      for (auto& [ptr, weak] : connections_) {
+        if (auto sp = weak.lock()) live.push_back(std::move(sp));
+      }
+    }
+    for (auto& c : live) asio::post(c->executor(), [c, fn] { fn(*c); });
+  };
+  for_each_connection([](Connection& c) { c.drain(); });
+
+  // 3. Wait for in-flight work within the grace period.
+  {
+    std::unique_lock lock(conn_mu_);
+    const bool drained =
+        conn_cv_.wait_for(lock, config_.shutdown_grace, [this] { return connections_.empty(); });
+    if (!drained) {
+      logger_.warn("grace period over; cancelling in-flight requests",
+                   {{"connections", connections_.size()}});
+    }
+  }
+
+  // 4. Force: cancel blocking handlers, close what is left, stop the loop.
+  pool_->cancel_running();
+  for_each_connection([](Connection& c) { c.force_close(); });
+  {
+    std::unique_lock lock(conn_mu_);
+    conn_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return connections_.empty(); });
+  }
+  pool_->shutdown(true);
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  logger_.info("stopped");
+}
+
+int Server::Impl::run() {
+  start();
+  std::promise<int> signalled;
+  asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+  signals.async_wait(
+      [&signalled](beast::error_code ec, int sig) { signalled.set_value(ec ? 0 : sig); });
+  const int sig = signalled.get_future().get();
+  logger_.info("signal received", {{"signal", sig}});
+  stop();
+  return 0;
+}
+
+// ---------------------------------------------------------------- Server
+
+Server::Server(ServerConfig config, observe::Logger logger)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(logger))) {}
+Server::~Server() = default;
+Router& Server::router() {
+  return impl_->router_;
+}
+void Server::start() {
+  impl_->start();
+}
+std::uint16_t Server::port() const {
+  return impl_->port_;
+}
+void Server::stop() {
+  impl_->stop();
+}
+int Server::run() {
+  return impl_->run();
+}
+bool Server::draining() const {
+  return impl_->draining_.load();
+}
+const ServerConfig& Server::config() const {
+  return impl_->config_;
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  {
+    const std::lock_guard lock(impl_->conn_mu_);
+    s.connections = impl_->connections_.size();
+  }
+  s.requests_in_flight = impl_->in_flight_.load();
+  if (impl_->pool_) {
+    s.blocking_active = impl_->pool_->active();
+    s.blocking_queued = impl_->pool_->queued();
+  }
+  s.requests_total = impl_->requests_total_.load();
+  s.connections_rejected = impl_->connections_rejected_.load();
+  s.blocking_rejected = impl_->blocking_rejected_.load();
+  return s;
+}
+
+}  // namespace errand::http

@@ -1,0 +1,94 @@
+#include "errand/observe/trace_context.hpp"
+
+#include <algorithm>
+#include <array>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace errand::observe {
+namespace {
+
+bool is_lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool all_zero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
+}
+
+std::mt19937_64& generator() {
+  thread_local std::mt19937_64 gen{[] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd()};
+    return std::mt19937_64{seq};
+  }()};
+  return gen;
+}
+
+int hex_value(char c) {
+  return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+}  // namespace
+
+std::string random_hex(std::size_t bytes) {
+  static constexpr std::array<char, 16> digits{'0', '1', '2', '3', '4', '5', '6', '7',
+                                               '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+  std::string out;
+  out.reserve(bytes * 2);
+  auto& gen = generator();
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    if (i % 8 == 0) word = gen();
+    const auto byte = static_cast<unsigned>(word & 0xFFU);
+    word >>= 8U;
+    out.push_back(digits[byte >> 4U]);
+    out.push_back(digits[byte & 0xFU]);
+  }
+  return out;
+}
+
+std::optional<TraceContext> TraceContext::parse(std::string_view v) {
+  // version "-" trace-id "-" parent-id "-" flags; future versions may append "-..." fields.
+  constexpr std::size_t base_len = 55;
+  if (v.size() < base_len) return std::nullopt;
+  const auto version = v.substr(0, 2);
+  if (!is_lower_hex(version) || version == "ff") return std::nullopt;
+  if (version == "00" && v.size() != base_len) return std::nullopt;
+  if (v.size() > base_len && v[base_len] != '-') return std::nullopt;
+  if (v[2] != '-' || v[35] != '-' || v[52] != '-') return std::nullopt;
+  const auto trace_id = v.substr(3, 32);
+  const auto span_id = v.substr(36, 16);
+  const auto flags = v.substr(53, 2);
+  if (!is_lower_hex(trace_id) || !is_lower_hex(span_id) || !is_lower_hex(flags)) {
+    return std::nullopt;
+  }
+  if (all_zero(trace_id) || all_zero(span_id)) return std::nullopt;
+  return TraceContext{std::string(trace_id), std::string(span_id),
+                      static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]))};
+}
+
+TraceContext TraceContext::generate() {
+  TraceContext t;
+  do {
+    t.trace_id = random_hex(16);
+  } while (all_zero(t.trace_id));
+  t.flags = 0x01;
+  return t.child();
+}
+
+TraceContext TraceContext::child() const {
+  TraceContext t = *this;
+  do {
+    t.span_id = random_hex(8);
+  } while (all_zero(t.span_id));
+  return t;
+}
+
+std::string TraceContext::to_traceparent() const {
+  return fmt::format("00-{}-{}-{:02x}", trace_id, span_id, flags);
+}
+
+}  // namespace errand::observe

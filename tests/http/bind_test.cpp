@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <boost/describe/class.hpp>
+
+#include "errand/http/router.hpp"
+#include "errand/http/testing.hpp"
+
+namespace errand::http {
+namespace bind_test {
+
+struct Address {
+  std::string city;
+  std::optional<std::string> zip;
+};
+BOOST_DESCRIBE_STRUCT(Address, (), (city, zip))
+
+struct Signup {
+  std::string email;
+  int age = 0;
+  bool newsletter = false;
+  double score = 0;
+  std::vector<std::string> tags;
+  std::optional<Address> address;
+  std::uint8_t level = 0;
+};
+BOOST_DESCRIBE_STRUCT(Signup, (), (email, age, newsletter, score, tags, address, level))
+
+class BindTest : public ::testing::Test {
+ protected:
+  BindTest() {
+    router.post("/signup", [](Context& c) {
+      auto in = c.bind<Signup>();
+      c.json(200, {{"email", in.email},
+                   {"age", in.age},
+                   {"tags", in.tags.size()},
+                   {"city", in.address ? in.address->city : "-"}});
+    });
+  }
+  testing::Response post(std::string body, std::string content_type = "application/json") {
+    testing::Request r{"POST", "/signup", {}, std::move(body)};
+    if (!content_type.empty()) r.headers.emplace_back("Content-Type", content_type);
+    return testing::perform(router, r);
+  }
+  static std::string message(const testing::Response& r) {
+    return std::string(r.json().at("error").at("message").as_string());
+  }
+  Router router;
+};
+
+const char* const valid =
+    R"({"email":"a@b.c","age":30,"newsletter":true,"score":1.5,"tags":["x","y"],)"
+    R"("address":{"city":"Oslo"},"level":3,"unknown":"ignored"})";
+
+TEST_F(BindTest, BindsADescribedStruct) {
+  auto r = post(valid);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json(), boost::json::parse(R"({"email":"a@b.c","age":30,"tags":2,"city":"Oslo"})"));
+}
+
+TEST_F(BindTest, OptionalFieldsMayBeMissingOrNull) {
+  auto r = post(
+      R"({"email":"a","age":1,"newsletter":false,"score":0,"tags":[],"level":0,"address":null})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("city"), "-");
+}
+
+TEST_F(BindTest, MissingFieldIsA400NamingIt) {
+  auto r = post(R"({"age":30,"newsletter":true,"score":1,"tags":[],"level":0})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json().at("error").at("code"), "invalid_field");
+  EXPECT_EQ(message(r), "field 'email' is required");
+}
+
+TEST_F(BindTest, MistypedFieldIsA400NamingIt) {
+  auto r = post(R"({"email":"a","age":"thirty","newsletter":true,"score":1,"tags":[],"level":0})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(message(r), "field 'age' must be an integer, got string");
+}
+
+TEST_F(BindTest, NestedAndArrayPathsAreNamed) {
+  auto r = post(R"({"email":"a","age":1,"newsletter":true,"score":1,"tags":["x",2],"level":0})");
+  EXPECT_EQ(message(r), "field 'tags[1]' must be a string, got integer");
+  r = post(
+      R"({"email":"a","age":1,"newsletter":true,"score":1,"tags":[],"level":0,"address":{"zip":"1"}})");
+  EXPECT_EQ(message(r), "field 'address.city' is required");
+}
+
+TEST_F(BindTest, IntegersOutOfRangeAreRejected) {
+  auto r = post(R"({"email":"a","age":1,"newsletter":true,"score":1,"tags":[],"level":256})");
+  EXPECT_EQ(message(r), "field 'level' is out of range");
+  r = post(R"({"email":"a","age":99999999999,"newsletter":true,"score":1,"tags":[],"level":1})");
+  EXPECT_EQ(message(r), "field 'age' is out of range");
+}
+
+TEST_F(BindTest, InvalidJsonIsA400) {
+  auto r = post(R"({"email": )");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json().at("error").at("code"), "invalid_json");
+  EXPECT_EQ(post("").status, 400);
+  EXPECT_EQ(post("[1,2]").status, 400);
+}
+
+TEST_F(BindTest, NonJsonContentTypeIsA415) {
+  auto r = post(valid, "text/plain");
+  EXPECT_EQ(r.status, 415);
+  EXPECT_EQ(r.json().at("error").at("code"), "unsupported_media_type");
+  EXPECT_EQ(post(valid, "application/json; charset=utf-8").status, 200);
+  EXPECT_EQ(post(valid, "application/merge-patch+json").status, 200);
+  EXPECT_EQ(post(valid, "").status, 200);  // no Content-Type: assume JSON
+}
+
+}  // namespace bind_test
+}  // namespace errand::http

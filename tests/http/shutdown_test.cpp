@@ -1,0 +1,105 @@
+// Graceful shutdown over real sockets.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "support/http_client.hpp"
+
+namespace errand::http {
+namespace shutdown_test {
+
+using namespace std::chrono_literals;
+using test::Client;
+using test::Gate;
+using test::TestServer;
+
+TEST(Shutdown, DrainsAnInFlightRequestAndRefusesNewConnections) {
+  TestServer srv;
+  Gate gate;
+  std::atomic<bool> started{false};
+  srv.router().get("/work",
+                   [&](Context& c) {
+                     started = true;
+                     gate.wait();
+                     c.text(200, "finished");
+                   },
+                   {.blocking = true});
+  srv.start();
+  const auto port = srv.port();
+
+  Client in_flight(port);
+  in_flight.send(test::raw_request("GET", "/work"));
+  ASSERT_TRUE(test::eventually([&] { return started.load(); }));
+
+  auto stopped = std::async(std::launch::async, [&] { srv.server().stop(); });
+  ASSERT_TRUE(test::eventually([&] { return srv.server().draining(); }));
+  ASSERT_TRUE(srv.wait_for_log("shutting down"));
+  // The listener is closed: a new connection is refused or closed unanswered.
+  EXPECT_TRUE(test::eventually([&] {
+    try {
+      Client late(port, 2s);
+      late.send(test::raw_request("GET", "/work"));
+      return late.wait_closed();
+    } catch (const std::system_error&) {
+      return true;
+    }
+  }));
+  EXPECT_EQ(stopped.wait_for(0s), std::future_status::timeout) << "waits for the request";
+
+  gate.open();
+  auto r = in_flight.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "finished");
+  EXPECT_FALSE(r.keep_alive) << "a draining server closes after the response";
+  stopped.get();
+  EXPECT_EQ(srv.server().stats().connections, 0U);
+}
+
+TEST(Shutdown, ClosesIdleKeepAliveConnectionsAtOnce) {
+  auto cfg = TestServer::defaults();
+  cfg.shutdown_grace = 120s;  // if idle connections were waited for, the test would time out
+  TestServer srv(cfg);
+  srv.router().get("/ok", [](Context& c) { c.text(200, "ok"); });
+  srv.start();
+  Client idle(srv.port());
+  EXPECT_EQ(idle.request("GET", "/ok").status, 200);
+  auto stopped = std::async(std::launch::async, [&] { srv.server().stop(); });
+  EXPECT_TRUE(idle.wait_closed());
+  EXPECT_EQ(stopped.wait_for(60s), std::future_status::ready);
+}
+
+TEST(Shutdown, CancelsHandlersThatOutliveTheGracePeriod) {
+  auto cfg = TestServer::defaults();
+  cfg.shutdown_grace = 200ms;
+  TestServer srv(cfg);
+  std::atomic<bool> started{false};
+  std::atomic<bool> cancelled{false};
+  srv.router().get("/forever",
+                   [&](Context& c) {
+                     started = true;
+                     Gate never;
+                     cancelled = !never.wait(c.stop_token());
+                     c.text(200, "cancelled");
+                   },
+                   {.blocking = true});
+  srv.start();
+  Client c(srv.port());
+  c.send(test::raw_request("GET", "/forever"));
+  ASSERT_TRUE(test::eventually([&] { return started.load(); }));
+  srv.server().stop();
+  EXPECT_TRUE(cancelled.load());
+  EXPECT_TRUE(srv.wait_for_log("grace period over"));
+}
+
+TEST(Shutdown, StopIsIdempotentAndSafeBeforeStart) {
+  TestServer never_started;
+  never_started.server().stop();
+  TestServer srv;
+  srv.start();
+  srv.server().stop();
+  srv.server().stop();
+}
+
+}  // namespace shutdown_test
+}  // namespace errand::http
