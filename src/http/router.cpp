@@ -166,25 +166,26 @@ void Router::insert(std::string method, std::string pattern, Handler handler, Ro
                                             method, pattern, existing->pattern));
   }
   routes_.push_back(std::make_unique<Route>(Route{method, pattern, options, {}}));
-  pending_.emplace_back(std::move(handler), std::move(group));
+  pending_.push_back({routes_.back().get(), std::move(handler), std::move(group)});
   node->methods.emplace_back(std::move(method), routes_.back().get());
 }
 
 void Router::freeze() {
   if (frozen_) return;
   auto chain_of = [](const std::shared_ptr<State>& group) {
-    std::vector<const State*> lineage;
-    for (const State* g = group.get(); g != nullptr; g = g->parent.get()) lineage.push_back(g);
+    std::vector<const State*> lineage;  // root first
+    for (const State* g = group.get(); g != nullptr; g = g->parent.get()) {
+      lineage.insert(lineage.begin(), g);
+    }
     std::vector<Handler> chain;
-    for (auto it = lineage.rbegin(); it != lineage.rend(); ++it) {
-      chain.insert(chain.end(), (*it)->middleware.begin(), (*it)->middleware.end());
+    for (const State* g : lineage) {
+      chain.insert(chain.end(), g->middleware.begin(), g->middleware.end());
     }
     return chain;
   };
-  for (std::size_t i = 0; i < routes_.size(); ++i) {
-    auto& [handler, group] = pending_[i];
-    routes_[i]->chain = chain_of(group);
-    routes_[i]->chain.push_back(std::move(handler));
+  for (auto& p : pending_) {
+    p.route->chain = chain_of(p.group);
+    p.route->chain.push_back(std::move(p.handler));
   }
   pending_.clear();
   fallback_chain_ = chain_of(state_);

@@ -17,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -45,7 +46,7 @@ constexpr std::size_t read_chunk = 4096;
 // past this many at once they are closed without a word.
 constexpr std::size_t max_overflow_in_progress = 64;
 constexpr auto linger_time = std::chrono::milliseconds(500);
-constexpr std::size_t linger_max_bytes = 64 * 1024;
+constexpr std::size_t linger_max_bytes = std::size_t{64} * 1024;
 
 }  // namespace
 

@@ -50,7 +50,8 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-std::optional<TraceContext> TraceContext::parse(std::string_view v) {
+std::optional<TraceContext> TraceContext::parse(std::string_view traceparent) {
+  const std::string_view v = traceparent;
   // version "-" trace-id "-" parent-id "-" flags; future versions may append "-..." fields.
   constexpr std::size_t base_len = 55;
   if (v.size() < base_len) return std::nullopt;

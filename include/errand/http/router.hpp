@@ -113,7 +113,12 @@ class Router : public RouteGroup {
 
   std::unique_ptr<Node> root_;
   std::vector<std::unique_ptr<Route>> routes_;
-  std::vector<std::pair<Handler, std::shared_ptr<State>>> pending_;  // handler per route
+  struct Pending {
+    Route* route;
+    Handler handler;
+    std::shared_ptr<State> group;
+  };
+  std::vector<Pending> pending_;  // routes whose chain freeze() has yet to build
   std::vector<Handler> fallback_chain_;
   bool frozen_ = false;
 };

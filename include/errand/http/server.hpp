@@ -29,10 +29,10 @@ namespace errand::http {
 
 struct ServerConfig {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 8080;                 // 0: an ephemeral port, see Server::port()
-  unsigned threads = 0;                      // I/O threads; 0: hardware concurrency
-  std::size_t max_header_bytes = 16 * 1024;  // request line + fields + blank line
-  std::size_t max_body_bytes = 1024 * 1024;
+  std::uint16_t port = 8080;  // 0: an ephemeral port, see Server::port()
+  unsigned threads = 0;       // I/O threads; 0: hardware concurrency
+  std::size_t max_header_bytes = std::size_t{16} * 1024;  // request line + fields + blank line
+  std::size_t max_body_bytes = std::size_t{1024} * 1024;
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds body_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
