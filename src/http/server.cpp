@@ -527,7 +527,7 @@ void Server::Impl::stop() {
 }
 
 int Server::Impl::run() {
-  start();
+  if (!started_.load()) start();
   std::promise<int> signalled;
   asio::signal_set signals(ioc_, SIGINT, SIGTERM);
   signals.async_wait(

@@ -71,7 +71,8 @@ class Server {
   // Graceful stop as described above; blocks until every thread has joined.
   // Idempotent.
   void stop();
-  // start(), wait for SIGINT or SIGTERM, stop(). Returns the process exit code.
+  // start() unless started, wait for SIGINT or SIGTERM, stop(). Returns the
+  // process exit code.
   int run();
 
   [[nodiscard]] bool draining() const;

@@ -1,0 +1,35 @@
+// The server the wrk scripts load: errand's standard middleware stack (request
+// id, trace, access log off, recovery, timeout) plus a JSON echo route.
+#include <cstdio>
+#include <string>
+
+#include <boost/describe/class.hpp>
+
+#include "errand/app/config.hpp"
+#include "errand/app/serve.hpp"
+#include "errand/http/server.hpp"
+
+namespace {
+
+struct Echo {
+  std::string message;
+  int n;
+};
+BOOST_DESCRIBE_STRUCT(Echo, (), (message, n))
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  errand::app::Config config;
+  config.http.port = 0;
+  config.http.threads = argc > 1 ? static_cast<unsigned>(std::stoul(argv[1])) : 1;
+  config.log_level = errand::observe::Level::warn;  // no access log lines under load
+  auto logger = errand::observe::Logger::to_stderr(config.log_level);
+  errand::http::Server server(config.http, logger);
+  errand::app::install_standard_middleware(server.router(), config, logger);
+  errand::app::install_health_routes(server);
+  server.router().post("/echo", [](errand::http::Context& c) { c.json(200, c.bind<Echo>()); });
+  server.start();
+  std::fprintf(stderr, "port %u\n", static_cast<unsigned>(server.port()));
+  return server.run();
+}

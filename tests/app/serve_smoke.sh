@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# End to end: `errand serve` on an ephemeral port answers /healthz and /readyz,
+# and exits 0 after a graceful drain on SIGTERM.
+set -euo pipefail
+errand="$1"
+dir=$(mktemp -d)
+trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+"$errand" serve --listen 127.0.0.1:0 --threads 2 2>"$dir/log" &
+pid=$!
+
+port=""
+for _ in $(seq 1 400); do  # up to 20 s for the "listening" line
+  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$dir/log" | grep -o '[0-9]*$' || true)
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "server did not start"; cat "$dir/log"; exit 1; }
+
+get() {  # GET $1, print the status line and body
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'GET %s HTTP/1.1\r\nHost: smoke\r\nConnection: close\r\n\r\n' "$1" >&3
+  timeout 10 cat <&3
+  exec 3<&-
+}
+
+health=$(get /healthz)
+echo "$health" | head -1 | grep -q "200 OK" || { echo "healthz: $health"; exit 1; }
+echo "$health" | grep -q '{"status":"ok"}' || { echo "healthz body: $health"; exit 1; }
+ready=$(get /readyz)
+echo "$ready" | head -1 | grep -q "200 OK" || { echo "readyz: $ready"; exit 1; }
+missing=$(get /missing)
+echo "$missing" | grep -q '"code":"not_found"' || { echo "404: $missing"; exit 1; }
+
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+[ "$status" -eq 0 ] || { echo "exit status $status"; cat "$dir/log"; exit 1; }
+grep -q '"msg":"stopped"' "$dir/log" || { echo "no stopped line"; cat "$dir/log"; exit 1; }
+grep -q '"msg":"request".*"path":"/healthz"' "$dir/log" || { echo "no access log"; exit 1; }
+echo "serve smoke: ok (port $port)"
