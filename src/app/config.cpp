@@ -61,7 +61,15 @@ namespace {
 void add_duration(CLI::App& cmd, const std::string& name, std::chrono::milliseconds& target,
                   const std::string& env, const std::string& help) {
   cmd.add_option_function<std::string>(
-         name, [&target](const std::string& v) { target = parse_duration(v); }, help)
+         name,
+         [&target, name](const std::string& v) {
+           try {
+             target = parse_duration(v);
+           } catch (const std::invalid_argument& e) {
+             throw CLI::ValidationError(name, e.what());
+           }
+         },
+         help)
       ->envname(env)
       ->default_str(fmt::format("{}ms", target.count()));
 }
@@ -136,7 +144,8 @@ int cli_main(int argc, char** argv) {
       config.log_level = observe::parse_level(log_level);
     }
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+    // --help and --version are "errors" with code 0; every usage error exits 2.
+    return cli.exit(e) == 0 ? 0 : 2;
   } catch (const std::invalid_argument& e) {
     std::cerr << "errand: " << e.what() << "\n";
     return 2;

@@ -75,15 +75,6 @@ std::optional<std::string_view> Context::header(std::string_view name) const {
 }
 
 boost::json::value Context::body_json() const {
-  if (auto ct = header("content-type")) {
-    const auto semi = ct->find(';');
-    const auto media = ct->substr(0, semi);
-    if (!iequals(media, "application/json") &&
-        !(media.size() > 5 && iequals(media.substr(media.size() - 5), "+json"))) {
-      throw Error(415, "unsupported_media_type",
-                  "request body must be application/json, got '" + std::string(media) + "'");
-    }
-  }
   if (body().empty()) throw Error(400, "invalid_json", "request body is empty");
   boost::system::error_code ec;
   auto value = boost::json::parse(body(), ec);

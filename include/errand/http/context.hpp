@@ -70,8 +70,8 @@ class Context : public std::enable_shared_from_this<Context> {
   [[nodiscard]] const std::string& remote_address() const;
 
   // Parses the body as JSON and binds it to a described struct (see bind.hpp).
-  // Throws http::Error: 400 invalid_json / invalid_field, 415 for a non-JSON
-  // Content-Type.
+  // Like Gin's BindJSON, the Content-Type is not checked (`curl -d` sends
+  // form-urlencoded). Throws http::Error: 400 invalid_json / invalid_field.
   template <class T>
   [[nodiscard]] T bind() const {
     return detail::bind_value<T>(body_json(), "");
