@@ -1,10 +1,12 @@
 #include "errand/http/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +49,13 @@ constexpr std::size_t read_chunk = 4096;
 constexpr std::size_t max_overflow_in_progress = 64;
 constexpr auto linger_time = std::chrono::milliseconds(500);
 constexpr std::size_t linger_max_bytes = std::size_t{64} * 1024;
+
+bool safe_header(std::string_view name, std::string_view value) {
+  const auto bad = [](char ch) { return ch == '\r' || ch == '\n' || ch == '\0'; };
+  return !name.empty() && std::none_of(name.begin(), name.end(), bad) &&
+         name.find_first_of(" :") == std::string_view::npos &&
+         std::none_of(value.begin(), value.end(), bad);
+}
 
 }  // namespace
 
@@ -301,10 +310,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void write(detail::Response r) {
+    if (r.status < 100 || r.status > 599) {
+      server_.logger_.error("handler set an invalid status; answering 500", {{"status", r.status}});
+      r = detail::error_response(500, "internal", "internal server error");
+    }
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(r.status), version_);
     res->set(bhttp::field::server, "errand");
-    for (auto& [name, value] : r.headers) res->insert(name, value);
+    for (auto& [name, value] : r.headers) {
+      if (!safe_header(name, value)) {  // CR/LF would let a value forge headers
+        server_.logger_.warn("dropped a response header with control characters",
+                             {{"header", name}});
+        continue;
+      }
+      res->insert(name, value);
+    }
+    if (r.status < 200 || r.status == 204 || r.status == 304) r.body.clear();  // bodiless
     if (server_.draining_.load()) keep_alive_ = false;
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
@@ -322,6 +343,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Answers an unreadable request directly (no middleware ran) and closes.
   void fail(int status, std::string_view code, const std::string& message) {
+    if (!overflow_) {
+      server_.logger_.info("request rejected",
+                           {{"status", status}, {"code", code}, {"remote", remote_}});
+    }
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(status), 11);
     res->set(bhttp::field::server, "errand");
@@ -402,16 +427,29 @@ void Server::Impl::unregister_connection(Connection* c) {
 }
 
 void Server::Impl::start() {
-  if (started_.exchange(true)) throw std::logic_error("server already started");
+  if (started_.load()) throw std::logic_error("server already started");
   router_.freeze();
-  pool_ = std::make_unique<detail::BlockingPool>(config_.blocking_threads, config_.blocking_queue);
-
-  const tcp::endpoint endpoint(asio::ip::make_address(config_.address), config_.port);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  // Bind before anything starts, so that a failure leaves nothing to stop.
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(config_.address, ec);
+  if (ec) {
+    throw std::system_error(ec, fmt::format("invalid listen address '{}'", config_.address));
+  }
+  const tcp::endpoint endpoint(address, config_.port);
+  try {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    throw std::system_error(e.code(),
+                            fmt::format("cannot listen on {}:{}", config_.address, config_.port));
+  }
   port_ = acceptor_.local_endpoint().port();
+  pool_ = std::make_unique<detail::BlockingPool>(config_.blocking_threads, config_.blocking_queue);
+  started_.store(true);
 
   work_.emplace(ioc_.get_executor());
   do_accept();

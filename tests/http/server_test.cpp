@@ -32,6 +32,12 @@ class ServerTest : public ::testing::Test {
     r.post("/raw", [](Context& c) { c.text(200, std::string(c.body())); });
     r.get("/boom", [](Context&) { throw std::runtime_error("handler bug"); });
     r.get("/n/:n", [](Context& c) { c.text(200, std::string(c.param("n"))); });
+    r.del("/thing", [](Context& c) { c.json(204, {{"ignored", true}}); });
+    r.get("/bad-status", [](Context& c) { c.text(1000, "?"); });
+    r.get("/inject", [](Context& c) {
+      c.set_header("X-Echo", std::string(c.query("v").value_or("")));
+      c.text(200, "ok");
+    });
     srv.start();
   }
   TestServer srv;
@@ -158,6 +164,47 @@ TEST_F(ServerTest, UnsupportedHttpVersionGets505) {
   c.send("GET /hello HTTP/2.0\r\nHost: a\r\n\r\n");
   EXPECT_EQ(c.read().status, 505);
   EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(ServerTest, NoContentResponsesCarryNoBody) {
+  Client c(srv.port());
+  auto r = c.request("DELETE", "/thing");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(c.request("GET", "/hello").status, 200) << "the connection stays in sync";
+}
+
+TEST_F(ServerTest, AnInvalidStatusBecomes500) {
+  Client c(srv.port());
+  EXPECT_EQ(c.request("GET", "/bad-status").status, 500);
+  EXPECT_TRUE(srv.wait_for_log("invalid status"));
+}
+
+TEST_F(ServerTest, HeaderValuesCannotSplitTheResponse) {
+  Client c(srv.port());
+  auto r = c.request("GET", "/inject?v=a%0d%0aSet-Cookie:%20x=1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.has_header("Set-Cookie"));
+  EXPECT_FALSE(r.has_header("X-Echo"));
+  EXPECT_EQ(c.request("GET", "/inject?v=fine").header("X-Echo"), "fine");
+}
+
+TEST(ServerStart, APortInUseThrowsAndLeavesNothingToStop) {
+  TestServer first;
+  first.start();
+  auto cfg = TestServer::defaults();
+  cfg.port = first.port();
+  TestServer second(cfg);
+  EXPECT_THROW(second.start(), std::system_error);
+  // ~TestServer stops `second`: it must return at once, not wait on threads
+  // that never started.
+}
+
+TEST(ServerStart, AnInvalidAddressThrows) {
+  auto cfg = TestServer::defaults();
+  cfg.address = "not-an-ip";
+  TestServer srv(cfg);
+  EXPECT_THROW(srv.start(), std::system_error);
 }
 
 TEST_F(ServerTest, UnknownRoutesAre404Json) {
