@@ -1,38 +1,65 @@
 #!/usr/bin/env bash
-# Load test with wrk against bench/echo_server (release build):
-#   GET /healthz and POST /echo (JSON bind + reply), each RUNS times; prints
-#   requests/s and latency p50/p99 per run and the median of the runs.
+# Load test with wrk: errand (bench/echo_server.cpp, release build) against a
+# Gin baseline (bench/gin/main.go) on the same machine in the same run. Routes:
+# GET /healthz (static JSON) and POST /echo (bind a struct, reply with it).
+# Runs alternate errand/Gin so that machine noise hits both; prints every run,
+# then medians and the errand/Gin ratio.
 # Usage: bench/wrk/run.sh [runs=5] [duration=10s] [connections=64] [server_threads=1]
+#        NO_GIN=1 bench/wrk/run.sh ...   # errand only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-5}; duration=${2:-10s}; conns=${3:-64}; sthreads=${4:-1}
-scripts/bootstrap
+if [ -z "${NO_GIN:-}" ]; then scripts/bootstrap --bench; else scripts/bootstrap; fi
 cmake --preset release -DERRAND_BUILD_BENCH=ON >/dev/null
 cmake --build --preset release --target errand_echo_server >/dev/null
 
-log=$(mktemp)
-build/release/bench/errand_echo_server "$sthreads" 2>"$log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 200); do grep -q '^port ' "$log" && break; sleep 0.05; done
-port=$(grep '^port ' "$log" | awk '{print $2}')
-base="http://127.0.0.1:$port"
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-measure() {  # name, wrk args...
-  local name=$1; shift
-  local rps=()
-  for i in $(seq 1 "$runs"); do
-    out=$(wrk -t1 -c"$conns" -d"$duration" --latency "$@")
-    r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-    echo "$name run $i: $r req/s  p50 $p50  p99 $p99"
-    rps+=("$r")
-  done
-  printf '%s\n' "${rps[@]}" | sort -n | awk -v n="$name" \
-    '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print n " median: " m " req/s"}'
+start() {  # name, command... ; sets port_<name>
+  "${@:2}" 2>"$work/$1.log" &
+  pids+=($!)
+  for _ in $(seq 1 400); do grep -q '^port ' "$work/$1.log" && break; sleep 0.05; done
+  eval "port_$1=$(grep '^port ' "$work/$1.log" | awk '{print $2}')"
 }
 
-echo "server threads: $sthreads, wrk: 1 thread, $conns connections, $duration x $runs"
-measure "GET /healthz" "$base/healthz"
-measure "POST /echo" -s bench/wrk/echo.lua "$base/echo"
+start errand build/release/bench/errand_echo_server "$sthreads"
+servers=(errand)
+if [ -z "${NO_GIN:-}" ]; then
+  GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$work/gocache" \
+    go build -o "$work/gin_echo" bench/gin/main.go
+  GOMAXPROCS=$sthreads start gin "$work/gin_echo"
+  servers+=(gin)
+fi
+
+once() {  # server, route -> "rps p50 p99"
+  local port_var="port_$1" url args=()
+  url="http://127.0.0.1:${!port_var}"
+  if [ "$2" = echo ]; then args=(-s bench/wrk/echo.lua "$url/echo"); else args=("$url/healthz"); fi
+  wrk -t1 -c"$conns" -d"$duration" --latency "${args[@]}" |
+    awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "server threads: $sthreads (Gin: GOMAXPROCS=$sthreads); wrk: 1 thread, $conns connections, $duration x $runs"
+for route in healthz echo; do
+  for s in "${servers[@]}"; do : >"$work/$s.$route"; done
+  for i in $(seq 1 "$runs"); do
+    for s in "${servers[@]}"; do
+      read -r rps p50 p99 < <(once "$s" "$route")
+      echo "$route $s run $i: $rps req/s  p50 $p50  p99 $p99"
+      echo "$rps" >>"$work/$s.$route"
+    done
+  done
+  line="$route median:"
+  for s in "${servers[@]}"; do
+    m=$(median <"$work/$s.$route"); eval "med_$s=$m"; line="$line $s $m req/s;"
+  done
+  if [ -n "${med_gin:-}" ]; then
+    line="$line errand/gin = $(awk -v a="$med_errand" -v b="$med_gin" 'BEGIN {printf "%.2f", a/b}')"
+  fi
+  echo "$line"
+  unset med_gin
+done
