@@ -1,5 +1,8 @@
-// The server the wrk scripts load: errand's standard middleware stack (request
-// id, trace, access log off, recovery, timeout) plus a JSON echo route.
+// The server the wrk scripts load: GET /healthz and a JSON echo route.
+// Usage: errand_echo_server [io_threads=1] [stack=full|bare]
+//   full: errand's standard middleware (request id, trace, access log at level
+//         warn so nothing is written, recovery, timeout);
+//   bare: recovery only, like the Gin baseline's gin.New() + Recovery().
 #include <cstdio>
 #include <string>
 
@@ -7,6 +10,7 @@
 
 #include "errand/app/config.hpp"
 #include "errand/app/serve.hpp"
+#include "errand/http/middleware.hpp"
 #include "errand/http/server.hpp"
 
 namespace {
@@ -26,7 +30,12 @@ int main(int argc, char** argv) {
   config.log_level = errand::observe::Level::warn;  // no access log lines under load
   auto logger = errand::observe::Logger::to_stderr(config.log_level);
   errand::http::Server server(config.http, logger);
-  errand::app::install_standard_middleware(server.router(), config, logger);
+  const std::string stack = argc > 2 ? argv[2] : "full";
+  if (stack == "bare") {
+    server.router().use(errand::http::mw::recovery());
+  } else {
+    errand::app::install_standard_middleware(server.router(), config, logger);
+  }
   errand::app::install_health_routes(server);
   server.router().post("/echo", [](errand::http::Context& c) { c.json(200, c.bind<Echo>()); });
   server.start();

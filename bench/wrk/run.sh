@@ -4,6 +4,8 @@
 # GET /healthz (static JSON) and POST /echo (bind a struct, reply with it).
 # Runs alternate errand/Gin so that machine noise hits both; prints every run,
 # then medians and the errand/Gin ratio.
+# errand runs twice: "errand" with its full standard middleware stack, and
+# "bare" with recovery only — the same middleware as the Gin baseline.
 # Usage: bench/wrk/run.sh [runs=5] [duration=10s] [connections=64] [server_threads=1]
 #        NO_GIN=1 bench/wrk/run.sh ...   # errand only
 set -euo pipefail
@@ -24,8 +26,9 @@ start() {  # name, command... ; sets port_<name>
   eval "port_$1=$(grep '^port ' "$work/$1.log" | awk '{print $2}')"
 }
 
-start errand build/release/bench/errand_echo_server "$sthreads"
-servers=(errand)
+start errand build/release/bench/errand_echo_server "$sthreads" full
+start bare build/release/bench/errand_echo_server "$sthreads" bare
+servers=(errand bare)
 if [ -z "${NO_GIN:-}" ]; then
   GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$work/gocache" \
     go build -o "$work/gin_echo" bench/gin/main.go
@@ -57,8 +60,10 @@ for route in healthz echo; do
   for s in "${servers[@]}"; do
     m=$(median <"$work/$s.$route"); eval "med_$s=$m"; line="$line $s $m req/s;"
   done
+  line="$line full/bare = $(awk -v a="$med_errand" -v b="$med_bare" 'BEGIN {printf "%.2f", a/b}')"
   if [ -n "${med_gin:-}" ]; then
-    line="$line errand/gin = $(awk -v a="$med_errand" -v b="$med_gin" 'BEGIN {printf "%.2f", a/b}')"
+    line="$line; bare/gin = $(awk -v a="$med_bare" -v b="$med_gin" 'BEGIN {printf "%.2f", a/b}')"
+    line="$line; full/gin = $(awk -v a="$med_errand" -v b="$med_gin" 'BEGIN {printf "%.2f", a/b}')"
   fi
   echo "$line"
   unset med_gin

@@ -48,6 +48,7 @@ Prepared prepare(const Router& router, Context& c) {
   switch (m.kind) {
     case RouteMatch::Kind::found:
       ex.route = m.route->pattern;
+      ex.blocking = m.route->options.blocking;
       ContextAccess::set_params(c, std::move(m.params));
       return {&m.route->chain, m.route->options.blocking};
     case RouteMatch::Kind::method_not_allowed:

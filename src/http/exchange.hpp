@@ -27,9 +27,10 @@ struct Response {
 
 struct Exchange {
   boost::beast::http::request<boost::beast::http::string_body> request;
-  std::string path;   // percent-encoded, no query
-  std::string query;  // percent-encoded, without '?'
-  std::string route;  // matched pattern
+  std::string path;       // percent-encoded, no query
+  std::string query;      // percent-encoded, without '?'
+  std::string route;      // matched pattern
+  bool blocking = false;  // the chain runs on the blocking pool
   std::string remote;
   observe::Logger logger = observe::Logger::null();
   // Executor for timers that belong to this request (the connection's strand).

@@ -89,7 +89,10 @@ Handler timeout(TimeoutOptions options) {
     }
     ex.deadline = deadline;
     std::shared_ptr<boost::asio::steady_timer> timer;
-    if (ex.executor) {
+    // Only a chain on the blocking pool can be answered while it runs: a
+    // non-blocking chain holds the connection's strand, so its timer could not
+    // fire before the chain returns. There the check after next() suffices.
+    if (ex.executor && ex.blocking) {
       timer = std::make_shared<boost::asio::steady_timer>(ex.executor, deadline);
       timer->async_wait([weak = c.weak_from_this(), opts](boost::system::error_code ec) {
         if (ec) return;
