@@ -100,6 +100,10 @@ class Server::Impl {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   std::mutex stop_mu_;  // serialises stop()
+  std::mutex run_mu_;
+  std::condition_variable run_cv_;
+  bool run_woken_ = false;  // guarded by run_mu_
+  void wake_run();
 
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::uint64_t> requests_total_{0};
@@ -509,6 +513,11 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
 }
 
 void Server::Impl::stop() {
+  if (ioc_.get_executor().running_in_this_thread()) {
+    // It would wait for the very thread it runs on.
+    throw std::logic_error("Server::stop() called from an I/O thread");
+  }
+  wake_run();
   const std::lock_guard stop_lock(stop_mu_);
   if (!started_.load() || stopped_.exchange(true)) return;
   draining_.store(true);
@@ -566,14 +575,27 @@ void Server::Impl::stop() {
 
 int Server::Impl::run() {
   if (!started_.load()) start();
-  std::promise<int> signalled;
   asio::signal_set signals(ioc_, SIGINT, SIGTERM);
-  signals.async_wait(
-      [&signalled](beast::error_code ec, int sig) { signalled.set_value(ec ? 0 : sig); });
-  const int sig = signalled.get_future().get();
-  logger_.info("signal received", {{"signal", sig}});
+  signals.async_wait([this](beast::error_code ec, int sig) {
+    if (ec) return;  // cancelled: the server is being destroyed
+    logger_.info("signal received", {{"signal", sig}});
+    wake_run();
+  });
+  {
+    // Woken by a signal, or by a stop() from another thread.
+    std::unique_lock lock(run_mu_);
+    run_cv_.wait(lock, [this] { return run_woken_; });
+  }
   stop();
   return 0;
+}
+
+void Server::Impl::wake_run() {
+  {
+    const std::lock_guard lock(run_mu_);
+    run_woken_ = true;
+  }
+  run_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------- Server

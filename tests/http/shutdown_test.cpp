@@ -92,6 +92,34 @@ TEST(Shutdown, CancelsHandlersThatOutliveTheGracePeriod) {
   EXPECT_TRUE(srv.wait_for_log("grace period over"));
 }
 
+TEST(Shutdown, StopFromAnotherThreadEndsRun) {
+  TestServer srv;
+  srv.router().get("/ok", [](Context& c) { c.text(200, "ok"); });
+  srv.start();
+  auto ran = std::async(std::launch::async, [&] { return srv.server().run(); });
+  Client c(srv.port());
+  EXPECT_EQ(c.request("GET", "/ok").status, 200);
+  srv.server().stop();
+  ASSERT_EQ(ran.wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(ran.get(), 0);
+}
+
+TEST(Shutdown, StopFromAHandlerIsRefused) {
+  auto cfg = TestServer::defaults();
+  TestServer srv(cfg);
+  srv.router().get("/stop", [&](Context& c) {
+    try {
+      srv.server().stop();
+      c.text(200, "stopped?!");
+    } catch (const std::logic_error&) {
+      c.text(409, "refused");
+    }
+  });
+  srv.start();
+  Client c(srv.port());
+  EXPECT_EQ(c.request("GET", "/stop").status, 409);
+}
+
 TEST(Shutdown, StopIsIdempotentAndSafeBeforeStart) {
   TestServer never_started;
   never_started.server().stop();

@@ -69,10 +69,10 @@ class Server {
   // The bound port (useful with port 0). Valid after start().
   [[nodiscard]] std::uint16_t port() const;
   // Graceful stop as described above; blocks until every thread has joined.
-  // Idempotent.
+  // Idempotent. Throws std::logic_error when called on an I/O thread.
   void stop();
-  // start() unless started, wait for SIGINT or SIGTERM, stop(). Returns the
-  // process exit code.
+  // start() unless started, wait for SIGINT or SIGTERM (or a stop() from
+  // another thread), stop(). Returns the process exit code.
   int run();
 
   [[nodiscard]] bool draining() const;
