@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include "errand/http/server.hpp"
+#include "support/wait.hpp"
 
 namespace errand::test {
 
@@ -63,22 +64,6 @@ class Client {
 [[nodiscard]] std::string raw_request(std::string_view method, std::string_view target,
                                       std::string_view extra_headers = {},
                                       std::string_view body = {});
-
-// Polls `condition` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s);
-
-// A gate a test opens to let blocked handlers go on.
-class Gate {
- public:
-  void open();
-  // Waits until opened or `stop` is requested; returns true if opened.
-  bool wait(std::stop_token stop = {});
-
- private:
-  std::mutex mu_;
-  std::condition_variable_any cv_;
-  bool open_ = false;
-};
 
 // A server on 127.0.0.1 with an ephemeral port and captured logs.
 class TestServer {

@@ -1,0 +1,166 @@
+#pragma once
+// Store: where tasks live. One interface, several backends (memory, SQLite; Redis
+// later), all held to the same contract suite (tests/store/store_contract_test.cpp).
+//
+// Error model (docs/architecture.md): answers that are a normal part of the
+// protocol come back as values — a task that is not there (nullopt), a lease
+// that was lost (false), a cancel of a final task (CancelResult). A store that
+// cannot do its job — disk full, file locked by another process, corrupt file,
+// closed — throws StoreError. A call that throws changed nothing.
+//
+// Every method is thread-safe. Writes return only once they are durable to the
+// backend's promise (SQLite: committed). The store never reads a clock: callers
+// pass `now`, so every transition is testable with a fake clock.
+//
+// Lease protocol: claim() makes a task active under a lease owned by a worker
+// process; that owner heartbeats with extend_leases(); complete(), fail(),
+// release(), finish_cancelled() and set_progress() succeed only for the current
+// owner of an active task. reclaim_expired() hands tasks of dead owners back.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "errand/store/task_record.hpp"
+
+namespace errand::store {
+
+class StoreError : public std::runtime_error {
+ public:
+  enum class Code : std::uint8_t {
+    unavailable,  // closed, or an I/O error
+    busy,         // locked by another process past the busy timeout, or the writer is saturated
+    full,         // disk full or the configured size limit reached
+    corrupt,      // not a database, or a damaged one
+    invalid,      // the caller broke the contract (duplicate id ...)
+  };
+  StoreError(Code code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  [[nodiscard]] Code code() const noexcept { return code_; }
+
+ private:
+  Code code_;
+};
+
+[[nodiscard]] std::string_view to_string(StoreError::Code code);
+
+struct Enqueued {
+  std::string id;       // the stored task's id: an earlier one's when deduplicated
+  TaskState state;      // its state now
+  bool created = true;  // false: an unfinished task with the same unique_key exists
+};
+
+struct Lease {
+  std::string owner;  // a worker process's id
+  TimePoint expires_at;
+};
+
+struct HeartbeatResult {
+  std::vector<std::string> cancel_requested;  // ids whose handlers should stop
+  std::vector<std::string> lost;              // ids no longer leased to this owner
+};
+
+enum class CancelResult : std::uint8_t {
+  cancelled,  // was scheduled/pending/retrying: now cancelled
+  requested,  // was active: its owner will stop it (seen on its next heartbeat)
+  final,      // already succeeded/dead/cancelled: nothing changed
+  not_found,
+};
+
+struct ListQuery {
+  std::optional<std::string> queue{};
+  std::optional<TaskState> state{};
+  std::optional<std::string> type{};
+  std::string cursor{};  // from the previous page's next_cursor; empty: first page
+  std::size_t limit = 50;
+};
+
+// Newest first (ids sort by creation time).
+struct Page {
+  std::vector<TaskRecord> tasks;
+  std::string next_cursor;  // empty: no more
+};
+
+struct QueueInfo {
+  std::string queue;
+  bool paused = false;
+  std::size_t scheduled = 0, pending = 0, active = 0, succeeded = 0, retrying = 0, dead = 0,
+              cancelled = 0;
+};
+
+// A group's completion task is enqueued, in the same transaction as the last
+// member becoming final, with payload
+//   {"group": id, "payload": <completion payload>,
+//    "members": [{"id","type","state","result","error"}, ...]}.
+struct GroupSpec {
+  std::string id;
+  std::optional<NewTask> completion{};
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Atomic: all stored or none. Order of the answer = order of `tasks`.
+  virtual std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) = 0;
+  Enqueued enqueue(NewTask task, TimePoint now);
+  // Atomic: the members (each gets group_id = group.id) and the group itself.
+  virtual std::vector<Enqueued> enqueue_group(GroupSpec group, std::vector<NewTask> members,
+                                              TimePoint now) = 0;
+
+  // Up to `max` ready tasks of `queue` (highest priority, then earliest run_at),
+  // now active under `lease` with attempt + 1. Scheduled and retrying tasks whose
+  // run_at has come are made pending first. A paused queue yields nothing.
+  virtual std::vector<TaskRecord> claim(std::string_view queue, std::size_t max, const Lease& lease,
+                                        TimePoint now) = 0;
+  virtual HeartbeatResult extend_leases(const std::vector<std::string>& ids, const Lease& lease,
+                                        TimePoint now) = 0;
+
+  // Transitions of an active task by its lease owner; false if it is not active
+  // under that owner any more (reclaimed, or never was).
+  virtual bool complete(std::string_view id, std::string_view owner, std::string result_json,
+                        TimePoint now) = 0;
+  // retry_at set: retrying until then; nullopt: dead.
+  virtual bool fail(std::string_view id, std::string_view owner, std::string error,
+                    std::optional<TimePoint> retry_at, TimePoint now) = 0;
+  // Back to pending (or scheduled at run_at) without counting the attempt:
+  // shutdown, rate limits.
+  virtual bool release(std::string_view id, std::string_view owner, TimePoint run_at,
+                       TimePoint now) = 0;
+  // The handler stopped after cancel(): cancelled.
+  virtual bool finish_cancelled(std::string_view id, std::string_view owner, TimePoint now) = 0;
+  virtual bool set_progress(std::string_view id, std::string_view owner, int percent,
+                            std::string message, TimePoint now) = 0;
+
+  virtual CancelResult cancel(std::string_view id, TimePoint now) = 0;
+  // Dead or cancelled → pending with a fresh set of attempts; false otherwise.
+  virtual bool retry(std::string_view id, TimePoint now) = 0;
+  // Deletes a final task; false if missing or not final.
+  virtual bool remove(std::string_view id) = 0;
+
+  [[nodiscard]] virtual std::optional<TaskRecord> get(std::string_view id) = 0;
+  [[nodiscard]] virtual Page list(const ListQuery& query) = 0;
+  // Every queue that has tasks or was paused, by name.
+  [[nodiscard]] virtual std::vector<QueueInfo> queues() = 0;
+
+  // Active tasks whose lease expired: back to pending, or dead when that was
+  // their last attempt. Returns how many.
+  virtual std::size_t reclaim_expired(TimePoint now) = 0;
+  // Deletes final tasks that finished before `cutoff`; at most `max` per call.
+  virtual std::size_t purge_final(TimePoint cutoff, std::size_t max) = 0;
+  virtual void set_paused(std::string_view queue, bool paused) = 0;
+
+  // Periodic schedules: enqueues `task` for `tick` unless that schedule already
+  // fired for `tick` or a later one — so several processes never double-fire.
+  virtual bool fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
+                             TimePoint now) = 0;
+};
+
+}  // namespace errand::store

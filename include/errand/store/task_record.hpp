@@ -1,0 +1,90 @@
+#pragma once
+// The task record as every store keeps it, and the states it moves through:
+//
+//   scheduled ──(run_at reached)──► pending ──(claimed)──► active ──► succeeded
+//   active ──(attempt failed, attempts left)──► retrying ──(run_at reached)──► pending
+//   active ──(last attempt failed, or permanent failure)──► dead
+//   any non-final state ──(cancel)──► cancelled   (active: once its handler returns)
+//
+// Plain values: copy them between threads freely. Times are milliseconds since
+// the Unix epoch (what every backend stores), so a record read back compares
+// equal to the one written.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace errand::store {
+
+using TimePoint = std::chrono::sys_time<std::chrono::milliseconds>;
+
+enum class TaskState : std::uint8_t {
+  scheduled,  // waits for run_at
+  pending,    // ready to be claimed
+  active,     // claimed by a worker holding a lease
+  succeeded,  // final
+  retrying,   // an attempt failed; waits for run_at to run again
+  dead,       // final: out of attempts, or failed permanently
+  cancelled,  // final
+};
+
+[[nodiscard]] std::string_view to_string(TaskState state);
+// nullopt for anything but the names above.
+[[nodiscard]] std::optional<TaskState> parse_state(std::string_view name);
+[[nodiscard]] constexpr bool is_final(TaskState s) {
+  return s == TaskState::succeeded || s == TaskState::dead || s == TaskState::cancelled;
+}
+
+// What an enqueuer hands the store. The caller (the runtime) has validated it.
+struct NewTask {
+  std::string id;  // assigned by the caller: sortable (see new_task_id())
+  std::string type;
+  std::string queue = "default";
+  std::string payload = "{}";  // JSON text
+  int priority = 0;            // higher runs first within a queue
+  TimePoint run_at{};          // in the future: scheduled; else pending
+  int max_attempts = 25;
+  std::chrono::milliseconds timeout{0};  // 0: no per-task timeout
+  std::string unique_key;                // empty: none
+  std::string traceparent;               // of the enqueuing request, W3C format
+  std::string request_id;
+  std::string group_id;  // empty: not in a group
+};
+
+struct TaskRecord {
+  std::string id;
+  std::string type;
+  std::string queue;
+  std::string payload;
+  int priority = 0;
+  TaskState state = TaskState::pending;
+  int attempt = 0;  // attempts started so far (the running one included)
+  int max_attempts = 25;
+  TimePoint run_at{};
+  std::chrono::milliseconds timeout{0};
+  std::string unique_key;
+  std::string traceparent;
+  std::string request_id;
+  std::string group_id;
+  int progress = 0;  // 0..100
+  std::string progress_message;
+  std::optional<std::string> result;  // JSON text, once succeeded
+  std::optional<std::string> last_error;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+  std::optional<TimePoint> started_at;   // of the latest attempt
+  std::optional<TimePoint> finished_at;  // set when final
+  std::string lease_owner;               // empty unless active
+  std::optional<TimePoint> lease_expires_at;
+  bool cancel_requested = false;
+
+  friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
+};
+
+// A new id: 26 characters of Crockford base32, a millisecond timestamp then 80
+// random bits, so ids sort by creation time (ULID layout). Thread-safe.
+[[nodiscard]] std::string new_task_id(TimePoint now);
+
+}  // namespace errand::store

@@ -1,0 +1,70 @@
+#pragma once
+// Internal: group commit. One writer thread owns the write connection; callers
+// hand it operations and block until the transaction holding theirs has
+// committed. Whatever queued up while the previous transaction was committing
+// goes into the next one (up to max_batch), so N concurrent writers cost one
+// fsync rather than N. Each operation runs inside its own SAVEPOINT: one that
+// throws is rolled back alone and its caller gets the exception; the others
+// commit. If COMMIT itself fails, every caller in the batch gets that error.
+//
+// The queue is bounded (max_queued): a caller that finds it full waits up to
+// `wait_for_room`, then gets StoreError(busy). No operation is ever dropped
+// silently: each caller returns only after its operation committed or failed.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "store/sqlite_db.hpp"
+
+namespace errand::store::sqlite {
+
+class GroupCommit {
+ public:
+  using Op = std::function<void(Db&)>;
+  using OnCommit = std::function<void(std::size_t ops, std::chrono::nanoseconds took)>;
+
+  struct Options {
+    std::size_t max_batch = 1024;
+    std::size_t max_queued = 65536;
+    std::chrono::milliseconds wait_for_room{5000};
+    OnCommit on_commit{};
+  };
+
+  GroupCommit(std::unique_ptr<Db> db, Options options);
+  ~GroupCommit();  // runs what is queued, then joins
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  // Runs `op` on the writer thread inside a transaction; returns when it has
+  // committed; rethrows what `op` or COMMIT threw.
+  void run(const Op& op);
+  // Operations waiting for the next transaction.
+  [[nodiscard]] std::size_t queued();
+
+ private:
+  struct Pending {
+    const Op* op;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  void loop(const std::stop_token& stop);
+  void commit_batch(std::deque<Pending*>& batch);
+
+  std::unique_ptr<Db> db_;
+  Options options_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // writer waits for work
+  std::condition_variable room_cv_;  // callers wait for room
+  std::condition_variable done_cv_;  // callers wait for their batch
+  std::deque<Pending*> queue_;       // guarded by mu_
+  bool closing_ = false;             // guarded by mu_
+  std::jthread thread_;
+};
+
+}  // namespace errand::store::sqlite

@@ -1,0 +1,20 @@
+#pragma once
+// Internal helpers every backend shares, so they agree to the byte.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "errand/store/task_record.hpp"
+
+namespace errand::store::detail {
+
+// The record a NewTask becomes at `now`: scheduled if run_at is later, else
+// pending with run_at = now.
+[[nodiscard]] TaskRecord make_record(NewTask&& t, TimePoint now);
+
+// The payload of a group's completion task (see GroupSpec).
+[[nodiscard]] std::string completion_payload(std::string_view group_id, std::string_view payload,
+                                             const std::vector<TaskRecord>& members);
+
+}  // namespace errand::store::detail

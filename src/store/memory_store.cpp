@@ -1,0 +1,424 @@
+#include "errand/store/memory_store.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <tuple>
+
+#include "store/group_completion.hpp"
+
+namespace errand::store {
+
+namespace {
+using Ready = std::tuple<int, TimePoint, std::string>;  // (-priority, run_at, id)
+using Timed = std::pair<TimePoint, std::string>;
+
+struct Group {
+  std::size_t remaining = 0;
+  std::optional<NewTask> completion;
+  std::vector<std::string> members;
+};
+}  // namespace
+
+struct MemoryStore::State {
+  std::mutex mu;
+  std::map<std::string, TaskRecord, std::less<>> tasks;  // by id: creation order
+  std::map<std::string, std::set<Ready>, std::less<>> ready;
+  std::set<Timed> due;                                     // scheduled + retrying, by run_at
+  std::set<Timed> leases;                                  // active, by lease expiry
+  std::set<Timed> finished;                                // final, by finished_at
+  std::map<std::string, std::string, std::less<>> unique;  // key -> id, unfinished only
+  std::map<std::string, Group, std::less<>> groups;
+  std::map<std::string, TimePoint, std::less<>> schedules;
+  std::set<std::string, std::less<>> paused;
+
+  // Every change to a record goes unindex → modify → index, so the indexes
+  // always describe exactly the records.
+  void unindex(const TaskRecord& r) {
+    switch (r.state) {
+      case TaskState::pending: {
+        auto q = ready.find(r.queue);
+        if (q != ready.end()) q->second.erase({-r.priority, r.run_at, r.id});
+        break;
+      }
+      case TaskState::scheduled:
+      case TaskState::retrying: due.erase({r.run_at, r.id}); break;
+      case TaskState::active: leases.erase({*r.lease_expires_at, r.id}); break;
+      default: finished.erase({*r.finished_at, r.id}); break;
+    }
+    if (!r.unique_key.empty() && !is_final(r.state)) unique.erase(r.unique_key);
+  }
+  void index(const TaskRecord& r) {
+    switch (r.state) {
+      case TaskState::pending: ready[r.queue].insert({-r.priority, r.run_at, r.id}); break;
+      case TaskState::scheduled:
+      case TaskState::retrying: due.insert({r.run_at, r.id}); break;
+      case TaskState::active: leases.insert({*r.lease_expires_at, r.id}); break;
+      default: finished.insert({*r.finished_at, r.id}); break;
+    }
+    if (!r.unique_key.empty() && !is_final(r.state)) unique[r.unique_key] = r.id;
+  }
+
+  template <class F>
+  void mutate(TaskRecord& r, TimePoint now, F&& f) {
+    const bool was_final = is_final(r.state);
+    unindex(r);
+    f(r);
+    r.updated_at = now;
+    if (is_final(r.state)) {
+      r.finished_at = now;
+      r.lease_owner.clear();
+      r.lease_expires_at.reset();
+    }
+    index(r);
+    if (!was_final && is_final(r.state) && !r.group_id.empty()) member_final(r.group_id, now);
+  }
+
+  void member_final(const std::string& group_id, TimePoint now) {
+    auto g = groups.find(group_id);
+    if (g == groups.end() || g->second.remaining == 0) return;
+    if (--g->second.remaining > 0) return;
+    if (g->second.completion) {
+      std::vector<TaskRecord> members;
+      members.reserve(g->second.members.size());
+      for (const auto& id : g->second.members) members.push_back(tasks.at(id));
+      std::sort(members.begin(), members.end(),
+                [](const TaskRecord& a, const TaskRecord& b) { return a.id < b.id; });
+      NewTask c = std::move(*g->second.completion);
+      c.payload = detail::completion_payload(group_id, c.payload, members);
+      c.group_id.clear();
+      insert(std::move(c), now);
+    }
+    groups.erase(g);
+  }
+
+  // Validates before anything changes, so a batch is all-or-nothing.
+  void check_new(const std::vector<NewTask>& batch) {
+    std::set<std::string_view> ids;
+    for (const auto& t : batch) {
+      if (tasks.contains(t.id) || !ids.insert(t.id).second) {
+        throw StoreError(StoreError::Code::invalid, "duplicate task id " + t.id);
+      }
+    }
+  }
+
+  Enqueued insert(NewTask&& t, TimePoint now) {
+    if (!t.unique_key.empty()) {
+      if (auto u = unique.find(t.unique_key); u != unique.end()) {
+        return {u->second, tasks.at(u->second).state, false};
+      }
+    }
+    TaskRecord r = detail::make_record(std::move(t), now);
+    Enqueued e{r.id, r.state, true};
+    index(r);
+    const std::string id = r.id;
+    tasks.emplace(id, std::move(r));
+    return e;
+  }
+
+  TaskRecord* find(std::string_view id) {
+    auto it = tasks.find(id);
+    return it == tasks.end() ? nullptr : &it->second;
+  }
+  TaskRecord* owned(std::string_view id, std::string_view owner) {
+    TaskRecord* r = find(id);
+    if (r == nullptr || r->state != TaskState::active || r->lease_owner != owner) return nullptr;
+    return r;
+  }
+
+  void promote_due(TimePoint now) {
+    while (!due.empty() && due.begin()->first <= now) {
+      TaskRecord& r = tasks.at(due.begin()->second);
+      mutate(r, now, [](TaskRecord& x) { x.state = TaskState::pending; });
+    }
+  }
+};
+
+MemoryStore::MemoryStore() : s_(std::make_unique<State>()) {}
+MemoryStore::~MemoryStore() = default;
+
+std::vector<Enqueued> MemoryStore::enqueue(std::vector<NewTask> tasks, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  s_->check_new(tasks);
+  std::vector<Enqueued> out;
+  out.reserve(tasks.size());
+  for (auto& t : tasks) out.push_back(s_->insert(std::move(t), now));
+  return out;
+}
+
+std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
+                                                 TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  if (s_->groups.contains(group.id)) {
+    throw StoreError(StoreError::Code::invalid, "duplicate group id " + group.id);
+  }
+  s_->check_new(members);
+  Group g{0, std::move(group.completion), {}};
+  std::vector<Enqueued> out;
+  out.reserve(members.size());
+  for (auto& t : members) {
+    t.group_id = group.id;
+    t.unique_key.clear();  // a member must belong to this group, not to an earlier task
+    out.push_back(s_->insert(std::move(t), now));
+    g.members.push_back(out.back().id);
+  }
+  g.remaining = members.size();
+  s_->groups.emplace(group.id, std::move(g));
+  if (members.empty()) {
+    s_->groups[group.id].remaining = 1;
+    s_->member_final(group.id, now);
+  }
+  return out;
+}
+
+std::vector<TaskRecord> MemoryStore::claim(std::string_view queue, std::size_t max,
+                                           const Lease& lease, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  s_->promote_due(now);
+  std::vector<TaskRecord> out;
+  if (s_->paused.contains(queue)) return out;
+  auto q = s_->ready.find(queue);
+  if (q == s_->ready.end()) return out;
+  while (out.size() < max && !q->second.empty()) {
+    TaskRecord& r = s_->tasks.at(std::get<2>(*q->second.begin()));
+    s_->mutate(r, now, [&](TaskRecord& x) {
+      x.state = TaskState::active;
+      ++x.attempt;
+      x.started_at = now;
+      x.lease_owner = lease.owner;
+      x.lease_expires_at = lease.expires_at;
+    });
+    out.push_back(r);
+  }
+  return out;
+}
+
+HeartbeatResult MemoryStore::extend_leases(const std::vector<std::string>& ids, const Lease& lease,
+                                           TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  HeartbeatResult out;
+  for (const auto& id : ids) {
+    TaskRecord* r = s_->owned(id, lease.owner);
+    if (r == nullptr) {
+      out.lost.push_back(id);
+      continue;
+    }
+    s_->mutate(*r, now, [&](TaskRecord& x) { x.lease_expires_at = lease.expires_at; });
+    if (r->cancel_requested) out.cancel_requested.push_back(id);
+  }
+  return out;
+}
+
+bool MemoryStore::complete(std::string_view id, std::string_view owner, std::string result_json,
+                           TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->owned(id, owner);
+  if (r == nullptr) return false;
+  s_->mutate(*r, now, [&](TaskRecord& x) {
+    x.state = TaskState::succeeded;
+    x.result = std::move(result_json);
+    x.progress = 100;
+  });
+  return true;
+}
+
+bool MemoryStore::fail(std::string_view id, std::string_view owner, std::string error,
+                       std::optional<TimePoint> retry_at, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->owned(id, owner);
+  if (r == nullptr) return false;
+  s_->mutate(*r, now, [&](TaskRecord& x) {
+    x.last_error = std::move(error);
+    x.lease_owner.clear();
+    x.lease_expires_at.reset();
+    if (retry_at && !x.cancel_requested) {
+      x.state = TaskState::retrying;
+      x.run_at = *retry_at;
+    } else {
+      x.state = x.cancel_requested ? TaskState::cancelled : TaskState::dead;
+    }
+  });
+  return true;
+}
+
+bool MemoryStore::release(std::string_view id, std::string_view owner, TimePoint run_at,
+                          TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->owned(id, owner);
+  if (r == nullptr) return false;
+  s_->mutate(*r, now, [&](TaskRecord& x) {
+    --x.attempt;
+    x.lease_owner.clear();
+    x.lease_expires_at.reset();
+    x.run_at = std::max(run_at, now);
+    x.state = run_at > now ? TaskState::scheduled : TaskState::pending;
+  });
+  return true;
+}
+
+bool MemoryStore::finish_cancelled(std::string_view id, std::string_view owner, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->owned(id, owner);
+  if (r == nullptr) return false;
+  s_->mutate(*r, now, [](TaskRecord& x) { x.state = TaskState::cancelled; });
+  return true;
+}
+
+bool MemoryStore::set_progress(std::string_view id, std::string_view owner, int percent,
+                               std::string message, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->owned(id, owner);
+  if (r == nullptr) return false;
+  s_->mutate(*r, now, [&](TaskRecord& x) {
+    x.progress = std::clamp(percent, 0, 100);
+    x.progress_message = std::move(message);
+  });
+  return true;
+}
+
+CancelResult MemoryStore::cancel(std::string_view id, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->find(id);
+  if (r == nullptr) return CancelResult::not_found;
+  if (is_final(r->state)) return CancelResult::final;
+  if (r->state == TaskState::active) {
+    s_->mutate(*r, now, [](TaskRecord& x) { x.cancel_requested = true; });
+    return CancelResult::requested;
+  }
+  s_->mutate(*r, now, [](TaskRecord& x) { x.state = TaskState::cancelled; });
+  return CancelResult::cancelled;
+}
+
+bool MemoryStore::retry(std::string_view id, TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  TaskRecord* r = s_->find(id);
+  if (r == nullptr || (r->state != TaskState::dead && r->state != TaskState::cancelled)) {
+    return false;
+  }
+  if (!r->unique_key.empty() && s_->unique.contains(r->unique_key)) return false;
+  s_->mutate(*r, now, [&](TaskRecord& x) {
+    x.state = TaskState::pending;
+    x.attempt = 0;
+    x.run_at = now;
+    x.cancel_requested = false;
+    x.finished_at.reset();
+  });
+  return true;
+}
+
+bool MemoryStore::remove(std::string_view id) {
+  const std::lock_guard lock(s_->mu);
+  auto it = s_->tasks.find(id);
+  if (it == s_->tasks.end() || !is_final(it->second.state)) return false;
+  s_->unindex(it->second);
+  s_->tasks.erase(it);
+  return true;
+}
+
+std::optional<TaskRecord> MemoryStore::get(std::string_view id) {
+  const std::lock_guard lock(s_->mu);
+  const TaskRecord* r = s_->find(id);
+  if (r == nullptr) return std::nullopt;
+  return *r;
+}
+
+Page MemoryStore::list(const ListQuery& query) {
+  const std::lock_guard lock(s_->mu);
+  Page page;
+  auto it = query.cursor.empty() ? s_->tasks.end() : s_->tasks.lower_bound(query.cursor);
+  while (it != s_->tasks.begin()) {
+    --it;
+    const TaskRecord& r = it->second;
+    if (query.queue && r.queue != *query.queue) continue;
+    if (query.state && r.state != *query.state) continue;
+    if (query.type && r.type != *query.type) continue;
+    if (page.tasks.size() == query.limit) {
+      page.next_cursor = page.tasks.back().id;
+      break;
+    }
+    page.tasks.push_back(r);
+  }
+  return page;
+}
+
+std::vector<QueueInfo> MemoryStore::queues() {
+  const std::lock_guard lock(s_->mu);
+  std::map<std::string, QueueInfo, std::less<>> by_name;
+  for (const auto& name : s_->paused) by_name[name].paused = true;
+  for (const auto& [id, r] : s_->tasks) {
+    QueueInfo& q = by_name[r.queue];
+    switch (r.state) {
+      case TaskState::scheduled: ++q.scheduled; break;
+      case TaskState::pending: ++q.pending; break;
+      case TaskState::active: ++q.active; break;
+      case TaskState::succeeded: ++q.succeeded; break;
+      case TaskState::retrying: ++q.retrying; break;
+      case TaskState::dead: ++q.dead; break;
+      case TaskState::cancelled: ++q.cancelled; break;
+    }
+  }
+  std::vector<QueueInfo> out;
+  out.reserve(by_name.size());
+  for (auto& [name, q] : by_name) {
+    q.queue = name;
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+std::size_t MemoryStore::reclaim_expired(TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  std::size_t n = 0;
+  while (!s_->leases.empty() && s_->leases.begin()->first < now) {
+    TaskRecord& r = s_->tasks.at(s_->leases.begin()->second);
+    s_->mutate(r, now, [](TaskRecord& x) {
+      x.last_error = "lease expired: the worker holding the task stopped heartbeating";
+      x.lease_owner.clear();
+      x.lease_expires_at.reset();
+      if (x.cancel_requested) {
+        x.state = TaskState::cancelled;
+      } else {
+        x.state = x.attempt >= x.max_attempts ? TaskState::dead : TaskState::pending;
+      }
+    });
+    ++n;
+  }
+  return n;
+}
+
+std::size_t MemoryStore::purge_final(TimePoint cutoff, std::size_t max) {
+  const std::lock_guard lock(s_->mu);
+  std::size_t n = 0;
+  while (n < max && !s_->finished.empty() && s_->finished.begin()->first < cutoff) {
+    const std::string id = s_->finished.begin()->second;
+    s_->finished.erase(s_->finished.begin());
+    s_->tasks.erase(id);
+    ++n;
+  }
+  return n;
+}
+
+void MemoryStore::set_paused(std::string_view queue, bool paused) {
+  const std::lock_guard lock(s_->mu);
+  if (paused) {
+    s_->paused.emplace(queue);
+  } else if (auto it = s_->paused.find(queue); it != s_->paused.end()) {
+    s_->paused.erase(it);
+  }
+}
+
+bool MemoryStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
+                                TimePoint now) {
+  const std::lock_guard lock(s_->mu);
+  auto it = s_->schedules.find(schedule);
+  if (it != s_->schedules.end() && it->second >= tick) return false;
+  std::vector<NewTask> one;
+  one.push_back(std::move(task));
+  s_->check_new(one);
+  s_->insert(std::move(one.front()), now);
+  s_->schedules.insert_or_assign(std::string(schedule), tick);
+  return true;
+}
+
+}  // namespace errand::store

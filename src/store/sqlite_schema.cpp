@@ -1,0 +1,113 @@
+#include "store/sqlite_schema.hpp"
+
+#include <array>
+
+#include <fmt/format.h>
+
+namespace errand::store::sqlite {
+
+namespace {
+
+// Indexes are partial where a state selects the rows, so a task touches only
+// the indexes that matter for its current state:
+//   tasks_ready    claim: the next pending task of a queue by priority, run_at
+//   tasks_due      promotion of scheduled/retrying tasks whose time has come
+//   tasks_lease    reclaim of expired leases
+//   tasks_finished retention purge
+//   tasks_unique   idempotent enqueue: one unfinished task per unique_key
+//   tasks_state, tasks_queue   listing newest first, and counts per queue/state
+//   tasks_group    a group's members, when the last one finishes
+constexpr std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE TABLE tasks (
+  id               TEXT    NOT NULL PRIMARY KEY,
+  type             TEXT    NOT NULL,
+  queue            TEXT    NOT NULL,
+  payload          TEXT    NOT NULL,
+  priority         INTEGER NOT NULL,
+  state            TEXT    NOT NULL,
+  attempt          INTEGER NOT NULL DEFAULT 0,
+  max_attempts     INTEGER NOT NULL,
+  run_at           INTEGER NOT NULL,
+  timeout_ms       INTEGER NOT NULL,
+  unique_key       TEXT,
+  traceparent      TEXT    NOT NULL,
+  request_id       TEXT    NOT NULL,
+  group_id         TEXT,
+  progress         INTEGER NOT NULL DEFAULT 0,
+  progress_message TEXT    NOT NULL DEFAULT '',
+  result           TEXT,
+  last_error       TEXT,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  lease_owner      TEXT,
+  lease_expires_at INTEGER,
+  cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tasks_ready ON tasks(queue, priority DESC, run_at, id) WHERE state = 'pending';
+CREATE INDEX tasks_due ON tasks(run_at) WHERE state IN ('scheduled', 'retrying');
+CREATE INDEX tasks_lease ON tasks(lease_expires_at) WHERE state = 'active';
+CREATE INDEX tasks_finished ON tasks(finished_at) WHERE finished_at IS NOT NULL;
+CREATE UNIQUE INDEX tasks_unique ON tasks(unique_key)
+  WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'pending', 'active', 'retrying');
+CREATE INDEX tasks_state ON tasks(state, id);
+CREATE INDEX tasks_queue ON tasks(queue, state, id);
+CREATE INDEX tasks_group ON tasks(group_id) WHERE group_id IS NOT NULL;
+
+CREATE TABLE queues (
+  name   TEXT    NOT NULL PRIMARY KEY,
+  paused INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE groups (
+  id         TEXT    NOT NULL PRIMARY KEY,
+  remaining  INTEGER NOT NULL,
+  completion TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE schedules (
+  name      TEXT    NOT NULL PRIMARY KEY,
+  last_tick INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace
+
+void migrate(Db& db, int latest) {
+  if (latest > static_cast<int>(kMigrations.size())) {
+    throw StoreError(StoreError::Code::invalid, "sqlite: schema version has no migration");
+  }
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    int version = 0;
+    {
+      auto q = db.query("SELECT version FROM schema_version");
+      if (q.step()) version = static_cast<int>(q.i64(0));
+    }
+    if (version > latest) {
+      throw StoreError(StoreError::Code::invalid,
+                       fmt::format("sqlite: the database has schema version {}, newer than this "
+                                   "errand's {}; upgrade errand",
+                                   version, latest));
+    }
+    for (int v = version; v < latest; ++v) db.exec(kMigrations.at(static_cast<std::size_t>(v)));
+    if (version == 0) {
+      db.query("INSERT INTO schema_version (version) VALUES (?1)").bind(1, latest).run();
+    } else if (version < latest) {
+      db.query("UPDATE schema_version SET version = ?1").bind(1, latest).run();
+    }
+    db.exec("COMMIT");
+  } catch (...) {
+    try {
+      db.exec("ROLLBACK");
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+    }
+    throw;
+  }
+}
+
+}  // namespace errand::store::sqlite

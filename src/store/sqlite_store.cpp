@@ -1,0 +1,673 @@
+#include "errand/store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include "store/group_commit.hpp"
+#include "store/group_completion.hpp"
+#include "store/sqlite_db.hpp"
+#include "store/sqlite_schema.hpp"
+
+namespace errand::store {
+
+namespace {
+
+using sqlite::Db;
+using sqlite::Query;
+
+std::int64_t ms(TimePoint t) {
+  return t.time_since_epoch().count();
+}
+TimePoint at(std::int64_t v) {
+  return TimePoint(std::chrono::milliseconds(v));
+}
+std::optional<TimePoint> at(std::optional<std::int64_t> v) {
+  if (!v) return std::nullopt;
+  return at(*v);
+}
+
+// The column list every record read uses, in TaskRecord's order.
+constexpr std::string_view kCols =
+    "id, type, queue, payload, priority, state, attempt, max_attempts, run_at, timeout_ms, "
+    "unique_key, traceparent, request_id, group_id, progress, progress_message, result, "
+    "last_error, created_at, updated_at, started_at, finished_at, lease_owner, "
+    "lease_expires_at, cancel_requested";
+
+constexpr std::string_view kUnfinished = "('scheduled', 'pending', 'active', 'retrying')";
+
+TaskRecord read_record(const Query& q) {
+  TaskRecord r;
+  r.id = q.text(0);
+  r.type = q.text(1);
+  r.queue = q.text(2);
+  r.payload = q.text(3);
+  r.priority = static_cast<int>(q.i64(4));
+  r.state = parse_state(q.text(5)).value_or(TaskState::dead);
+  r.attempt = static_cast<int>(q.i64(6));
+  r.max_attempts = static_cast<int>(q.i64(7));
+  r.run_at = at(q.i64(8));
+  r.timeout = std::chrono::milliseconds(q.i64(9));
+  r.unique_key = q.text(10);
+  r.traceparent = q.text(11);
+  r.request_id = q.text(12);
+  r.group_id = q.text(13);
+  r.progress = static_cast<int>(q.i64(14));
+  r.progress_message = q.text(15);
+  r.result = q.opt_text(16);
+  r.last_error = q.opt_text(17);
+  r.created_at = at(q.i64(18));
+  r.updated_at = at(q.i64(19));
+  r.started_at = at(q.opt_i64(20));
+  r.finished_at = at(q.opt_i64(21));
+  r.lease_owner = q.text(22);
+  r.lease_expires_at = at(q.opt_i64(23));
+  r.cancel_requested = q.i64(24) != 0;
+  return r;
+}
+
+// A group's completion task is kept as JSON until the group finishes.
+std::string to_json(const NewTask& t) {
+  boost::json::object o;
+  o["id"] = t.id;
+  o["type"] = t.type;
+  o["queue"] = t.queue;
+  o["payload"] = t.payload;
+  o["priority"] = t.priority;
+  o["run_at"] = ms(t.run_at);
+  o["max_attempts"] = t.max_attempts;
+  o["timeout_ms"] = t.timeout.count();
+  o["unique_key"] = t.unique_key;
+  o["traceparent"] = t.traceparent;
+  o["request_id"] = t.request_id;
+  return boost::json::serialize(o);
+}
+
+NewTask new_task_from_json(std::string_view text) {
+  const auto v = boost::json::parse(text);
+  const auto& o = v.as_object();
+  NewTask t;
+  t.id = o.at("id").as_string();
+  t.type = o.at("type").as_string();
+  t.queue = o.at("queue").as_string();
+  t.payload = o.at("payload").as_string();
+  t.priority = static_cast<int>(o.at("priority").to_number<std::int64_t>());
+  t.run_at = at(o.at("run_at").to_number<std::int64_t>());
+  t.max_attempts = static_cast<int>(o.at("max_attempts").to_number<std::int64_t>());
+  t.timeout = std::chrono::milliseconds(o.at("timeout_ms").to_number<std::int64_t>());
+  t.unique_key = o.at("unique_key").as_string();
+  t.traceparent = o.at("traceparent").as_string();
+  t.request_id = o.at("request_id").as_string();
+  return t;
+}
+
+// All writes below run on the writer thread, inside the group-commit
+// transaction, so a read-then-write here is atomic.
+
+Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
+  if (!t.unique_key.empty()) {
+    auto q = db.query(fmt::format(
+        "SELECT id, state FROM tasks WHERE unique_key = ?1 AND unique_key IS NOT NULL AND "
+        "state IN {}",
+        kUnfinished));
+    q.bind(1, std::string_view(t.unique_key));
+    if (q.step()) return {q.text(0), parse_state(q.text(1)).value_or(TaskState::pending), false};
+  }
+  const TaskRecord r = detail::make_record(std::move(t), now);
+  db.query(
+        "INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
+        "timeout_ms, unique_key, traceparent, request_id, group_id, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)")
+      .bind(1, std::string_view(r.id))
+      .bind(2, std::string_view(r.type))
+      .bind(3, std::string_view(r.queue))
+      .bind(4, std::string_view(r.payload))
+      .bind(5, std::int64_t{r.priority})
+      .bind(6, to_string(r.state))
+      .bind(7, std::int64_t{r.max_attempts})
+      .bind(8, ms(r.run_at))
+      .bind(9, static_cast<std::int64_t>(r.timeout.count()))
+      .bind_or_null(10, r.unique_key)
+      .bind(11, std::string_view(r.traceparent))
+      .bind(12, std::string_view(r.request_id))
+      .bind_or_null(13, r.group_id)
+      .bind(14, ms(now))
+      .run();
+  return {r.id, r.state, true};
+}
+
+// A group member became final: count it; the last one enqueues the completion.
+void member_final(Db& db, const std::string& group_id, TimePoint now) {
+  if (group_id.empty()) return;
+  std::optional<std::string> completion;
+  {
+    auto q = db.query(
+        "UPDATE groups SET remaining = remaining - 1 WHERE id = ?1 AND remaining > 0 "
+        "RETURNING remaining, completion");
+    q.bind(1, std::string_view(group_id));
+    if (!q.step() || q.i64(0) > 0) return;
+    completion = q.opt_text(1);
+  }
+  if (completion) {
+    std::vector<TaskRecord> members;
+    {
+      auto q = db.query(fmt::format("SELECT {} FROM tasks WHERE group_id = ?1 ORDER BY id", kCols));
+      q.bind(1, std::string_view(group_id));
+      while (q.step()) members.push_back(read_record(q));
+    }
+    NewTask c = new_task_from_json(*completion);
+    c.payload = detail::completion_payload(group_id, c.payload, members);
+    insert(db, std::move(c), now);
+  }
+  db.query("DELETE FROM groups WHERE id = ?1").bind(1, std::string_view(group_id)).run();
+}
+
+// Runs an UPDATE ... RETURNING state, group_id on one task; reports the group
+// to member_final() when the task became final.
+bool transition(Db& db, Query&& q, TimePoint now) {
+  if (!q.step()) return false;
+  const auto state = parse_state(q.text(0));
+  const std::string group = q.text(1);
+  while (q.step()) {
+  }
+  if (state && is_final(*state)) member_final(db, group, now);
+  return true;
+}
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  SqliteOptions options;
+  std::unique_ptr<sqlite::GroupCommit> writer;
+  std::mutex readers_mu;
+  std::condition_variable readers_cv;
+  std::vector<std::unique_ptr<Db>> readers;  // idle ones; guarded by readers_mu
+
+  template <class F>
+  void write(F&& f) {
+    writer->run(sqlite::GroupCommit::Op(std::forward<F>(f)));
+  }
+
+  template <class F>
+  auto read(F&& f) {
+    std::unique_ptr<Db> db;
+    {
+      std::unique_lock lock(readers_mu);
+      readers_cv.wait(lock, [&] { return !readers.empty(); });
+      db = std::move(readers.back());
+      readers.pop_back();
+    }
+    struct Return {
+      Impl* self;
+      std::unique_ptr<Db>* db;
+      ~Return() {
+        {
+          const std::lock_guard lock(self->readers_mu);
+          self->readers.push_back(std::move(*db));
+        }
+        self->readers_cv.notify_one();
+      }
+    } give_back{this, &db};
+    return f(*db);
+  }
+};
+
+SqliteStore::SqliteStore(SqliteOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  const auto& o = impl_->options;
+  const std::filesystem::path path(o.path);
+  if (path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) {
+      throw StoreError(
+          StoreError::Code::unavailable,
+          fmt::format("sqlite: cannot create {}: {}", path.parent_path().string(), ec.message()));
+    }
+  }
+  const int busy = static_cast<int>(o.busy_timeout.count());
+  auto db = std::make_unique<Db>(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy);
+  // journal_mode answers with a row; WAL is persistent in the file.
+  {
+    auto q = db->query("PRAGMA journal_mode = WAL");
+    if (!q.step() || q.text(0) != "wal") {
+      throw StoreError(StoreError::Code::unavailable,
+                       "sqlite: " + o.path + " cannot use WAL mode (a network file system?)");
+    }
+  }
+  db->exec(o.synchronous == SqliteOptions::Synchronous::full ? "PRAGMA synchronous = FULL"
+                                                             : "PRAGMA synchronous = NORMAL");
+  db->exec("PRAGMA foreign_keys = OFF");
+  if (o.max_db_bytes > 0) {
+    auto q = db->query("PRAGMA page_size");
+    q.step();
+    const auto page = std::max<std::int64_t>(q.i64(0), 512);
+    const auto pages =
+        std::max<std::uint64_t>(o.max_db_bytes / static_cast<std::uint64_t>(page), 1);
+    db->exec(fmt::format("PRAGMA max_page_count = {}", pages).c_str());
+  }
+  sqlite::migrate(*db, kSchemaVersion);
+
+  impl_->writer = std::make_unique<sqlite::GroupCommit>(
+      std::move(db),
+      sqlite::GroupCommit::Options{.max_batch = std::max<std::size_t>(o.max_batch, 1),
+                                   .max_queued = std::max<std::size_t>(o.max_queued_writes, 1),
+                                   .wait_for_room = o.busy_timeout,
+                                   .on_commit = o.on_commit});
+  for (std::size_t i = 0; i < std::max<std::size_t>(o.readers, 1); ++i) {
+    impl_->readers.push_back(std::make_unique<Db>(o.path, SQLITE_OPEN_READONLY, busy));
+  }
+}
+
+SqliteStore::~SqliteStore() = default;
+
+std::size_t SqliteStore::queued_writes() const {
+  return impl_->writer->queued();
+}
+
+std::vector<Enqueued> SqliteStore::enqueue(std::vector<NewTask> tasks, TimePoint now) {
+  std::vector<Enqueued> out;
+  impl_->write([&](Db& db) {
+    out.clear();
+    out.reserve(tasks.size());
+    for (auto& t : tasks) out.push_back(insert(db, std::move(t), now));
+  });
+  return out;
+}
+
+std::vector<Enqueued> SqliteStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
+                                                 TimePoint now) {
+  std::vector<Enqueued> out;
+  impl_->write([&](Db& db) {
+    out.clear();
+    db.query("INSERT INTO groups (id, remaining, completion) VALUES (?1, ?2, ?3)")
+        .bind(1, std::string_view(group.id))
+        .bind(2, static_cast<std::int64_t>(members.size()))
+        .bind(3, group.completion ? std::optional<std::string>(to_json(*group.completion))
+                                  : std::nullopt)
+        .run();
+    for (const auto& m : members) {
+      NewTask t = m;
+      t.group_id = group.id;
+      t.unique_key.clear();  // a member must belong to this group, not to an earlier task
+      out.push_back(insert(db, std::move(t), now));
+    }
+    if (members.empty()) {
+      db.query("UPDATE groups SET remaining = 1 WHERE id = ?1")
+          .bind(1, std::string_view(group.id))
+          .run();
+      member_final(db, group.id, now);
+    }
+  });
+  return out;
+}
+
+std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t max,
+                                           const Lease& lease, TimePoint now) {
+  std::vector<TaskRecord> out;
+  if (max == 0) return out;
+  impl_->write([&](Db& db) {
+    out.clear();
+    db.query(
+          "UPDATE tasks SET state = 'pending', updated_at = ?1 "
+          "WHERE state IN ('scheduled', 'retrying') AND run_at <= ?1")
+        .bind(1, ms(now))
+        .run();
+    {
+      auto q = db.query("SELECT paused FROM queues WHERE name = ?1");
+      q.bind(1, queue);
+      if (q.step() && q.i64(0) != 0) return;
+    }
+    auto q = db.query(
+        fmt::format("UPDATE tasks SET state = 'active', attempt = attempt + 1, started_at = ?1, "
+                    "updated_at = ?1, lease_owner = ?2, lease_expires_at = ?3 "
+                    "WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND state = 'pending' "
+                    "ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING {}",
+                    kCols));
+    q.bind(1, ms(now))
+        .bind(2, std::string_view(lease.owner))
+        .bind(3, ms(lease.expires_at))
+        .bind(4, queue)
+        .bind(5, static_cast<std::int64_t>(max));
+    while (q.step()) out.push_back(read_record(q));
+  });
+  // RETURNING gives no order; claim promises priority, then run_at, then id.
+  std::sort(out.begin(), out.end(), [](const TaskRecord& a, const TaskRecord& b) {
+    return std::tuple(-a.priority, a.run_at, std::string_view(a.id)) <
+           std::tuple(-b.priority, b.run_at, std::string_view(b.id));
+  });
+  return out;
+}
+
+HeartbeatResult SqliteStore::extend_leases(const std::vector<std::string>& ids, const Lease& lease,
+                                           TimePoint now) {
+  HeartbeatResult out;
+  if (ids.empty()) return out;
+  impl_->write([&](Db& db) {
+    out = {};
+    for (const auto& id : ids) {
+      auto q = db.query(
+          "UPDATE tasks SET lease_expires_at = ?1, updated_at = ?2 "
+          "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING cancel_requested");
+      q.bind(1, ms(lease.expires_at))
+          .bind(2, ms(now))
+          .bind(3, std::string_view(id))
+          .bind(4, std::string_view(lease.owner));
+      if (!q.step()) {
+        out.lost.push_back(id);
+      } else if (q.i64(0) != 0) {
+        out.cancel_requested.push_back(id);
+      }
+    }
+  });
+  return out;
+}
+
+bool SqliteStore::complete(std::string_view id, std::string_view owner, std::string result_json,
+                           TimePoint now) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    auto q = db.query(
+        "UPDATE tasks SET state = 'succeeded', result = ?1, progress = 100, finished_at = ?2, "
+        "updated_at = ?2, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id");
+    q.bind(1, std::string_view(result_json)).bind(2, ms(now)).bind(3, id).bind(4, owner);
+    ok = transition(db, std::move(q), now);
+  });
+  return ok;
+}
+
+bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string error,
+                       std::optional<TimePoint> retry_at, TimePoint now) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    auto q = db.query(
+        "UPDATE tasks SET last_error = ?1, updated_at = ?2, lease_owner = NULL, "
+        "lease_expires_at = NULL, "
+        "state = CASE WHEN cancel_requested THEN 'cancelled' "
+        "             WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' END, "
+        "run_at = CASE WHEN ?3 IS NOT NULL AND NOT cancel_requested THEN ?3 ELSE run_at END, "
+        "finished_at = CASE WHEN ?3 IS NULL OR cancel_requested THEN ?2 END "
+        "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5 RETURNING state, group_id");
+    q.bind(1, std::string_view(error))
+        .bind(2, ms(now))
+        .bind(3, retry_at ? std::optional<std::int64_t>(ms(*retry_at)) : std::nullopt)
+        .bind(4, id)
+        .bind(5, owner);
+    ok = transition(db, std::move(q), now);
+  });
+  return ok;
+}
+
+bool SqliteStore::release(std::string_view id, std::string_view owner, TimePoint run_at,
+                          TimePoint now) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    ok = db.query(
+               "UPDATE tasks SET attempt = attempt - 1, lease_owner = NULL, "
+               "lease_expires_at = NULL, updated_at = ?1, run_at = max(?1, ?2), "
+               "state = CASE WHEN ?2 > ?1 THEN 'scheduled' ELSE 'pending' END "
+               "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4")
+             .bind(1, ms(now))
+             .bind(2, ms(run_at))
+             .bind(3, id)
+             .bind(4, owner)
+             .run() > 0;
+  });
+  return ok;
+}
+
+bool SqliteStore::finish_cancelled(std::string_view id, std::string_view owner, TimePoint now) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    auto q = db.query(
+        "UPDATE tasks SET state = 'cancelled', finished_at = ?1, updated_at = ?1, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ?2 AND state = 'active' AND lease_owner = ?3 RETURNING state, group_id");
+    q.bind(1, ms(now)).bind(2, id).bind(3, owner);
+    ok = transition(db, std::move(q), now);
+  });
+  return ok;
+}
+
+bool SqliteStore::set_progress(std::string_view id, std::string_view owner, int percent,
+                               std::string message, TimePoint now) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    ok = db.query(
+               "UPDATE tasks SET progress = ?1, progress_message = ?2, updated_at = ?3 "
+               "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5")
+             .bind(1, std::int64_t{std::clamp(percent, 0, 100)})
+             .bind(2, std::string_view(message))
+             .bind(3, ms(now))
+             .bind(4, id)
+             .bind(5, owner)
+             .run() > 0;
+  });
+  return ok;
+}
+
+CancelResult SqliteStore::cancel(std::string_view id, TimePoint now) {
+  CancelResult out = CancelResult::not_found;
+  impl_->write([&](Db& db) {
+    std::optional<TaskState> state;
+    {
+      auto q = db.query("SELECT state FROM tasks WHERE id = ?1");
+      q.bind(1, id);
+      if (q.step()) state = parse_state(q.text(0));
+    }
+    if (!state) {
+      out = CancelResult::not_found;
+    } else if (is_final(*state)) {
+      out = CancelResult::final;
+    } else if (*state == TaskState::active) {
+      db.query("UPDATE tasks SET cancel_requested = 1, updated_at = ?1 WHERE id = ?2")
+          .bind(1, ms(now))
+          .bind(2, id)
+          .run();
+      out = CancelResult::requested;
+    } else {
+      auto q = db.query(
+          "UPDATE tasks SET state = 'cancelled', finished_at = ?1, updated_at = ?1 "
+          "WHERE id = ?2 RETURNING state, group_id");
+      q.bind(1, ms(now)).bind(2, id);
+      transition(db, std::move(q), now);
+      out = CancelResult::cancelled;
+    }
+  });
+  return out;
+}
+
+bool SqliteStore::retry(std::string_view id, TimePoint now) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    ok = false;
+    std::string key;
+    {
+      auto q =
+          db.query("SELECT unique_key FROM tasks WHERE id = ?1 AND state IN ('dead', 'cancelled')");
+      q.bind(1, id);
+      if (!q.step()) return;
+      key = q.text(0);
+    }
+    if (!key.empty()) {
+      auto q = db.query(fmt::format(
+          "SELECT 1 FROM tasks WHERE unique_key = ?1 AND unique_key IS NOT NULL AND state IN {}",
+          kUnfinished));
+      q.bind(1, std::string_view(key));
+      if (q.step()) return;
+    }
+    ok = db.query(
+               "UPDATE tasks SET state = 'pending', attempt = 0, run_at = ?1, updated_at = ?1, "
+               "cancel_requested = 0, finished_at = NULL WHERE id = ?2")
+             .bind(1, ms(now))
+             .bind(2, id)
+             .run() > 0;
+  });
+  return ok;
+}
+
+bool SqliteStore::remove(std::string_view id) {
+  bool ok = false;
+  impl_->write([&](Db& db) {
+    ok = db.query("DELETE FROM tasks WHERE id = ?1 AND state IN ('succeeded', 'dead', 'cancelled')")
+             .bind(1, id)
+             .run() > 0;
+  });
+  return ok;
+}
+
+std::optional<TaskRecord> SqliteStore::get(std::string_view id) {
+  return impl_->read([&](Db& db) -> std::optional<TaskRecord> {
+    auto q = db.query(fmt::format("SELECT {} FROM tasks WHERE id = ?1", kCols));
+    q.bind(1, id);
+    if (!q.step()) return std::nullopt;
+    return read_record(q);
+  });
+}
+
+Page SqliteStore::list(const ListQuery& query) {
+  // One statement text per combination of filters, each prepared once per
+  // connection, so every filter can use its index.
+  std::string where;
+  auto add = [&](std::string_view cond) {
+    where += where.empty() ? " WHERE " : " AND ";
+    where += cond;
+  };
+  if (query.queue) add("queue = ?1");
+  if (query.state) add("state = ?2");
+  if (query.type) add("type = ?3");
+  if (!query.cursor.empty()) add("id < ?4");
+  const std::string text =
+      fmt::format("SELECT {} FROM tasks{} ORDER BY id DESC LIMIT ?5", kCols, where);
+  return impl_->read([&](Db& db) {
+    Page page;
+    auto q = db.query(text);
+    if (query.queue) q.bind(1, std::string_view(*query.queue));
+    if (query.state) q.bind(2, to_string(*query.state));
+    if (query.type) q.bind(3, std::string_view(*query.type));
+    if (!query.cursor.empty()) q.bind(4, std::string_view(query.cursor));
+    q.bind(5, static_cast<std::int64_t>(query.limit) + 1);
+    while (q.step()) {
+      if (page.tasks.size() == query.limit) {
+        page.next_cursor = page.tasks.empty() ? std::string() : page.tasks.back().id;
+        break;
+      }
+      page.tasks.push_back(read_record(q));
+    }
+    return page;
+  });
+}
+
+std::vector<QueueInfo> SqliteStore::queues() {
+  return impl_->read([&](Db& db) {
+    std::map<std::string, QueueInfo, std::less<>> by_name;
+    {
+      auto q = db.query("SELECT name, paused FROM queues");
+      while (q.step()) by_name[q.text(0)].paused = q.i64(1) != 0;
+    }
+    auto q = db.query("SELECT queue, state, count(*) FROM tasks GROUP BY queue, state");
+    while (q.step()) {
+      QueueInfo& info = by_name[q.text(0)];
+      const auto n = static_cast<std::size_t>(q.i64(2));
+      switch (parse_state(q.text(1)).value_or(TaskState::dead)) {
+        case TaskState::scheduled: info.scheduled = n; break;
+        case TaskState::pending: info.pending = n; break;
+        case TaskState::active: info.active = n; break;
+        case TaskState::succeeded: info.succeeded = n; break;
+        case TaskState::retrying: info.retrying = n; break;
+        case TaskState::dead: info.dead = n; break;
+        case TaskState::cancelled: info.cancelled = n; break;
+      }
+    }
+    std::vector<QueueInfo> out;
+    out.reserve(by_name.size());
+    for (auto& [name, info] : by_name) {
+      info.queue = name;
+      out.push_back(std::move(info));
+    }
+    return out;
+  });
+}
+
+std::size_t SqliteStore::reclaim_expired(TimePoint now) {
+  std::size_t n = 0;
+  impl_->write([&](Db& db) {
+    n = 0;
+    std::vector<std::string> finished_groups;
+    {
+      auto q = db.query(
+          "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1, "
+          "last_error = 'lease expired: the worker holding the task stopped heartbeating', "
+          "state = CASE WHEN cancel_requested THEN 'cancelled' "
+          "             WHEN attempt >= max_attempts THEN 'dead' ELSE 'pending' END, "
+          "finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 END "
+          "WHERE state = 'active' AND lease_expires_at < ?1 RETURNING state, group_id");
+      q.bind(1, ms(now));
+      while (q.step()) {
+        ++n;
+        const auto state = parse_state(q.text(0));
+        if (state && is_final(*state) && !q.is_null(1)) finished_groups.push_back(q.text(1));
+      }
+    }
+    for (const auto& g : finished_groups) member_final(db, g, now);
+  });
+  return n;
+}
+
+std::size_t SqliteStore::purge_final(TimePoint cutoff, std::size_t max) {
+  std::size_t n = 0;
+  impl_->write([&](Db& db) {
+    n = static_cast<std::size_t>(
+        db.query(
+              "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE finished_at IS NOT NULL "
+              "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)")
+            .bind(1, ms(cutoff))
+            .bind(2, static_cast<std::int64_t>(max))
+            .run());
+  });
+  return n;
+}
+
+void SqliteStore::set_paused(std::string_view queue, bool paused) {
+  impl_->write([&](Db& db) {
+    db.query(
+          "INSERT INTO queues (name, paused) VALUES (?1, ?2) "
+          "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused")
+        .bind(1, queue)
+        .bind(2, std::int64_t{paused ? 1 : 0})
+        .run();
+  });
+}
+
+bool SqliteStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
+                                TimePoint now) {
+  bool fired = false;
+  impl_->write([&](Db& db) {
+    fired = false;
+    {
+      auto q = db.query("SELECT last_tick FROM schedules WHERE name = ?1");
+      q.bind(1, schedule);
+      if (q.step() && q.i64(0) >= ms(tick)) return;
+    }
+    db.query(
+          "INSERT INTO schedules (name, last_tick) VALUES (?1, ?2) "
+          "ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick")
+        .bind(1, schedule)
+        .bind(2, ms(tick))
+        .run();
+    insert(db, std::move(task), now);
+    fired = true;
+  });
+  return fired;
+}
+
+}  // namespace errand::store

@@ -1,0 +1,71 @@
+#include "errand/store/store.hpp"
+
+#include <array>
+
+#include <boost/json.hpp>
+
+#include "store/group_completion.hpp"
+
+namespace errand::store {
+
+std::string_view to_string(StoreError::Code code) {
+  constexpr std::array<std::string_view, 5> names = {"unavailable", "busy", "full", "corrupt",
+                                                     "invalid"};
+  return names.at(static_cast<std::size_t>(code));
+}
+
+Enqueued Store::enqueue(NewTask task, TimePoint now) {
+  std::vector<NewTask> one;
+  one.push_back(std::move(task));
+  return enqueue(std::move(one), now).front();
+}
+
+namespace detail {
+
+TaskRecord make_record(NewTask&& t, TimePoint now) {
+  TaskRecord r;
+  r.id = std::move(t.id);
+  r.type = std::move(t.type);
+  r.queue = std::move(t.queue);
+  r.payload = std::move(t.payload);
+  r.priority = t.priority;
+  r.state = t.run_at > now ? TaskState::scheduled : TaskState::pending;
+  r.max_attempts = t.max_attempts;
+  r.run_at = t.run_at > now ? t.run_at : now;
+  r.timeout = t.timeout;
+  r.unique_key = std::move(t.unique_key);
+  r.traceparent = std::move(t.traceparent);
+  r.request_id = std::move(t.request_id);
+  r.group_id = std::move(t.group_id);
+  r.created_at = now;
+  r.updated_at = now;
+  return r;
+}
+
+std::string completion_payload(std::string_view group_id, std::string_view payload,
+                               const std::vector<TaskRecord>& members) {
+  boost::json::array list;
+  list.reserve(members.size());
+  for (const auto& m : members) {
+    boost::json::object o;
+    o["id"] = m.id;
+    o["type"] = m.type;
+    o["state"] = to_string(m.state);
+    boost::system::error_code ec;
+    o["result"] = m.result ? boost::json::parse(*m.result, ec) : boost::json::value();
+    if (ec) o["result"] = *m.result;
+    o["error"] = m.last_error ? boost::json::value(*m.last_error) : boost::json::value();
+    list.push_back(std::move(o));
+  }
+  boost::system::error_code ec;
+  boost::json::value inner = boost::json::parse(payload, ec);
+  if (ec) inner = boost::json::string(payload);
+  boost::json::object out;
+  out["group"] = group_id;
+  out["payload"] = std::move(inner);
+  out["members"] = std::move(list);
+  return boost::json::serialize(out);
+}
+
+}  // namespace detail
+}  // namespace errand::store

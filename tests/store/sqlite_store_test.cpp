@@ -1,0 +1,175 @@
+// What only the SQLite backend promises: durability across reopen, group
+// commit, clear errors for bad files and a full disk, schema versions.
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <fstream>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "errand/store/sqlite_store.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait.hpp"
+
+namespace errand::store {
+namespace {
+
+using std::chrono::milliseconds;
+
+const TimePoint t0{milliseconds(1'700'000'000'000)};
+
+NewTask task(std::string payload = "{}") {
+  NewTask t;
+  t.id = new_task_id(t0);
+  t.type = "t";
+  t.payload = std::move(payload);
+  return t;
+}
+
+StoreError::Code error_code(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const StoreError& e) {
+    return e.code();
+  }
+  ADD_FAILURE() << "no StoreError thrown";
+  return StoreError::Code::unavailable;
+}
+
+TEST(SqliteStore, TasksSurviveReopen) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "sub" / "errand.db").string();  // parent is created
+  std::string id;
+  {
+    SqliteStore s({.path = path});
+    id = s.enqueue(task(R"({"keep":true})"), t0).id;
+    ASSERT_EQ(s.claim("default", 1, {"w1", t0 + std::chrono::seconds(5)}, t0).size(), 1U);
+  }
+  SqliteStore s({.path = path, .synchronous = SqliteOptions::Synchronous::full});
+  const auto r = s.get(id);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->payload, R"({"keep":true})");
+  EXPECT_EQ(r->state, TaskState::active);
+  EXPECT_EQ(s.reclaim_expired(t0 + std::chrono::seconds(6)), 1U);  // the old worker is gone
+  EXPECT_EQ(s.get(id)->state, TaskState::pending);
+}
+
+TEST(SqliteStore, NotADatabaseIsReportedAsCorrupt) {
+  test::TempDir dir;
+  const auto path = dir.path() / "junk.db";
+  std::ofstream(path) << std::string(8192, 'x');
+  EXPECT_EQ(error_code([&] { SqliteStore s({.path = path.string()}); }), StoreError::Code::corrupt);
+}
+
+TEST(SqliteStore, NewerSchemaIsRefused) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "e.db").string();
+  { SqliteStore s({.path = path}); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  try {
+    SqliteStore s({.path = path});
+    FAIL() << "opened a newer schema";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::invalid);
+    EXPECT_NE(std::string(e.what()).find("99"), std::string::npos);
+  }
+}
+
+TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {
+  test::TempDir dir;
+  SqliteStore s({.path = (dir.path() / "e.db").string(), .max_db_bytes = 256 * 1024});
+  const auto kept = s.enqueue(task(), t0).id;
+  const std::string big = "\"" + std::string(64 * 1024, 'a') + "\"";
+  EXPECT_EQ(error_code([&] {
+              for (int i = 0; i < 100; ++i) s.enqueue(task(big), t0);
+            }),
+            StoreError::Code::full);
+  EXPECT_TRUE(s.get(kept).has_value());  // reads still work
+  EXPECT_EQ(s.purge_final(t0, 10), 0U);  // and small writes too
+}
+
+TEST(SqliteStore, LockedByAnotherProcessIsBusy) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "e.db").string();
+  SqliteStore s({.path = path, .busy_timeout = milliseconds(50)});
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(error_code([&] { s.enqueue(task(), t0); }), StoreError::Code::busy);
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(s.enqueue(task(), t0).created);
+}
+
+TEST(SqliteStore, ConcurrentWritesShareOneCommit) {
+  test::TempDir dir;
+  std::mutex mu;
+  std::vector<std::size_t> batches;
+  std::latch first_commit_seen(1);
+  std::latch release_writer(1);
+  SqliteStore s({.path = (dir.path() / "e.db").string(),
+                 .on_commit = [&](std::size_t ops, std::chrono::nanoseconds) {
+                   {
+                     const std::lock_guard lock(mu);
+                     batches.push_back(ops);
+                     if (batches.size() != 1) return;
+                   }
+                   first_commit_seen.count_down();
+                   release_writer.wait();  // hold the writer while others queue up
+                 }});
+  std::jthread first([&] { s.enqueue(task(), t0); });
+  first_commit_seen.wait();
+
+  constexpr int kWriters = 8;
+  std::vector<std::jthread> writers;
+  std::vector<std::string> ids(kWriters);
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] { ids[i] = s.enqueue(task(), t0).id; });
+  }
+  ASSERT_TRUE(test::eventually([&] { return s.queued_writes() == kWriters; }));
+  release_writer.count_down();
+  writers.clear();
+  first.join();
+
+  const std::lock_guard lock(mu);
+  ASSERT_EQ(batches.size(), 2U);
+  EXPECT_EQ(batches[1], static_cast<std::size_t>(kWriters));
+  for (const auto& id : ids) EXPECT_TRUE(s.get(id).has_value());
+}
+
+TEST(SqliteStore, ManyThreadsEnqueueAndEveryAckIsStored) {
+  test::TempDir dir;
+  std::atomic<std::size_t> committed{0};
+  SqliteStore s(
+      {.path = (dir.path() / "e.db").string(),
+       .on_commit = [&](std::size_t ops, std::chrono::nanoseconds) { committed += ops; }});
+  constexpr int kThreads = 6;
+  constexpr int kEach = 150;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) ids[t].push_back(s.enqueue(task(), t0).id);
+      });
+    }
+  }
+  EXPECT_EQ(committed.load(), static_cast<std::size_t>(kThreads * kEach));
+  for (const auto& per : ids) {
+    for (const auto& id : per) ASSERT_TRUE(s.get(id).has_value());
+  }
+  std::size_t pending = 0;
+  for (const auto& q : s.queues()) pending += q.pending;
+  EXPECT_EQ(pending, static_cast<std::size_t>(kThreads * kEach));
+}
+
+}  // namespace
+}  // namespace errand::store

@@ -1,0 +1,424 @@
+// The Store contract: every backend must pass every test here, unchanged.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "errand/store/memory_store.hpp"
+#include "errand/store/sqlite_store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace errand::store {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const TimePoint t0{milliseconds(1'700'000'000'000)};
+
+struct Backend {
+  std::string name;
+  std::function<std::unique_ptr<Store>(const std::filesystem::path& dir)> make;
+};
+
+class StoreContract : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override { store = GetParam().make(dir.path()); }
+
+  NewTask task(std::string type = "t", std::string queue = "default") {
+    NewTask t;
+    t.id = new_task_id(t0);
+    t.type = std::move(type);
+    t.queue = std::move(queue);
+    t.payload = R"({"n":1})";
+    t.max_attempts = 3;
+    return t;
+  }
+  std::string add(NewTask t, TimePoint now = t0) { return store->enqueue(std::move(t), now).id; }
+  Lease lease(std::string owner = "w1", TimePoint until = t0 + seconds(30)) {
+    return {std::move(owner), until};
+  }
+  TaskRecord get(const std::string& id) {
+    auto r = store->get(id);
+    EXPECT_TRUE(r.has_value()) << id;
+    return r.value_or(TaskRecord{});
+  }
+
+  test::TempDir dir;
+  std::unique_ptr<Store> store;
+};
+
+TEST_P(StoreContract, EnqueuedTaskReadsBackWithEveryField) {
+  NewTask t = task("email.send", "mail");
+  t.priority = 7;
+  t.timeout = seconds(9);
+  t.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  t.request_id = "req-1";
+  const std::string id = t.id;
+  const auto e = store->enqueue(t, t0);
+  EXPECT_EQ(e.id, id);
+  EXPECT_TRUE(e.created);
+  EXPECT_EQ(e.state, TaskState::pending);
+
+  const TaskRecord r = get(id);
+  EXPECT_EQ(r.type, "email.send");
+  EXPECT_EQ(r.queue, "mail");
+  EXPECT_EQ(r.payload, R"({"n":1})");
+  EXPECT_EQ(r.priority, 7);
+  EXPECT_EQ(r.state, TaskState::pending);
+  EXPECT_EQ(r.attempt, 0);
+  EXPECT_EQ(r.max_attempts, 3);
+  EXPECT_EQ(r.timeout, seconds(9));
+  EXPECT_EQ(r.traceparent, t.traceparent);
+  EXPECT_EQ(r.request_id, "req-1");
+  EXPECT_EQ(r.created_at, t0);
+  EXPECT_EQ(r.run_at, t0);
+  EXPECT_FALSE(r.finished_at.has_value());
+  EXPECT_FALSE(store->get("nope").has_value());
+}
+
+TEST_P(StoreContract, DelayedTaskIsScheduledUntilItsTime) {
+  NewTask t = task();
+  t.run_at = t0 + seconds(10);
+  const std::string id = add(t);
+  EXPECT_EQ(get(id).state, TaskState::scheduled);
+  EXPECT_TRUE(store->claim("default", 10, lease(), t0 + seconds(9)).empty());
+  const auto got = store->claim("default", 10, lease(), t0 + seconds(10));
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].id, id);
+}
+
+TEST_P(StoreContract, ClaimTakesHighestPriorityThenOldestAndRespectsMax) {
+  NewTask low = task();
+  NewTask high = task();
+  high.priority = 5;
+  NewTask later = task();
+  later.priority = 5;
+  const auto low_id = add(low, t0);
+  const auto high_id = add(high, t0 + seconds(1));
+  const auto later_id = add(later, t0 + seconds(2));
+  add(task("t", "other"), t0);
+
+  const auto now = t0 + seconds(3);
+  auto got = store->claim("default", 2, lease("w1", now + seconds(30)), now);
+  ASSERT_EQ(got.size(), 2U);
+  EXPECT_EQ(got[0].id, high_id);
+  EXPECT_EQ(got[1].id, later_id);
+  for (const auto& r : got) {
+    EXPECT_EQ(r.state, TaskState::active);
+    EXPECT_EQ(r.attempt, 1);
+    EXPECT_EQ(r.lease_owner, "w1");
+    EXPECT_EQ(r.lease_expires_at, now + seconds(30));
+    EXPECT_EQ(r.started_at, now);
+    EXPECT_EQ(get(r.id), r);
+  }
+  got = store->claim("default", 10, lease(), now);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].id, low_id);
+  EXPECT_TRUE(store->claim("default", 10, lease(), now).empty());
+  EXPECT_EQ(store->claim("other", 10, lease(), now).size(), 1U);
+}
+
+TEST_P(StoreContract, BatchIsAtomic) {
+  NewTask a = task();
+  NewTask b = task();
+  NewTask dup = a;
+  EXPECT_THROW(store->enqueue({a, b, dup}, t0), StoreError);
+  EXPECT_FALSE(store->get(a.id).has_value());
+  EXPECT_FALSE(store->get(b.id).has_value());
+  const auto done = store->enqueue({a, b}, t0);
+  ASSERT_EQ(done.size(), 2U);
+  EXPECT_EQ(done[0].id, a.id);
+  EXPECT_EQ(done[1].id, b.id);
+}
+
+TEST_P(StoreContract, UniqueKeyDeduplicatesWhileUnfinished) {
+  NewTask a = task();
+  a.unique_key = "order-42";
+  NewTask b = task();
+  b.unique_key = "order-42";
+  const auto first = store->enqueue(a, t0);
+  const auto second = store->enqueue(b, t0);
+  EXPECT_TRUE(first.created);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.id, a.id);
+  EXPECT_FALSE(store->get(b.id).has_value());
+
+  const auto claimed = store->claim("default", 1, lease(), t0);
+  ASSERT_EQ(claimed.size(), 1U);
+  EXPECT_FALSE(store->enqueue(b, t0).created);  // active still counts
+  ASSERT_TRUE(store->complete(a.id, "w1", "{}", t0));
+  const auto third = store->enqueue(b, t0);
+  EXPECT_TRUE(third.created);
+  EXPECT_EQ(third.id, b.id);
+}
+
+TEST_P(StoreContract, CompleteNeedsTheLeaseOwner) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease("w1"), t0).size(), 1U);
+  EXPECT_FALSE(store->complete(id, "w2", "{}", t0));
+  EXPECT_FALSE(store->complete("missing", "w1", "{}", t0));
+  ASSERT_TRUE(store->complete(id, "w1", R"({"ok":true})", t0 + seconds(1)));
+  const auto r = get(id);
+  EXPECT_EQ(r.state, TaskState::succeeded);
+  EXPECT_EQ(r.result, R"({"ok":true})");
+  EXPECT_EQ(r.progress, 100);
+  EXPECT_EQ(r.finished_at, t0 + seconds(1));
+  EXPECT_TRUE(r.lease_owner.empty());
+  EXPECT_FALSE(store->complete(id, "w1", "{}", t0));  // only once
+}
+
+TEST_P(StoreContract, FailRetriesThenDies) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->fail(id, "w1", "boom", t0 + seconds(5), t0));
+  auto r = get(id);
+  EXPECT_EQ(r.state, TaskState::retrying);
+  EXPECT_EQ(r.last_error, "boom");
+  EXPECT_EQ(r.run_at, t0 + seconds(5));
+  EXPECT_TRUE(store->claim("default", 1, lease(), t0 + seconds(4)).empty());
+  auto again = store->claim("default", 1, lease(), t0 + seconds(5));
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(again[0].attempt, 2);
+  ASSERT_TRUE(store->fail(id, "w1", "boom twice", std::nullopt, t0 + seconds(6)));
+  r = get(id);
+  EXPECT_EQ(r.state, TaskState::dead);
+  EXPECT_EQ(r.last_error, "boom twice");
+  EXPECT_EQ(r.finished_at, t0 + seconds(6));
+}
+
+TEST_P(StoreContract, ReleaseReturnsTaskWithoutCountingTheAttempt) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->release(id, "w1", t0, t0));
+  auto r = get(id);
+  EXPECT_EQ(r.state, TaskState::pending);
+  EXPECT_EQ(r.attempt, 0);
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->release(id, "w1", t0 + seconds(2), t0));
+  r = get(id);
+  EXPECT_EQ(r.state, TaskState::scheduled);
+  EXPECT_EQ(r.run_at, t0 + seconds(2));
+  EXPECT_FALSE(store->release(id, "w1", t0, t0));  // not active any more
+}
+
+TEST_P(StoreContract, CancelPendingActiveAndFinal) {
+  const auto pending = add(task());
+  const auto active = add(task("t", "q2"));
+  EXPECT_EQ(store->cancel(pending, t0), CancelResult::cancelled);
+  EXPECT_EQ(get(pending).state, TaskState::cancelled);
+  EXPECT_EQ(store->cancel(pending, t0), CancelResult::final);
+  EXPECT_EQ(store->cancel("nope", t0), CancelResult::not_found);
+
+  ASSERT_EQ(store->claim("q2", 1, lease(), t0).size(), 1U);
+  EXPECT_EQ(store->cancel(active, t0), CancelResult::requested);
+  EXPECT_EQ(get(active).state, TaskState::active);
+  const auto hb = store->extend_leases({active, "gone"}, lease("w1", t0 + seconds(60)), t0);
+  EXPECT_EQ(hb.cancel_requested, std::vector<std::string>{active});
+  EXPECT_EQ(hb.lost, std::vector<std::string>{"gone"});
+  EXPECT_EQ(get(active).lease_expires_at, t0 + seconds(60));
+  ASSERT_TRUE(store->finish_cancelled(active, "w1", t0));
+  EXPECT_EQ(get(active).state, TaskState::cancelled);
+}
+
+TEST_P(StoreContract, FailAfterCancelRequestEndsCancelledNotRetried) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  EXPECT_EQ(store->cancel(id, t0), CancelResult::requested);
+  ASSERT_TRUE(store->fail(id, "w1", "stopped", t0 + seconds(1), t0));
+  EXPECT_EQ(get(id).state, TaskState::cancelled);
+}
+
+TEST_P(StoreContract, HeartbeatOfAnotherOwnerIsLost) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease("w1"), t0).size(), 1U);
+  const auto hb = store->extend_leases({id}, lease("w2", t0 + seconds(99)), t0);
+  EXPECT_EQ(hb.lost, std::vector<std::string>{id});
+  EXPECT_EQ(get(id).lease_expires_at, t0 + seconds(30));
+}
+
+TEST_P(StoreContract, ExpiredLeasesAreReclaimed) {
+  NewTask last = task();
+  last.max_attempts = 1;
+  const auto again = add(task());
+  const auto dies = add(last);
+  ASSERT_EQ(store->claim("default", 2, lease("w1", t0 + seconds(10)), t0).size(), 2U);
+  EXPECT_EQ(store->reclaim_expired(t0 + seconds(10)), 0U);  // not yet past
+  EXPECT_EQ(store->reclaim_expired(t0 + seconds(11)), 2U);
+  EXPECT_EQ(get(again).state, TaskState::pending);
+  EXPECT_EQ(get(again).attempt, 1);
+  EXPECT_TRUE(get(again).lease_owner.empty());
+  EXPECT_EQ(get(dies).state, TaskState::dead);
+  EXPECT_TRUE(get(dies).last_error.has_value());
+  EXPECT_FALSE(store->complete(again, "w1", "{}", t0 + seconds(12)));  // the lease is gone
+}
+
+TEST_P(StoreContract, PurgeRemovesOldFinalTasksOnly) {
+  std::vector<std::string> done;
+  for (int i = 0; i < 3; ++i) {
+    done.push_back(add(task()));
+    ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+    ASSERT_TRUE(store->complete(done.back(), "w1", "{}", t0 + seconds(i)));
+  }
+  const auto waiting = add(task());
+  EXPECT_EQ(store->purge_final(t0 + seconds(2), 1), 1U);  // max per call
+  EXPECT_FALSE(store->get(done[0]).has_value());
+  EXPECT_EQ(store->purge_final(t0 + seconds(2), 100), 1U);  // finished before the cutoff only
+  EXPECT_FALSE(store->get(done[1]).has_value());
+  EXPECT_TRUE(store->get(done[2]).has_value());
+  EXPECT_TRUE(store->get(waiting).has_value());
+}
+
+TEST_P(StoreContract, PausedQueueYieldsNothingAndCountsShowIt) {
+  add(task());
+  add(task());
+  store->set_paused("default", true);
+  EXPECT_TRUE(store->claim("default", 10, lease(), t0).empty());
+  auto qs = store->queues();
+  ASSERT_EQ(qs.size(), 1U);
+  EXPECT_EQ(qs[0].queue, "default");
+  EXPECT_TRUE(qs[0].paused);
+  EXPECT_EQ(qs[0].pending, 2U);
+
+  store->set_paused("default", false);
+  EXPECT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  store->set_paused("empty", true);
+  qs = store->queues();
+  ASSERT_EQ(qs.size(), 2U);
+  EXPECT_FALSE(qs[0].paused);
+  EXPECT_EQ(qs[0].pending, 1U);
+  EXPECT_EQ(qs[0].active, 1U);
+  EXPECT_EQ(qs[1].queue, "empty");
+  EXPECT_TRUE(qs[1].paused);
+}
+
+TEST_P(StoreContract, ListPagesNewestFirstWithFilters) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(add(task(i % 2 == 0 ? "even" : "odd")));
+  add(task("even", "elsewhere"));
+
+  ListQuery q{.queue = "default", .limit = 2};
+  Page p1 = store->list(q);
+  ASSERT_EQ(p1.tasks.size(), 2U);
+  EXPECT_EQ(p1.tasks[0].id, ids[4]);
+  EXPECT_EQ(p1.tasks[1].id, ids[3]);
+  ASSERT_FALSE(p1.next_cursor.empty());
+  q.cursor = p1.next_cursor;
+  Page p2 = store->list(q);
+  ASSERT_EQ(p2.tasks.size(), 2U);
+  EXPECT_EQ(p2.tasks[0].id, ids[2]);
+  q.cursor = p2.next_cursor;
+  Page p3 = store->list(q);
+  ASSERT_EQ(p3.tasks.size(), 1U);
+  EXPECT_EQ(p3.tasks[0].id, ids[0]);
+  EXPECT_TRUE(p3.next_cursor.empty());
+
+  Page even = store->list({.queue = "default", .type = "even", .limit = 10});
+  EXPECT_EQ(even.tasks.size(), 3U);
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  EXPECT_EQ(store->list({.state = TaskState::active, .limit = 10}).tasks.size(), 1U);
+  EXPECT_EQ(store->list({.limit = 100}).tasks.size(), 6U);
+}
+
+TEST_P(StoreContract, GroupCompletionRunsOnceAllMembersAreFinal) {
+  NewTask done = task("part", "g");
+  NewTask failed = task("part", "g");
+  NewTask cancelled = task("part", "g");
+  NewTask completion = task("summary", "default");
+  completion.payload = R"({"report":7})";
+  const auto members = store->enqueue_group({"grp-1", completion}, {done, failed, cancelled}, t0);
+  ASSERT_EQ(members.size(), 3U);
+  EXPECT_EQ(get(done.id).group_id, "grp-1");
+
+  ASSERT_EQ(store->claim("g", 2, lease(), t0).size(), 2U);
+  ASSERT_TRUE(store->complete(done.id, "w1", R"({"sent":1})", t0));
+  ASSERT_TRUE(store->fail(failed.id, "w1", "smtp down", std::nullopt, t0));
+  EXPECT_FALSE(store->get(completion.id).has_value());
+  EXPECT_EQ(store->cancel(cancelled.id, t0), CancelResult::cancelled);
+
+  const auto c = get(completion.id);
+  EXPECT_EQ(c.type, "summary");
+  EXPECT_EQ(c.state, TaskState::pending);
+  const auto payload = boost::json::parse(c.payload).as_object();
+  EXPECT_EQ(payload.at("group").as_string(), "grp-1");
+  EXPECT_EQ(payload.at("payload").at("report").as_int64(), 7);
+  const auto& list = payload.at("members").as_array();
+  ASSERT_EQ(list.size(), 3U);
+  EXPECT_EQ(list[0].at("id").as_string(), done.id);
+  EXPECT_EQ(list[0].at("state").as_string(), "succeeded");
+  EXPECT_EQ(list[0].at("result").at("sent").as_int64(), 1);
+  EXPECT_EQ(list[1].at("state").as_string(), "dead");
+  EXPECT_EQ(list[1].at("error").as_string(), "smtp down");
+  EXPECT_EQ(list[2].at("state").as_string(), "cancelled");
+}
+
+TEST_P(StoreContract, ScheduleFiresOncePerTick) {
+  NewTask a = task("tick");
+  NewTask b = task("tick");
+  NewTask c = task("tick");
+  EXPECT_TRUE(store->fire_schedule("every-5s", t0, a, t0));
+  EXPECT_FALSE(store->fire_schedule("every-5s", t0, b, t0));  // another process, same tick
+  EXPECT_FALSE(store->get(b.id).has_value());
+  EXPECT_TRUE(store->fire_schedule("every-5s", t0 + seconds(5), c, t0));
+  EXPECT_FALSE(store->fire_schedule("every-5s", t0 + seconds(1), b, t0));  // older tick
+  EXPECT_TRUE(store->fire_schedule("other", t0, b, t0));
+}
+
+TEST_P(StoreContract, RetryAndRemove) {
+  NewTask t = task();
+  t.max_attempts = 1;
+  const auto id = add(t);
+  EXPECT_FALSE(store->remove(id));  // not final
+  EXPECT_FALSE(store->retry(id, t0));
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->fail(id, "w1", "x", std::nullopt, t0));
+  ASSERT_TRUE(store->retry(id, t0 + seconds(1)));
+  auto r = get(id);
+  EXPECT_EQ(r.state, TaskState::pending);
+  EXPECT_EQ(r.attempt, 0);
+  EXPECT_FALSE(r.finished_at.has_value());
+  EXPECT_EQ(store->cancel(id, t0), CancelResult::cancelled);
+  EXPECT_TRUE(store->remove(id));
+  EXPECT_FALSE(store->get(id).has_value());
+  EXPECT_FALSE(store->remove(id));
+}
+
+TEST_P(StoreContract, ProgressIsRecordedForTheOwner) {
+  const auto id = add(task());
+  EXPECT_FALSE(store->set_progress(id, "w1", 10, "not active", t0));
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  EXPECT_TRUE(store->set_progress(id, "w1", 150, "rendering", t0));
+  EXPECT_FALSE(store->set_progress(id, "w2", 20, "intruder", t0));
+  const auto r = get(id);
+  EXPECT_EQ(r.progress, 100);
+  EXPECT_EQ(r.progress_message, "rendering");
+}
+
+TEST_P(StoreContract, IdsSortByCreationTime) {
+  std::string prev;
+  for (int i = 0; i < 1000; ++i) {
+    auto id = new_task_id(t0 + milliseconds(i / 10));
+    ASSERT_EQ(id.size(), 26U);
+    ASSERT_LT(prev, id);
+    prev = id;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract,
+                         ::testing::Values(Backend{"memory",
+                                                   [](const std::filesystem::path&) {
+                                                     return std::make_unique<MemoryStore>();
+                                                   }},
+                                           Backend{"sqlite",
+                                                   [](const std::filesystem::path& d) {
+                                                     return std::make_unique<SqliteStore>(
+                                                         SqliteOptions{.path =
+                                                                           (d / "e.db").string()});
+                                                   }}),
+                         [](const auto& p) { return p.param.name; });
+
+}  // namespace
+}  // namespace errand::store
