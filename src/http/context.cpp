@@ -160,23 +160,5 @@ Response error_response(int status, std::string_view code, std::string_view mess
   return r;
 }
 
-void throw_field_error(const std::string& path, std::string_view what) {
-  throw Error(400, "invalid_field", "field '" + path + "' " + std::string(what));
-}
-
-std::string_view json_kind(const boost::json::value& v) {
-  switch (v.kind()) {
-    case boost::json::kind::null: return "null";
-    case boost::json::kind::bool_: return "boolean";
-    case boost::json::kind::int64:
-    case boost::json::kind::uint64: return "integer";
-    case boost::json::kind::double_: return "number";
-    case boost::json::kind::string: return "string";
-    case boost::json::kind::array: return "array";
-    case boost::json::kind::object: return "object";
-  }
-  return "value";
-}
-
 }  // namespace detail
 }  // namespace errand::http

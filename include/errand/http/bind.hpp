@@ -1,132 +1,20 @@
 #pragma once
-// bind<T>(json): builds a T from JSON, where T is a struct described with
-// BOOST_DESCRIBE_STRUCT (members may be strings, bool, integers, floating point,
-// std::optional<U> for optional fields, std::vector<U>, boost::json::value, or
-// other described structs). Unknown fields are ignored, like encoding/json.
-//
-// On bad input it throws http::Error(400, "invalid_field", "field 'a.b': ...")
-// naming the first offending field by its path, so clients can fix their request.
+// bind<T>() for HTTP handlers: json::from_json<T> (see errand/json/bind.hpp)
+// with its BindError answered as 400 {"error":{"code":"invalid_field",...}}.
 
-#include <cstdint>
-#include <limits>
-#include <optional>
 #include <string>
-#include <string_view>
-#include <type_traits>
-#include <vector>
-
-#include <boost/describe/members.hpp>
-#include <boost/json/value.hpp>
-#include <boost/mp11/algorithm.hpp>
 
 #include "errand/http/error.hpp"
+#include "errand/json/bind.hpp"
 
 namespace errand::http::detail {
 
 template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-
-template <class T>
-struct is_vector : std::false_type {};
-template <class T, class A>
-struct is_vector<std::vector<T, A>> : std::true_type {};
-
-[[noreturn]] void throw_field_error(const std::string& path, std::string_view what);
-[[nodiscard]] std::string_view json_kind(const boost::json::value& v);
-
-template <class T>
-T bind_value(const boost::json::value& v, const std::string& path);
-
-template <class T>
-T bind_integer(const boost::json::value& v, const std::string& path) {
-  if (v.is_int64()) {
-    const auto i = v.get_int64();
-    if constexpr (std::is_unsigned_v<T>) {
-      if (i >= 0 && static_cast<std::uint64_t>(i) <= std::numeric_limits<T>::max()) {
-        return static_cast<T>(i);
-      }
-    } else {
-      if (i >= std::numeric_limits<T>::min() && i <= std::numeric_limits<T>::max()) {
-        return static_cast<T>(i);
-      }
-    }
-    throw_field_error(path, "is out of range");
-  }
-  if (v.is_uint64()) {
-    const auto u = v.get_uint64();
-    if (u <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(u);
-    throw_field_error(path, "is out of range");
-  }
-  throw_field_error(path, std::string("must be an integer, got ") + std::string(json_kind(v)));
-}
-
-template <class T>
-T bind_struct(const boost::json::value& v, const std::string& path) {
-  if (!v.is_object()) {
-    throw_field_error(path.empty() ? std::string("(body)") : path,
-                      std::string("must be an object, got ") + std::string(json_kind(v)));
-  }
-  const auto& obj = v.get_object();
-  T out{};
-  using Members = boost::describe::describe_members<T, boost::describe::mod_public>;
-  boost::mp11::mp_for_each<Members>([&](auto member) {
-    using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
-    std::string field_path = path.empty() ? member.name : path + "." + member.name;
-    const auto* it = obj.if_contains(member.name);
-    if (it == nullptr || (it->is_null() && is_optional<M>::value)) {
-      if constexpr (is_optional<M>::value) {
-        return;
-      } else {
-        throw_field_error(field_path, "is required");
-      }
-    }
-    out.*member.pointer = bind_value<M>(*it, field_path);
-  });
-  return out;
-}
-
-template <class T>
-T bind_value(const boost::json::value& v, const std::string& path) {
-  if constexpr (std::is_same_v<T, boost::json::value>) {
-    return v;
-  } else if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_bool()) {
-      throw_field_error(path, std::string("must be a boolean, got ") + std::string(json_kind(v)));
-    }
-    return v.get_bool();
-  } else if constexpr (std::is_integral_v<T>) {
-    return bind_integer<T>(v, path);
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (!v.is_number()) {
-      throw_field_error(path, std::string("must be a number, got ") + std::string(json_kind(v)));
-    }
-    return static_cast<T>(v.to_number<double>());
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    if (!v.is_string()) {
-      throw_field_error(path, std::string("must be a string, got ") + std::string(json_kind(v)));
-    }
-    return std::string(v.get_string());
-  } else if constexpr (is_optional<T>::value) {
-    if (v.is_null()) return T{};
-    return T{bind_value<typename T::value_type>(v, path)};
-  } else if constexpr (is_vector<T>::value) {
-    if (!v.is_array()) {
-      throw_field_error(path, std::string("must be an array, got ") + std::string(json_kind(v)));
-    }
-    T out;
-    out.reserve(v.get_array().size());
-    std::size_t i = 0;
-    for (const auto& item : v.get_array()) {
-      out.push_back(
-          bind_value<typename T::value_type>(item, path + "[" + std::to_string(i++) + "]"));
-    }
-    return out;
-  } else {
-    static_assert(boost::describe::has_describe_members<T>::value,
-                  "bind<T>: T must be described with BOOST_DESCRIBE_STRUCT");
-    return bind_struct<T>(v, path);
+T bind_value(const boost::json::value& v) {
+  try {
+    return json::from_json<T>(v);
+  } catch (const json::BindError& e) {
+    throw Error(400, "invalid_field", e.what());
   }
 }
 

@@ -74,7 +74,7 @@ class Context : public std::enable_shared_from_this<Context> {
   // form-urlencoded). Throws http::Error: 400 invalid_json / invalid_field.
   template <class T>
   [[nodiscard]] T bind() const {
-    return detail::bind_value<T>(body_json(), "");
+    return detail::bind_value<T>(body_json());
   }
   [[nodiscard]] boost::json::value body_json() const;
 

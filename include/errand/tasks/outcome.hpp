@@ -1,0 +1,60 @@
+#pragma once
+// What a task handler returns. A handler may also throw: any exception fails
+// the attempt with its message (and is retried); PermanentFailure skips retries.
+//
+//   return Outcome::done({{"sent", 3}});        // succeeded, result stored
+//   return Outcome::retry("smtp busy", 30s);   // failed attempt, retry after 30s
+//   return Outcome::fail_permanently("bad address");  // dead, no more attempts
+//   return Outcome::cancelled();               // the handler saw its stop token
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+namespace errand::tasks {
+
+class Outcome {
+ public:
+  enum class Kind : std::uint8_t { done, retry, fail_permanently, cancelled };
+
+  [[nodiscard]] static Outcome done(boost::json::value result = nullptr) {
+    return Outcome(Kind::done, std::move(result), {}, std::nullopt);
+  }
+  // delay: nullopt uses the task's backoff policy.
+  [[nodiscard]] static Outcome retry(std::string error,
+                                     std::optional<std::chrono::milliseconds> delay = {}) {
+    return Outcome(Kind::retry, nullptr, std::move(error), delay);
+  }
+  [[nodiscard]] static Outcome fail_permanently(std::string error) {
+    return Outcome(Kind::fail_permanently, nullptr, std::move(error), std::nullopt);
+  }
+  [[nodiscard]] static Outcome cancelled() {
+    return Outcome(Kind::cancelled, nullptr, {}, std::nullopt);
+  }
+
+  [[nodiscard]] Kind kind() const { return kind_; }
+  [[nodiscard]] const boost::json::value& result() const { return result_; }
+  [[nodiscard]] const std::string& error() const { return error_; }
+  [[nodiscard]] std::optional<std::chrono::milliseconds> delay() const { return delay_; }
+
+ private:
+  Outcome(Kind kind, boost::json::value result, std::string error,
+          std::optional<std::chrono::milliseconds> delay)
+      : kind_(kind), result_(std::move(result)), error_(std::move(error)), delay_(delay) {}
+
+  Kind kind_;
+  boost::json::value result_;
+  std::string error_;
+  std::optional<std::chrono::milliseconds> delay_;
+};
+
+// Thrown from a handler (or anything it calls): the task goes dead at once.
+class PermanentFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace errand::tasks

@@ -1,0 +1,205 @@
+#pragma once
+// Runtime: runs errands. It owns, per configured queue, a fixed set of worker
+// threads, plus one dispatcher thread (claims ready tasks from the store in
+// batches, only as many as there are idle workers) and one maintenance thread
+// (heartbeats leases, enforces deadlines, reclaims tasks of dead processes,
+// purges old results, fires periodic schedules). No thread is detached; all are
+// joined by stop().
+//
+// Bounded everywhere: a queue never holds more claimed tasks in memory than it
+// has workers; the store's writer queue is bounded; enqueue validates size and
+// options and throws EnqueueError rather than storing something that cannot run.
+//
+// Delivery is at least once. A task whose handler returns is recorded exactly
+// once (the lease owner check in the store); a task whose process dies is
+// handed to another worker after its lease expires.
+//
+// Shutdown (stop(), or the destructor): stop claiming; tasks claimed but not
+// started go back to pending at once; running handlers get `shutdown_grace` to
+// finish, then their stop token is requested; whatever does not succeed goes
+// back to pending without using up an attempt. A handler that ignores its stop
+// token is waited for (and reported as stuck) — it is never abandoned.
+//
+// Thread-safety: enqueue*, cancel, pause/resume and the accessors may be called
+// from any thread at any time, also before start() (tasks wait in the store).
+// Registration (handle*, every) must happen before start().
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "errand/observe/logger.hpp"
+#include "errand/observe/trace_context.hpp"
+#include "errand/store/store.hpp"
+#include "errand/tasks/clock.hpp"
+#include "errand/tasks/registry.hpp"
+
+namespace errand::tasks {
+
+struct QueueConfig {
+  std::string name = "default";
+  unsigned concurrency = 4;  // worker threads
+  unsigned weight = 1;       // share of claim turns under weighted polling
+};
+
+// What a handler-facing hook sees of an attempt.
+struct AttemptInfo {
+  std::string_view id;
+  std::string_view type;
+  std::string_view queue;
+  int attempt = 0;
+  int max_attempts = 0;
+  std::chrono::milliseconds waited{0};  // from ready (run_at) to start
+};
+
+// Observation points for metrics and tracing (the observe layer plugs in here).
+// Called on worker/dispatcher threads; must be thread-safe and must not throw.
+struct Hooks {
+  std::function<void(std::string_view type, std::string_view queue)> enqueued{};
+  std::function<void(const AttemptInfo&)> before_attempt{};
+  // outcome: "succeeded", "retrying", "dead", "cancelled", "requeued" (shutdown
+  // or rate limit: the attempt did not count), "lost" (lease lost, or the store
+  // failed: the task will be reclaimed).
+  std::function<void(const AttemptInfo&, std::string_view outcome, std::chrono::nanoseconds took)>
+      after_attempt{};
+  // A handler still running `stuck_after` past its deadline, ignoring its stop token.
+  std::function<void(const AttemptInfo&)> stuck{};
+};
+
+struct RuntimeConfig {
+  std::vector<QueueConfig> queues = {QueueConfig{}};
+  enum class Polling : std::uint8_t {
+    strict,    // claim for queues in the order listed
+    weighted,  // claim order drawn at random, by weight, each round
+  } polling = Polling::weighted;
+  std::size_t claim_batch = 32;                     // most tasks claimed per store call
+  std::chrono::milliseconds poll_interval{200};     // idle look for work enqueued elsewhere
+  std::chrono::milliseconds maintenance_tick{100};  // deadline / heartbeat check period
+  std::chrono::milliseconds lease{std::chrono::seconds(30)};  // heartbeat every lease / 3
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
+  std::chrono::milliseconds stuck_after{std::chrono::seconds(5)};
+  std::chrono::milliseconds default_timeout{std::chrono::minutes(30)};
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};  // final tasks kept this long
+  std::chrono::milliseconds purge_interval{std::chrono::minutes(1)};
+  RetryPolicy retry{};
+  std::size_t max_payload_bytes = 1024 * 1024;
+  int max_attempts_limit = 1000;
+  std::string owner{};  // worker identity in leases; empty: host:pid:random
+  observe::Logger logger = observe::Logger::null();
+  std::shared_ptr<Clock> clock{};  // null: SystemClock
+  Hooks hooks{};
+};
+
+// Per-task overrides of the type's TaskOptions.
+struct EnqueueOptions {
+  std::optional<std::string> queue{};
+  std::optional<int> priority{};
+  std::optional<int> max_attempts{};
+  std::optional<std::chrono::milliseconds> timeout{};
+  std::optional<std::chrono::milliseconds> delay{};  // or run_at; not both
+  std::optional<store::TimePoint> run_at{};
+  std::string unique_key{};  // enqueue is idempotent while a task with this key is unfinished
+  // From the enqueuing request (RequestSnapshot): the task runs under its trace.
+  std::optional<observe::TraceContext> trace{};
+  std::string request_id{};
+};
+
+// Why an enqueue was refused. Nothing was stored.
+class EnqueueError : public std::invalid_argument {
+ public:
+  enum class Code : std::uint8_t {
+    unknown_type,
+    invalid_payload,
+    payload_too_large,
+    invalid_option
+  };
+  EnqueueError(Code code, const std::string& message)
+      : std::invalid_argument(message), code_(code) {}
+  [[nodiscard]] Code code() const noexcept { return code_; }
+
+ private:
+  Code code_;
+};
+[[nodiscard]] std::string_view to_string(EnqueueError::Code code);
+
+struct TaskSpec {
+  std::string type;
+  boost::json::value payload = boost::json::object();
+  EnqueueOptions options{};
+};
+
+struct GroupEnqueued {
+  std::string group_id;
+  std::vector<store::Enqueued> members;
+  std::string completion_id;  // empty without a completion task
+};
+
+class Runtime {
+ public:
+  // Throws std::invalid_argument for a bad config (no queues, zero workers ...).
+  Runtime(std::shared_ptr<store::Store> store, RuntimeConfig config);
+  ~Runtime();  // stop()
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  [[nodiscard]] Registry& registry();
+  template <class T, class F>
+  void handle(std::string type, F handler, TaskOptions options = {}) {
+    registry().handle<T>(std::move(type), std::move(handler), std::move(options));
+  }
+  template <class F>
+  void handle_raw(std::string type, F handler, TaskOptions options = {}) {
+    registry().handle_raw(std::move(type), std::move(handler), std::move(options));
+  }
+
+  // A periodic schedule: enqueues `task` once per `period`, on ticks aligned to
+  // the Unix epoch, so every process computes the same ticks; the store lets
+  // exactly one of them fire each tick. Before start() only.
+  void every(std::string name, std::chrono::milliseconds period, TaskSpec task);
+
+  // Durable when it returns. Throws EnqueueError (bad input) or
+  // store::StoreError (the store could not take it).
+  store::Enqueued enqueue(std::string_view type, boost::json::value payload,
+                          EnqueueOptions options = {});
+  template <class T>
+  store::Enqueued enqueue_typed(std::string_view type, const T& payload,
+                                EnqueueOptions options = {}) {
+    return enqueue(type, json::to_json(payload), std::move(options));
+  }
+  // Atomic: all or none.
+  std::vector<store::Enqueued> enqueue_batch(std::vector<TaskSpec> tasks);
+  // Fan-out / fan-in: the members run independently; once every one is final,
+  // `completion` runs with all their results and errors in its payload (see
+  // store::GroupSpec).
+  GroupEnqueued enqueue_group(std::vector<TaskSpec> members,
+                              std::optional<TaskSpec> completion = std::nullopt);
+
+  // Pending tasks are cancelled at once; a running one has its stop token
+  // requested (here at once; in other processes on their next heartbeat).
+  store::CancelResult cancel(std::string_view id);
+  void pause(std::string_view queue);
+  void resume(std::string_view queue);
+
+  void start();
+  // Graceful, see above. Idempotent; safe to call from any thread but a worker.
+  void stop();
+
+  [[nodiscard]] store::Store& store();
+  [[nodiscard]] const std::string& owner() const;
+  // Handlers running now, per queue name.
+  [[nodiscard]] std::size_t busy(std::string_view queue) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace errand::tasks
