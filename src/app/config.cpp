@@ -1,6 +1,7 @@
 #include "errand/app/config.hpp"
 
 #include <charconv>
+#include <algorithm>
 #include <iostream>
 #include <stdexcept>
 
@@ -54,6 +55,43 @@ std::pair<std::string, std::uint16_t> parse_listen(std::string_view text) {
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535) throw bad();
   return {host, static_cast<std::uint16_t>(port)};
+}
+
+std::vector<tasks::QueueConfig> parse_queues(std::string_view text) {
+  const auto bad = [&](std::string_view why) {
+    return std::invalid_argument(fmt::format(
+        "invalid queues '{}': {} (use NAME=WORKERS[:WEIGHT],..., e.g. default=4,mail=2:3)", text,
+        why));
+  };
+  std::vector<tasks::QueueConfig> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = std::min(text.find(',', pos), text.size());
+    const auto item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos) throw bad("missing '='");
+    tasks::QueueConfig q;
+    q.name = std::string(item.substr(0, eq));
+    if (!tasks::valid_name(q.name)) throw bad("bad queue name");
+    for (const auto& other : out) {
+      if (other.name == q.name) throw bad("queue listed twice");
+    }
+    auto rest = item.substr(eq + 1);
+    const auto colon = rest.find(':');
+    auto number = [&](std::string_view n, unsigned lo, unsigned hi) {
+      unsigned v = 0;
+      auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+      if (ec != std::errc{} || ptr != n.data() + n.size() || v < lo || v > hi) {
+        throw bad(fmt::format("'{}' is not a number in [{}, {}]", n, lo, hi));
+      }
+      return v;
+    };
+    q.concurrency = number(rest.substr(0, colon), 1, 1024);
+    if (colon != std::string_view::npos) q.weight = number(rest.substr(colon + 1), 1, 1000);
+    out.push_back(std::move(q));
+  }
+  return out;
 }
 
 namespace {
@@ -137,11 +175,39 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
 
+  std::string store_kind = "sqlite";
+  serve_cmd->add_option("--store", store_kind, "Task store: sqlite (durable) or memory")
+      ->envname("ERRAND_STORE")
+      ->check(CLI::IsMember({"sqlite", "memory"}))
+      ->capture_default_str();
+  serve_cmd->add_option("--db", config.sqlite.path, "SQLite file (parent dirs are created)")
+      ->envname("ERRAND_DB")
+      ->capture_default_str();
+  std::string sync = "normal";
+  serve_cmd
+      ->add_option("--sync", sync,
+                   "SQLite durability: normal (survives a crash) or full (survives power loss)")
+      ->envname("ERRAND_SYNC")
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
+  std::string queues = "default=4";
+  serve_cmd->add_option("--queues", queues, "Queues and their workers: NAME=WORKERS[:WEIGHT],...")
+      ->envname("ERRAND_QUEUES")
+      ->capture_default_str();
+  add_duration(*serve_cmd, "--task-grace", config.task_grace, "ERRAND_TASK_GRACE",
+               "On shutdown, time for running tasks to finish before they are stopped");
+  add_duration(*serve_cmd, "--retention", config.retention, "ERRAND_RETENTION",
+               "How long finished tasks are kept");
+
   try {
     cli.parse(argc, argv);
     if (serve_cmd->parsed()) {
       std::tie(http.address, http.port) = parse_listen(listen);
       config.log_level = observe::parse_level(log_level);
+      config.store = store_kind == "memory" ? Config::StoreKind::memory : Config::StoreKind::sqlite;
+      config.sqlite.synchronous = sync == "full" ? store::SqliteOptions::Synchronous::full
+                                                 : store::SqliteOptions::Synchronous::normal;
+      config.queues = parse_queues(queues);
     }
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with code 0; every usage error exits 2.

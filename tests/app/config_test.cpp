@@ -18,6 +18,21 @@ TEST(Config, ParsesDurations) {
   }
 }
 
+TEST(Config, ParsesQueues) {
+  const auto q = parse_queues("default=4,mail=2:3");
+  ASSERT_EQ(q.size(), 2U);
+  EXPECT_EQ(q[0].name, "default");
+  EXPECT_EQ(q[0].concurrency, 4U);
+  EXPECT_EQ(q[0].weight, 1U);
+  EXPECT_EQ(q[1].name, "mail");
+  EXPECT_EQ(q[1].concurrency, 2U);
+  EXPECT_EQ(q[1].weight, 3U);
+  for (const char* bad : {"", "default", "default=0", "a=1,a=2", "a b=1", "x=2:0", "x=two",
+                          "x=1,", "x=5000"}) {
+    EXPECT_THROW((void)parse_queues(bad), std::invalid_argument) << bad;
+  }
+}
+
 TEST(Config, ParsesListenAddresses) {
   using P = std::pair<std::string, std::uint16_t>;
   EXPECT_EQ(parse_listen("127.0.0.1:8080"), (P{"127.0.0.1", 8080}));

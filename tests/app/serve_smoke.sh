@@ -6,7 +6,8 @@ errand="$1"
 dir=$(mktemp -d)
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-"$errand" serve --listen 127.0.0.1:0 --threads 2 2>"$dir/log" &
+"$errand" serve --listen 127.0.0.1:0 --threads 2 --db "$dir/data/errand.db" --queues default=2,mail=1 \
+  2>"$dir/log" &
 pid=$!
 
 port=""
@@ -32,10 +33,14 @@ echo "$ready" | head -1 | grep -q "200 OK" || { echo "readyz: $ready"; exit 1; }
 missing=$(get /missing)
 echo "$missing" | grep -q '"code":"not_found"' || { echo "404: $missing"; exit 1; }
 
+[ -f "$dir/data/errand.db" ] || { echo "no SQLite store at --db"; exit 1; }
+grep -q '"msg":"task runtime started"' "$dir/log" || { echo "no task runtime"; cat "$dir/log"; exit 1; }
+
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
 [ "$status" -eq 0 ] || { echo "exit status $status"; cat "$dir/log"; exit 1; }
 grep -q '"msg":"stopped"' "$dir/log" || { echo "no stopped line"; cat "$dir/log"; exit 1; }
+grep -q '"msg":"task runtime stopped"' "$dir/log" || { echo "runtime not stopped"; exit 1; }
 grep -q '"msg":"request".*"path":"/healthz"' "$dir/log" || { echo "no access log"; exit 1; }
 echo "serve smoke: ok (port $port)"

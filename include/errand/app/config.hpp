@@ -8,9 +8,12 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "errand/http/server.hpp"
 #include "errand/observe/logger.hpp"
+#include "errand/store/sqlite_store.hpp"
+#include "errand/tasks/runtime.hpp"
 
 namespace errand::app {
 
@@ -18,7 +21,16 @@ struct Config {
   http::ServerConfig http;
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
   observe::Level log_level = observe::Level::info;
+
+  enum class StoreKind : std::uint8_t { sqlite, memory } store = StoreKind::sqlite;
+  store::SqliteOptions sqlite;
+  std::vector<tasks::QueueConfig> queues = {tasks::QueueConfig{}};
+  std::chrono::milliseconds task_grace{std::chrono::seconds(10)};
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
 };
+
+// "default=4,mail=2:3": queue name = workers [: weight]. Throws std::invalid_argument.
+[[nodiscard]] std::vector<tasks::QueueConfig> parse_queues(std::string_view text);
 
 // "250ms", "10s", "2m", "1h"; a bare number is seconds.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text);

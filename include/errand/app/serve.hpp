@@ -5,6 +5,8 @@
 #include "errand/app/config.hpp"
 #include "errand/http/server.hpp"
 
+#include <memory>
+
 namespace errand::app {
 
 // request_id, trace, access_log, recovery, timeout: the stack every errand
@@ -15,7 +17,11 @@ void install_standard_middleware(http::Router& router, const Config& config,
 // GET /healthz: the process is up. GET /readyz: 503 while draining.
 void install_health_routes(http::Server& server);
 
-// Builds the server, runs it until SIGINT/SIGTERM, drains. Returns the exit code.
+// The store the config names: SqliteStore (durable) or MemoryStore. Throws
+// store::StoreError when the file cannot be used.
+[[nodiscard]] std::shared_ptr<store::Store> open_store(const Config& config);
+
+// Opens the store, starts the task runtime and the server, runs it until SIGINT/SIGTERM, drains. Returns the exit code.
 [[nodiscard]] int serve(const Config& config);
 
 }  // namespace errand::app
