@@ -1,7 +1,7 @@
 #include "errand/app/config.hpp"
 
-#include <charconv>
 #include <algorithm>
+#include <charconv>
 #include <iostream>
 #include <stdexcept>
 

@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-  auto store = std::make_shared<errand::store::SqliteStore>(
-      errand::store::SqliteOptions{.path = argv[1]});
+  auto store =
+      std::make_shared<errand::store::SqliteStore>(errand::store::SqliteOptions{.path = argv[1]});
   errand::tasks::RuntimeConfig cfg;
   cfg.queues = {{"default", 4, 1}};
   cfg.lease = 2s;

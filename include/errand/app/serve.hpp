@@ -21,7 +21,8 @@ void install_health_routes(http::Server& server);
 // store::StoreError when the file cannot be used.
 [[nodiscard]] std::shared_ptr<store::Store> open_store(const Config& config);
 
-// Opens the store, starts the task runtime and the server, runs it until SIGINT/SIGTERM, drains. Returns the exit code.
+// Opens the store, starts the task runtime and the server, runs it until SIGINT/SIGTERM, drains.
+// Returns the exit code.
 [[nodiscard]] int serve(const Config& config);
 
 }  // namespace errand::app
