@@ -5,8 +5,8 @@
 // The SQLite file lives in $ERRAND_BENCH_DIR (default: ./bench-data), on the
 // disk under test: FULL pays one fsync per group commit.
 //
-//   build/release/bench/errand_store_bench --benchmark_repetitions=3 \
-//       --benchmark_report_aggregates_only=true
+//   build/release/bench/errand_store_bench --benchmark_repetitions=3
+//       --benchmark_report_aggregates_only=true   (one line)
 #include <benchmark/benchmark.h>
 
 #include <atomic>

@@ -94,7 +94,7 @@ struct MemoryStore::State {
   }
 
   // Validates before anything changes, so a batch is all-or-nothing.
-  void check_new(const std::vector<NewTask>& batch) {
+  void check_new(const std::vector<NewTask>& batch) const {
     std::set<std::string_view> ids;
     for (const auto& t : batch) {
       if (tasks.contains(t.id) || !ids.insert(t.id).second) {

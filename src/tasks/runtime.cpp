@@ -429,13 +429,10 @@ struct Runtime::Impl {
         ok = store->release(id, owner, at, at);
       } else if (reason == StopReason::lease_lost) {
         label = "lost";
-      } else if (reason == StopReason::cancelled) {
-        label = "cancelled";
-        ok = store->finish_cancelled(id, owner, at);
       } else if (reason == StopReason::timeout) {
         error = fmt::format("timed out after {} ms", a.task.timeout.count());
         fail_or_retry(std::nullopt);
-      } else if (out.kind() == Outcome::Kind::cancelled) {
+      } else if (reason == StopReason::cancelled || out.kind() == Outcome::Kind::cancelled) {
         label = "cancelled";
         ok = store->finish_cancelled(id, owner, at);
       } else if (out.kind() == Outcome::Kind::fail_permanently) {
@@ -721,10 +718,10 @@ store::Enqueued Runtime::enqueue(std::string_view type, boost::json::value paylo
                                  EnqueueOptions options) {
   std::vector<TaskSpec> one;
   one.push_back({std::string(type), std::move(payload), std::move(options)});
-  return enqueue_batch(std::move(one)).front();
+  return enqueue_batch(one).front();
 }
 
-std::vector<store::Enqueued> Runtime::enqueue_batch(std::vector<TaskSpec> tasks) {
+std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>& tasks) {
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;
   prepared.reserve(tasks.size());
@@ -734,7 +731,7 @@ std::vector<store::Enqueued> Runtime::enqueue_batch(std::vector<TaskSpec> tasks)
   return done;
 }
 
-GroupEnqueued Runtime::enqueue_group(std::vector<TaskSpec> members,
+GroupEnqueued Runtime::enqueue_group(const std::vector<TaskSpec>& members,
                                      std::optional<TaskSpec> completion) {
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;

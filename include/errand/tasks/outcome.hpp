@@ -21,19 +21,17 @@ class Outcome {
   enum class Kind : std::uint8_t { done, retry, fail_permanently, cancelled };
 
   [[nodiscard]] static Outcome done(boost::json::value result = nullptr) {
-    return Outcome(Kind::done, std::move(result), {}, std::nullopt);
+    return {Kind::done, std::move(result), {}, std::nullopt};
   }
   // delay: nullopt uses the task's backoff policy.
   [[nodiscard]] static Outcome retry(std::string error,
                                      std::optional<std::chrono::milliseconds> delay = {}) {
-    return Outcome(Kind::retry, nullptr, std::move(error), delay);
+    return {Kind::retry, nullptr, std::move(error), delay};
   }
   [[nodiscard]] static Outcome fail_permanently(std::string error) {
-    return Outcome(Kind::fail_permanently, nullptr, std::move(error), std::nullopt);
+    return {Kind::fail_permanently, nullptr, std::move(error), std::nullopt};
   }
-  [[nodiscard]] static Outcome cancelled() {
-    return Outcome(Kind::cancelled, nullptr, {}, std::nullopt);
-  }
+  [[nodiscard]] static Outcome cancelled() { return {Kind::cancelled, nullptr, {}, std::nullopt}; }
 
   [[nodiscard]] Kind kind() const { return kind_; }
   [[nodiscard]] const boost::json::value& result() const { return result_; }

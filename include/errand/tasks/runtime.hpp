@@ -90,7 +90,7 @@ struct RuntimeConfig {
   std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};  // final tasks kept this long
   std::chrono::milliseconds purge_interval{std::chrono::minutes(1)};
   RetryPolicy retry{};
-  std::size_t max_payload_bytes = 1024 * 1024;
+  std::size_t max_payload_bytes = std::size_t{1024} * 1024;
   int max_attempts_limit = 1000;
   std::string owner{};  // worker identity in leases; empty: host:pid:random
   observe::Logger logger = observe::Logger::null();
@@ -171,15 +171,15 @@ class Runtime {
                           EnqueueOptions options = {});
   template <class T>
   store::Enqueued enqueue_typed(std::string_view type, const T& payload,
-                                EnqueueOptions options = {}) {
-    return enqueue(type, json::to_json(payload), std::move(options));
+                                const EnqueueOptions& options = {}) {
+    return enqueue(type, json::to_json(payload), options);
   }
   // Atomic: all or none.
-  std::vector<store::Enqueued> enqueue_batch(std::vector<TaskSpec> tasks);
+  std::vector<store::Enqueued> enqueue_batch(const std::vector<TaskSpec>& tasks);
   // Fan-out / fan-in: the members run independently; once every one is final,
   // `completion` runs with all their results and errors in its payload (see
   // store::GroupSpec).
-  GroupEnqueued enqueue_group(std::vector<TaskSpec> members,
+  GroupEnqueued enqueue_group(const std::vector<TaskSpec>& members,
                               std::optional<TaskSpec> completion = std::nullopt);
 
   // Pending tasks are cancelled at once; a running one has its stop token
