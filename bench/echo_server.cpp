@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   if (stack == "bare") {
     server.router().use(errand::http::mw::recovery());
   } else {
-    errand::app::install_standard_middleware(server.router(), config, logger);
+    errand::app::install_standard_middleware(server.router(), config.request_timeout, logger);
   }
   errand::app::install_health_routes(server);
   server.router().post("/echo", [](errand::http::Context& c) { c.json(200, c.bind<Echo>()); });

@@ -2,18 +2,19 @@
 
 #include <iostream>
 
+#include "errand/app/app.hpp"
 #include "errand/http/middleware.hpp"
 #include "errand/store/memory_store.hpp"
 
 namespace errand::app {
 
-void install_standard_middleware(http::Router& router, const Config& config,
+void install_standard_middleware(http::Router& router, std::chrono::milliseconds request_timeout,
                                  const observe::Logger& logger) {
   router.use(http::mw::request_id());
   router.use(http::mw::trace());
   router.use(http::mw::access_log(logger));
   router.use(http::mw::recovery());
-  router.use(http::mw::timeout({.after = config.request_timeout}));
+  router.use(http::mw::timeout({.after = request_timeout}));
 }
 
 void install_health_routes(http::Server& server) {
@@ -27,28 +28,20 @@ void install_health_routes(http::Server& server) {
   });
 }
 
-std::shared_ptr<store::Store> open_store(const Config& config) {
-  if (config.store == Config::StoreKind::memory) return std::make_shared<store::MemoryStore>();
-  return std::make_shared<store::SqliteStore>(config.sqlite);
-}
-
 int serve(const Config& config) {
   auto logger = observe::Logger::to_stderr(config.log_level);
   try {
-    auto store = open_store(config);
-    tasks::RuntimeConfig rc;
-    rc.queues = config.queues;
-    rc.shutdown_grace = config.task_grace;
-    rc.retention = config.retention;
-    rc.logger = logger;
-    tasks::Runtime runtime(store, rc);
-    http::Server server(config.http, logger);
-    install_standard_middleware(server.router(), config, logger);
-    install_health_routes(server);
-    runtime.start();
-    const int code = server.run();  // HTTP drains first: no new work arrives
-    runtime.stop();                 // then running tasks finish or go back to pending
-    return code;
+    AppOptions o;
+    o.http = config.http;
+    o.tasks.queues = config.queues;
+    o.tasks.shutdown_grace = config.task_grace;
+    o.tasks.retention = config.retention;
+    if (config.store == Config::StoreKind::memory) o.store = std::make_shared<store::MemoryStore>();
+    o.sqlite = config.sqlite;
+    o.request_timeout = config.request_timeout;
+    o.logger = logger;
+    App app(std::move(o));
+    return app.run();  // HTTP drains first, then running tasks finish or go back to pending
   } catch (const std::exception& e) {
     logger.error("server failed", {{"error", e.what()}});
     std::cerr << "errand: " << e.what() << "\n";

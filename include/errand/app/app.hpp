@@ -1,0 +1,93 @@
+#pragma once
+// errand::App: the library's front door — an HTTP server and a task runtime over
+// one store, wired together and started and stopped together.
+//
+//   errand::App app({.http = {.port = 8080}});
+//   app.tasks().handle<Welcome>("email.welcome", send_welcome, {.queue = "mail"});
+//   app.http().post("/register", [&](errand::http::Context& c) {
+//     auto id = app.enqueue(c, "email.welcome", c.bind<Welcome>()).id;  // durable, traced
+//     c.json(202, {{"task_id", id}});
+//   });
+//   return app.run();  // SIGTERM: drain HTTP, then finish or requeue tasks
+//
+// The App installs the standard middleware (request id, trace, access log,
+// recovery, timeout) and /healthz, /readyz. Register routes and task types
+// before run()/start(). enqueue() may be called from any handler thread.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+#include "errand/http/context.hpp"
+#include "errand/http/error.hpp"
+#include "errand/http/server.hpp"
+#include "errand/observe/logger.hpp"
+#include "errand/store/sqlite_store.hpp"
+#include "errand/tasks/runtime.hpp"
+
+namespace errand {
+
+struct AppOptions {
+  http::ServerConfig http{};
+  tasks::RuntimeConfig tasks{};           // its logger is replaced by `logger`
+  std::shared_ptr<store::Store> store{};  // null: a SqliteStore configured by `sqlite`
+  store::SqliteOptions sqlite{};
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+  observe::Logger logger = observe::Logger::to_stderr();
+};
+
+// Enqueue options that carry a request's trace and id into the task, so the
+// task's log lines and outgoing calls continue the request's trace.
+[[nodiscard]] tasks::EnqueueOptions from_request(const http::Context& c,
+                                                 tasks::EnqueueOptions options = {});
+[[nodiscard]] tasks::EnqueueOptions from_request(const http::RequestSnapshot& s,
+                                                 tasks::EnqueueOptions options = {});
+
+// The one place task-layer errors become HTTP errors:
+//   EnqueueError unknown_type / invalid_option → 400, invalid_payload → 422,
+//   payload_too_large → 413; StoreError full → 507, busy / unavailable → 503,
+//   others → 500.
+[[nodiscard]] http::Error to_http_error(const tasks::EnqueueError& e);
+[[nodiscard]] http::Error to_http_error(const store::StoreError& e);
+
+class App {
+ public:
+  // Opens the store (throws store::StoreError if it cannot) and builds the
+  // server and runtime; nothing runs until start() or run().
+  explicit App(AppOptions options = {});
+  ~App();  // stop()
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  [[nodiscard]] http::Router& http();
+  [[nodiscard]] tasks::Runtime& tasks();
+  [[nodiscard]] store::Store& store();
+
+  // Enqueues under the request's trace. Throws http::Error (see to_http_error),
+  // so a handler that lets it escape answers the right status.
+  store::Enqueued enqueue(const http::Context& c, std::string_view type, boost::json::value payload,
+                          tasks::EnqueueOptions options = {});
+  template <class T>
+  requires(!std::is_convertible_v<const T&, boost::json::value>) store::Enqueued
+      enqueue(const http::Context& c, std::string_view type, const T& payload,
+              tasks::EnqueueOptions options = {}) {
+    return enqueue(c, type, json::to_json(payload), std::move(options));
+  }
+
+  // Starts the runtime, then the server (for tests and embedding).
+  void start();
+  [[nodiscard]] std::uint16_t port() const;
+  // Drains HTTP, then stops the runtime (see tasks::Runtime). Idempotent.
+  void stop();
+  // start(), wait for SIGINT/SIGTERM, stop(). Returns the process exit code.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace errand

@@ -1,0 +1,95 @@
+// errand::App: a route enqueues a task under the request's trace, over real
+// HTTP, and the task runs; enqueue errors become the right HTTP statuses.
+#include <gtest/gtest.h>
+
+#include <boost/describe.hpp>
+
+#include "errand/errand.hpp"
+#include "support/http_client.hpp"
+
+namespace errand {
+
+struct Signup {
+  std::string email;
+};
+BOOST_DESCRIBE_STRUCT(Signup, (), (email))
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(App, HandlerEnqueuesUnderTheRequestsTraceAndTheTaskRuns) {
+  auto store = std::make_shared<store::MemoryStore>();
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.http.threads = 2;
+  o.store = store;
+  o.tasks.poll_interval = 10ms;
+  o.logger = observe::Logger::null();
+  App app(o);
+
+  std::mutex mu;
+  std::string task_trace;
+  std::string task_request;
+  app.tasks().handle<Signup>("email.welcome", [&](tasks::TaskContext& t, const Signup& in) {
+    const std::lock_guard lock(mu);
+    task_trace = t.trace().trace_id;
+    task_request = t.request_id();
+    return tasks::Outcome::done({{"sent_to", in.email}});
+  });
+  app.http().post("/register", [&](http::Context& c) {
+    const auto e = app.enqueue(c, "email.welcome", c.bind<Signup>());
+    c.json(202, {{"task_id", e.id}});
+  });
+  app.http().post("/raw", [&](http::Context& c) {
+    const auto e = app.enqueue(c, c.query("type").value_or(""), c.body_json());
+    c.json(202, {{"task_id", e.id}});
+  });
+  app.start();
+
+  test::Client client(app.port());
+  const std::string trace_id = "0af7651916cd43dd8448eb211c80319c";
+  const auto res = client.request(
+      "POST", "/register", R"({"email":"a@b.c"})",
+      {{"X-Request-ID", "signup-1"}, {"traceparent", "00-" + trace_id + "-b7ad6b7169203331-01"}});
+  ASSERT_EQ(res.status, 202) << res.body;
+  const std::string id(res.json().at("task_id").as_string());
+  ASSERT_TRUE(test::eventually([&] {
+    auto r = store->get(id);
+    return r && r->state == store::TaskState::succeeded;
+  }));
+  {
+    const std::lock_guard lock(mu);
+    EXPECT_EQ(task_trace, trace_id);
+    EXPECT_EQ(task_request, "signup-1");
+  }
+  EXPECT_EQ(store->get(id)->traceparent.substr(3, 32), trace_id);
+
+  // Bad input: the right status and the one error shape.
+  auto bad = client.request("POST", "/register", R"({"mail":"x"})");
+  EXPECT_EQ(bad.status, 400);
+  bad = client.request("POST", "/raw?type=nope", "{}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json().at("error").at("code").as_string(), "unknown_task_type");
+  bad = client.request("POST", "/raw?type=email.welcome", R"({"email":7})");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.json().at("error").at("code").as_string(), "invalid_payload");
+  EXPECT_NE(std::string(bad.json().at("error").at("message").as_string()).find("'email'"),
+            std::string::npos);
+  app.stop();
+}
+
+TEST(App, StoreErrorsMapToStatuses) {
+  using C = store::StoreError::Code;
+  EXPECT_EQ(to_http_error(store::StoreError(C::full, "x")).status(), 507);
+  EXPECT_EQ(to_http_error(store::StoreError(C::busy, "x")).status(), 503);
+  EXPECT_EQ(to_http_error(store::StoreError(C::unavailable, "x")).status(), 503);
+  EXPECT_EQ(to_http_error(store::StoreError(C::corrupt, "x")).status(), 500);
+  using E = tasks::EnqueueError::Code;
+  EXPECT_EQ(to_http_error(tasks::EnqueueError(E::payload_too_large, "x")).status(), 413);
+  EXPECT_EQ(to_http_error(tasks::EnqueueError(E::invalid_option, "x")).code(), "invalid_option");
+}
+
+}  // namespace
+}  // namespace errand
