@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "errand/guard/token_bucket.hpp"
+#include "errand/tasks/cron.hpp"
 #include "tasks/attempt.hpp"
 
 namespace errand::tasks {
@@ -55,9 +56,11 @@ struct Runtime::Impl {
   };
   struct Schedule {
     std::string name;
-    milliseconds period;
+    std::function<TimePoint(TimePoint)> latest;  // the last tick at or before t
+    std::function<TimePoint(TimePoint)> next;    // the first tick after t
     TaskSpec task;
-    TimePoint last_tick{};
+    TimePoint last_tick{};  // fired (or skipped at start)
+    TimePoint next_due{};   // when to look again
   };
 
   std::shared_ptr<store::Store> store;
@@ -575,14 +578,17 @@ struct Runtime::Impl {
     }
   }
 
+  // A tick fires once even if maintenance was late; ticks missed while the
+  // process was down or stalled are not replayed (only the latest fires).
   void fire_schedules(TimePoint at) {
     {
       const std::lock_guard lock(mu);
       if (stopping) return;
     }
     for (auto& s : schedules) {
-      const auto period = s.period.count();
-      const TimePoint tick{milliseconds(at.time_since_epoch().count() / period * period)};
+      if (at < s.next_due) continue;
+      const TimePoint tick = s.latest(at);
+      s.next_due = s.next(at);
       if (tick <= s.last_tick) continue;
       s.last_tick = tick;
       guarded("schedule " + s.name, [&] {
@@ -598,6 +604,21 @@ struct Runtime::Impl {
         }
       });
     }
+  }
+
+  void add_schedule(Schedule s) {
+    {
+      const std::lock_guard lock(mu);
+      if (started) throw std::logic_error("runtime: schedules must be added before start()");
+    }
+    if (!valid_name(s.name)) throw std::invalid_argument("schedule '" + s.name + "': bad name");
+    for (const auto& other : schedules) {
+      if (other.name == s.name) {
+        throw std::invalid_argument("schedule '" + s.name + "' is registered twice");
+      }
+    }
+    (void)prepare(s.task, now());  // refuse a bad task now, not at every tick
+    schedules.push_back(std::move(s));
   }
 
   // ---- lifecycle ----------------------------------------------------------
@@ -618,8 +639,8 @@ struct Runtime::Impl {
     const TimePoint at = now();
     for (auto& s : schedules) {
       // The first tick is the next one: a restart does not fire a tick twice.
-      const auto period = s.period.count();
-      s.last_tick = TimePoint{milliseconds(at.time_since_epoch().count() / period * period)};
+      s.last_tick = s.latest(at);
+      s.next_due = s.next(at);
     }
     for (auto& q : queues) {
       for (unsigned i = 0; i < q->cfg.concurrency; ++i) {
@@ -700,18 +721,21 @@ Registry& Runtime::registry() {
 }
 
 void Runtime::every(std::string name, milliseconds period, TaskSpec task) {
-  {
-    const std::lock_guard lock(impl_->mu);
-    if (impl_->started) throw std::logic_error("runtime: every() after start()");
-  }
-  if (!valid_name(name)) throw std::invalid_argument("schedule '" + name + "': bad name");
   if (period < milliseconds(1))
     throw std::invalid_argument("schedule '" + name + "': period < 1ms");
-  for (const auto& s : impl_->schedules) {
-    if (s.name == name) throw std::invalid_argument("schedule '" + name + "' is registered twice");
-  }
-  (void)impl_->prepare(task, impl_->now());  // refuse a bad task now, not at every tick
-  impl_->schedules.push_back({std::move(name), period, std::move(task), {}});
+  const auto p = period.count();
+  auto latest = [p](TimePoint t) {
+    return TimePoint{milliseconds(t.time_since_epoch().count() / p * p)};
+  };
+  impl_->add_schedule({std::move(name), latest,
+                       [latest, period](TimePoint t) { return latest(t) + period; },
+                       std::move(task)});
+}
+
+void Runtime::cron(std::string name, std::string_view expression, TaskSpec task) {
+  const auto schedule = CronSchedule::parse(expression);
+  impl_->add_schedule({std::move(name), [schedule](TimePoint t) { return schedule.latest(t); },
+                       [schedule](TimePoint t) { return schedule.next(t); }, std::move(task)});
 }
 
 store::Enqueued Runtime::enqueue(std::string_view type, boost::json::value payload,

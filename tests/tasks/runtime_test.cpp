@@ -400,6 +400,40 @@ TEST_F(RuntimeTest, PeriodicScheduleFiresOncePerTickAcrossProcesses) {
   EXPECT_EQ(runs.load(), 3);
 }
 
+TEST_F(RuntimeTest, CronScheduleFiresOnItsMinutes) {
+  auto& rt = make();
+  std::atomic<int> runs{0};
+  rt.handle_raw("report", [&](TaskContext&) { ++runs; });
+  rt.cron("report", "*/2 * * * *", {"report", {}, {}});
+  EXPECT_THROW(rt.cron("bad", "61 * * * *", {"report", {}, {}}), std::invalid_argument);
+  EXPECT_THROW(rt.cron("report", "* * * * *", {"report", {}, {}}), std::invalid_argument);
+  EXPECT_THROW(rt.cron("ghost", "* * * * *", {"nope", {}, {}}), EnqueueError);
+  rt.start();
+  // t0 is 22:13:20 UTC: the ticks are 22:14, 22:16, ...
+  clock->advance(40s);
+  ASSERT_TRUE(test::eventually([&] { return runs == 1; }));
+  clock->advance(1min);  // 22:15: no tick
+  clock->advance(1min);  // 22:16
+  ASSERT_TRUE(test::eventually([&] { return runs == 2; }));
+  auto succeeded = [&] {
+    std::size_t n = 0;
+    for (const auto& q : store->queues()) n += q.succeeded;
+    return n;
+  };
+  ASSERT_TRUE(test::eventually([&] { return succeeded() == 2; }));
+  EXPECT_EQ(runs.load(), 2);
+}
+
+TEST_F(RuntimeTest, AnythingThrownIsAFailedAttemptNeverACrash) {
+  auto& rt = make();
+  rt.handle_raw("odd",
+                [](TaskContext&) -> Outcome { throw 42; });  // NOLINT(hicpp-exception-baseclass)
+  rt.start();
+  const auto id = rt.enqueue("odd", {}, {.max_attempts = 1}).id;
+  ASSERT_TRUE(reaches(id, TaskState::dead));
+  EXPECT_EQ(get(id).last_error, "unknown exception");
+}
+
 TEST_F(RuntimeTest, RateLimitedTasksWaitTheirTurn) {
   auto cfg = config();
   cfg.queues = {{"default", 4, 1}};

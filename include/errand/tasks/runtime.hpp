@@ -164,6 +164,9 @@ class Runtime {
   // the Unix epoch, so every process computes the same ticks; the store lets
   // exactly one of them fire each tick. Before start() only.
   void every(std::string name, std::chrono::milliseconds period, TaskSpec task);
+  // The same, on a cron expression (UTC; see CronSchedule): "*/15 * * * *", "@daily".
+  // Throws std::invalid_argument for a bad expression.
+  void cron(std::string name, std::string_view expression, TaskSpec task);
 
   // Durable when it returns. Throws EnqueueError (bad input) or
   // store::StoreError (the store could not take it).
