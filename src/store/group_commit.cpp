@@ -2,6 +2,14 @@
 
 namespace errand::store::sqlite {
 
+namespace {
+const std::string kBegin = "BEGIN IMMEDIATE";
+const std::string kSavepoint = "SAVEPOINT op";
+const std::string kRelease = "RELEASE op";
+const std::string kRollbackTo = "ROLLBACK TO op";
+const std::string kCommit = "COMMIT";
+}  // namespace
+
 GroupCommit::GroupCommit(std::unique_ptr<Db> db, Options options)
     : db_(std::move(db)), options_(std::move(options)) {
   thread_ = std::jthread([this](const std::stop_token& stop) { loop(stop); });
@@ -18,7 +26,7 @@ GroupCommit::~GroupCommit() {
 }
 
 void GroupCommit::run(const Op& op) {
-  Pending p{&op, nullptr, false};
+  Pending p(&op);
   std::unique_lock lock(mu_);
   if (!room_cv_.wait_for(lock, options_.wait_for_room,
                          [&] { return closing_ || queue_.size() < options_.max_queued; })) {
@@ -26,8 +34,9 @@ void GroupCommit::run(const Op& op) {
   }
   if (closing_) throw StoreError(StoreError::Code::unavailable, "sqlite: the store is closed");
   queue_.push_back(&p);
+  lock.unlock();
   work_cv_.notify_one();
-  done_cv_.wait(lock, [&] { return p.done; });
+  p.done.acquire();  // release() happens after `error` is set
   if (p.error) std::rethrow_exception(p.error);
 }
 
@@ -50,58 +59,69 @@ void GroupCommit::loop(const std::stop_token& /*stop*/) {
     }
     room_cv_.notify_all();
     commit_batch(batch);
-    {
-      const std::lock_guard lock(mu_);
-      for (Pending* p : batch) p->done = true;
-    }
-    done_cv_.notify_all();
+    for (Pending* p : batch) p->done.release();  // p may be gone right after this
     batch.clear();
   }
+}
+
+void GroupCommit::rollback_quietly() noexcept {
+  try {
+    if (db_->in_transaction()) db_->exec("ROLLBACK");
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the caller is already reporting an error
+  }
+}
+
+bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
+  const auto fail_all = [&](const std::exception_ptr& error) {
+    for (Pending* p : batch) p->error = error;
+    rollback_quietly();
+    return false;
+  };
+  if (batch.size() == 1) {
+    // Alone, an operation needs no savepoint: if it fails, the transaction
+    // (which holds only it) is rolled back.
+    try {
+      (*batch.front()->op)(*db_);
+      return true;
+    } catch (...) {
+      return fail_all(std::current_exception());
+    }
+  }
+  for (Pending* p : batch) {
+    try {
+      db_->run(kSavepoint);
+      try {
+        (*p->op)(*db_);
+        db_->run(kRelease);
+      } catch (...) {
+        p->error = std::current_exception();
+        // SQLite may roll the whole transaction back by itself (disk full):
+        // then every operation of the batch is lost.
+        if (!db_->in_transaction()) return fail_all(p->error);
+        db_->run(kRollbackTo);
+        db_->run(kRelease);
+      }
+    } catch (...) {
+      return fail_all(std::current_exception());  // the savepoint machinery failed
+    }
+  }
+  return true;
 }
 
 void GroupCommit::commit_batch(std::deque<Pending*>& batch) {
   const auto start = std::chrono::steady_clock::now();
   try {
-    db_->exec("BEGIN IMMEDIATE");
+    db_->run(kBegin);
   } catch (...) {
     for (Pending* p : batch) p->error = std::current_exception();
     return;
   }
-  for (Pending* p : batch) {
-    try {
-      db_->exec("SAVEPOINT op");
-      try {
-        (*p->op)(*db_);
-        db_->exec("RELEASE op");
-      } catch (...) {
-        p->error = std::current_exception();
-        if (!db_->in_transaction()) {
-          // SQLite rolled the whole transaction back: every op of the batch is lost.
-          for (Pending* q : batch) q->error = p->error;
-          return;
-        }
-        db_->exec("ROLLBACK TO op");
-        db_->exec("RELEASE op");
-      }
-    } catch (...) {
-      // The savepoint machinery itself failed: the transaction is unusable.
-      const auto error = std::current_exception();
-      try {
-        db_->exec("ROLLBACK");
-      } catch (...) {  // NOLINT(bugprone-empty-catch): already reporting `error`
-      }
-      for (Pending* q : batch) q->error = error;
-      return;
-    }
-  }
+  if (!run_ops(batch)) return;
   try {
-    db_->exec("COMMIT");
+    db_->run(kCommit);
   } catch (...) {
     const auto error = std::current_exception();
-    try {
-      db_->exec("ROLLBACK");
-    } catch (...) {  // NOLINT(bugprone-empty-catch): already reporting `error`
-    }
+    rollback_quietly();
     for (Pending* p : batch) p->error = error;
     return;
   }

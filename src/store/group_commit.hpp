@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <semaphore>
 #include <thread>
 
 #include "store/sqlite_db.hpp"
@@ -48,20 +49,26 @@ class GroupCommit {
   [[nodiscard]] std::size_t queued();
 
  private:
+  // Lives on the caller's stack until `done` is released; the writer never
+  // touches it after that.
   struct Pending {
+    explicit Pending(const Op* o) : op(o) {}
     const Op* op;
     std::exception_ptr error;
-    bool done = false;
+    std::binary_semaphore done{0};  // each caller is woken alone, not every waiter per batch
   };
   void loop(const std::stop_token& stop);
   void commit_batch(std::deque<Pending*>& batch);
+  // Runs every operation of the open transaction; false if the transaction is
+  // lost (every operation then carries the error).
+  bool run_ops(std::deque<Pending*>& batch);
+  void rollback_quietly() noexcept;
 
   std::unique_ptr<Db> db_;
   Options options_;
   std::mutex mu_;
   std::condition_variable work_cv_;  // writer waits for work
   std::condition_variable room_cv_;  // callers wait for room
-  std::condition_variable done_cv_;  // callers wait for their batch
   std::deque<Pending*> queue_;       // guarded by mu_
   bool closing_ = false;             // guarded by mu_
   std::jthread thread_;

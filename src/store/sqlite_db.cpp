@@ -134,6 +134,10 @@ void Db::exec(const char* sql) {
   }
 }
 
+void Db::run(const std::string& sql) {
+  query(sql).run();
+}
+
 Query Db::query(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {

@@ -64,6 +64,9 @@ class Db {
   Db& operator=(const Db&) = delete;
 
   void exec(const char* sql);
+  // Runs one statement through the prepared-statement cache (no parsing after
+  // the first time): for the hot BEGIN / SAVEPOINT / COMMIT of group commit.
+  void run(const std::string& sql);
   Query query(const std::string& sql);
   // False once SQLite has rolled a transaction back on its own (SQLITE_FULL,
   // SQLITE_IOERR, SQLITE_NOMEM may do that).
