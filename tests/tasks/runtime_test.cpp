@@ -464,6 +464,9 @@ TEST_F(RuntimeTest, RateLimitedTasksWaitTheirTurn) {
 
 TEST_F(RuntimeTest, HooksSeeEveryAttempt) {
   auto cfg = config();
+  // One worker, so attempt 2 cannot start before attempt 1's after-hook ran
+  // (hooks of different attempts may otherwise interleave).
+  cfg.queues = {{"default", 1, 1}};
   std::mutex mu;
   std::vector<std::string> events;
   cfg.hooks.enqueued = [&](std::string_view type, std::string_view) {
