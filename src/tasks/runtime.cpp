@@ -376,6 +376,11 @@ struct Runtime::Impl {
              std::chrono::nanoseconds(0), nullptr);
       return;
     }
+    if (a.reason.load() != StopReason::none) {
+      // Cancelled (or its lease lost) while it waited for a worker: do not start it.
+      finish(a, info, Outcome::cancelled(), std::chrono::nanoseconds(0), type);
+      return;
+    }
     if (!wait_for_turn(a, start)) return;
 
     {

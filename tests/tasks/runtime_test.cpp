@@ -231,6 +231,44 @@ TEST_F(RuntimeTest, CancelFromAnotherProcessArrivesWithTheHeartbeat) {
   ASSERT_TRUE(reaches(id, TaskState::cancelled));
 }
 
+TEST_F(RuntimeTest, AWorkerThatLostItsLeaseRecordsNothing) {
+  auto& rt = make();
+  std::atomic<StopReason> reason{StopReason::none};
+  std::atomic<int> started{0};
+  rt.handle_raw("long", [&](TaskContext& t) {
+    ++started;
+    while (t.sleep_for(1h)) {
+    }
+    reason = t.stop_reason();
+    return Outcome::done("too late");
+  });
+  rt.start();
+  const auto id = rt.enqueue("long", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return started == 1; }));
+  // Another process, its clock far ahead, decides our lease expired and takes the task.
+  const auto later = clock->now() + 1h;
+  ASSERT_EQ(store->reclaim_expired(later), 1U);
+  ASSERT_EQ(store->claim("default", 1, {"other", later + 30s}, later).size(), 1U);
+  clock->advance(11s);  // our next heartbeat learns the lease is gone
+  ASSERT_TRUE(test::eventually([&] { return reason.load() == StopReason::lease_lost; }));
+  ASSERT_TRUE(test::eventually([&] { return rt.busy("default") == 0; }));
+  EXPECT_TRUE(store->complete(id, "other", "\"mine\"", later));  // the new owner decides
+  EXPECT_EQ(get(id).result, "\"mine\"");
+  EXPECT_TRUE(logged("no longer leased"));
+}
+
+TEST_F(RuntimeTest, GroupWithABadMemberStoresNothing) {
+  auto& rt = make();
+  rt.handle<Welcome>("email.welcome", [](TaskContext&, const Welcome&) {});
+  EXPECT_THROW(rt.enqueue_group({{"email.welcome", {{"email", "a"}, {"tries", 0}}, {}},
+                                 {"email.welcome", {{"email", 1}, {"tries", 0}}, {}}}),
+               EnqueueError);
+  EXPECT_THROW(rt.enqueue_group({{"email.welcome", {{"email", "a"}, {"tries", 0}}, {}}},
+                                TaskSpec{"nope", {}, {}}),
+               EnqueueError);
+  EXPECT_TRUE(store->queues().empty());
+}
+
 TEST_F(RuntimeTest, DeadlineStopsTheHandlerAndCountsAsAFailedAttempt) {
   auto& rt = make();
   std::atomic<int> calls{0};
