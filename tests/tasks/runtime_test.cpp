@@ -232,7 +232,9 @@ TEST_F(RuntimeTest, CancelFromAnotherProcessArrivesWithTheHeartbeat) {
 }
 
 TEST_F(RuntimeTest, AWorkerThatLostItsLeaseRecordsNothing) {
-  auto& rt = make();
+  auto cfg = config();
+  cfg.queues = {{"default", 1, 1}};  // its one worker is busy: it cannot claim the task back
+  auto& rt = make(cfg);
   std::atomic<StopReason> reason{StopReason::none};
   std::atomic<int> started{0};
   rt.handle_raw("long", [&](TaskContext& t) {
