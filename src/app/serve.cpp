@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "errand/app/app.hpp"
+#include "errand/app/builtin_tasks.hpp"
+#include "errand/app/task_api.hpp"
 #include "errand/http/middleware.hpp"
 #include "errand/store/memory_store.hpp"
 
@@ -41,6 +43,8 @@ int serve(const Config& config) {
     o.request_timeout = config.request_timeout;
     o.logger = logger;
     App app(std::move(o));
+    register_builtin_tasks(app.tasks());
+    install_task_api(app.http(), app.tasks());
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending
   } catch (const std::exception& e) {
     logger.error("server failed", {{"error", e.what()}});

@@ -754,7 +754,14 @@ std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>&
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;
   prepared.reserve(tasks.size());
-  for (const auto& t : tasks) prepared.push_back(impl_->prepare(t, at));
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    try {
+      prepared.push_back(impl_->prepare(tasks[i], at));
+    } catch (const EnqueueError& e) {
+      if (tasks.size() == 1) throw;
+      throw EnqueueError(e.code(), fmt::format("tasks[{}]: {}", i, e.what()));
+    }
+  }
   auto done = impl_->store->enqueue(prepared, at);
   impl_->after_enqueue(prepared, done);
   return done;
@@ -784,6 +791,16 @@ store::CancelResult Runtime::cancel(std::string_view id) {
     impl_->stop_local({std::string(id)}, StopReason::cancelled);
   }
   return result;
+}
+
+bool Runtime::retry(std::string_view id) {
+  const bool ok = impl_->store->retry(id, impl_->now());
+  if (ok) impl_->poke_dispatcher();
+  return ok;
+}
+
+const std::vector<QueueConfig>& Runtime::queues() const {
+  return impl_->cfg.queues;
 }
 
 void Runtime::pause(std::string_view queue) {

@@ -4,8 +4,9 @@
 //
 // A typed handler gets its payload bound from JSON (a BOOST_DESCRIBE_STRUCT,
 // see errand/json/bind.hpp); enqueueing a payload that does not bind is
-// refused at enqueue time, naming the field. A raw handler gets the JSON.
-// Handlers may return Outcome or void (void: done, no result).
+// refused at enqueue time, naming the field. If T has `void validate() const`
+// (throwing json::BindError), it runs at enqueue time too, for range checks. A raw handler gets the
+// JSON. Handlers may return Outcome or void (void: done, no result).
 
 #include <chrono>
 #include <functional>
@@ -69,7 +70,11 @@ class Registry {
            T in = json::from_json<T>(t.payload());  // checked at enqueue; throws if not
            return h(t, in);
          }),
-         [](const boost::json::value& v) { (void)json::from_json<T>(v); }, std::move(options)});
+         [](const boost::json::value& v) {
+           const T in = json::from_json<T>(v);
+           if constexpr (requires { in.validate(); }) in.validate();  // may throw BindError
+         },
+         std::move(options)});
   }
 
   [[nodiscard]] const TaskType* find(std::string_view name) const;

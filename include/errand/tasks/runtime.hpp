@@ -177,7 +177,7 @@ class Runtime {
                                 const EnqueueOptions& options = {}) {
     return enqueue(type, json::to_json(payload), options);
   }
-  // Atomic: all or none.
+  // Atomic: all or none. An EnqueueError names the task: "tasks[3]: ...".
   std::vector<store::Enqueued> enqueue_batch(const std::vector<TaskSpec>& tasks);
   // Fan-out / fan-in: the members run independently; once every one is final,
   // `completion` runs with all their results and errors in its payload (see
@@ -188,6 +188,8 @@ class Runtime {
   // Pending tasks are cancelled at once; a running one has its stop token
   // requested (here at once; in other processes on their next heartbeat).
   store::CancelResult cancel(std::string_view id);
+  // Dead or cancelled → pending with fresh attempts; false otherwise.
+  bool retry(std::string_view id);
   void pause(std::string_view queue);
   void resume(std::string_view queue);
 
@@ -197,6 +199,8 @@ class Runtime {
 
   [[nodiscard]] store::Store& store();
   [[nodiscard]] const std::string& owner() const;
+  // The queues this runtime serves, as configured.
+  [[nodiscard]] const std::vector<QueueConfig>& queues() const;
   // Handlers running now, per queue name.
   [[nodiscard]] std::size_t busy(std::string_view queue) const;
 

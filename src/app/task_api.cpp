@@ -1,0 +1,329 @@
+#include "errand/app/task_api.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+
+#include "app/openapi.hpp"
+#include "app/task_json.hpp"
+#include "errand/app/app.hpp"
+#include "errand/http/context.hpp"
+
+namespace errand::app {
+
+namespace wire {
+
+// POST /v1/tasks, and each element of POST /v1/tasks/batch.
+struct TaskBody {
+  std::string type;
+  std::optional<boost::json::value> payload;
+  std::optional<std::string> queue;
+  std::optional<int> priority;
+  std::optional<std::int64_t> delay_ms;
+  std::optional<std::string> run_at;
+  std::optional<int> max_attempts;
+  std::optional<std::int64_t> timeout_ms;
+  std::optional<std::string> unique_key;
+};
+BOOST_DESCRIBE_STRUCT(TaskBody, (),
+                      (type, payload, queue, priority, delay_ms, run_at, max_attempts, timeout_ms,
+                       unique_key))
+
+struct BatchBody {
+  std::vector<TaskBody> tasks;
+};
+BOOST_DESCRIBE_STRUCT(BatchBody, (), (tasks))
+
+// Gin's tutorial: {"task_type": "...", "task_param": ...}.
+struct AsyncTaskBody {
+  std::string task_type;
+  std::optional<boost::json::value> task_param;
+};
+BOOST_DESCRIBE_STRUCT(AsyncTaskBody, (), (task_type, task_param))
+
+}  // namespace wire
+
+namespace {
+
+using http::Context;
+using http::Error;
+
+// Task-layer failures become HTTP errors in one place (to_http_error).
+template <class F>
+auto mapped(F&& f) {
+  try {
+    return f();
+  } catch (const tasks::EnqueueError& e) {
+    throw to_http_error(e);
+  } catch (const store::StoreError& e) {
+    throw to_http_error(e);
+  }
+}
+
+void require_json(const Context& c) {
+  const auto type = c.header("Content-Type");
+  if (!type) return;  // absent: assume JSON, as curl --json and most clients send it
+  std::string media(type->substr(0, type->find(';')));
+  media.erase(
+      std::remove_if(media.begin(), media.end(), [](unsigned char ch) { return std::isspace(ch); }),
+      media.end());
+  std::transform(media.begin(), media.end(), media.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (media != "application/json") {
+    throw Error(415, "unsupported_media_type",
+                fmt::format("Content-Type must be application/json, not '{}'", *type));
+  }
+}
+
+tasks::TaskSpec to_spec(wire::TaskBody&& b, const Context& c, const std::string& field) {
+  tasks::EnqueueOptions o;
+  o.queue = std::move(b.queue);
+  o.priority = b.priority;
+  o.max_attempts = b.max_attempts;
+  if (b.timeout_ms) o.timeout = std::chrono::milliseconds(*b.timeout_ms);
+  if (b.delay_ms) o.delay = std::chrono::milliseconds(*b.delay_ms);
+  if (b.run_at) {
+    o.run_at = detail::parse_time(*b.run_at);
+    if (!o.run_at) {
+      throw Error(400, "invalid_field",
+                  fmt::format("field '{}run_at' must be an RFC 3339 time such as "
+                              "2026-11-24T21:00:00Z",
+                              field));
+    }
+  }
+  o.unique_key = b.unique_key.value_or("");
+  boost::json::value payload = b.payload.value_or(boost::json::object());
+  return {std::move(b.type), std::move(payload), from_request(c, std::move(o))};
+}
+
+boost::json::object enqueued_json(const store::Enqueued& e) {
+  return {{"id", e.id}, {"state", store::to_string(e.state)}, {"created", e.created}};
+}
+
+std::string task_id(const Context& c) {
+  std::string id(c.param("id"));
+  if (!detail::valid_task_id(id)) {
+    throw Error(400, "invalid_id", "a task id is 26 characters of Crockford base32");
+  }
+  return id;
+}
+
+[[noreturn]] void not_found(const std::string& id) {
+  throw Error(404, "task_not_found", "no task " + id);
+}
+
+std::size_t parse_limit(const Context& c, const TaskApiOptions& opt) {
+  const auto text = c.query("limit");
+  if (!text) return opt.default_list_limit;
+  std::size_t v = 0;
+  auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc{} || p != text->data() + text->size() || v < 1 || v > opt.max_list_limit) {
+    throw Error(400, "invalid_query",
+                fmt::format("limit must be a number from 1 to {}", opt.max_list_limit));
+  }
+  return v;
+}
+
+}  // namespace
+
+void install_task_api(http::Router& router, tasks::Runtime& rt, TaskApiOptions opt) {
+  const http::RouteOptions blocking{.blocking = true};
+
+  router.post(
+      "/v1/tasks",
+      [&rt](Context& c) {
+        require_json(c);
+        auto spec = to_spec(c.bind<wire::TaskBody>(), c, "");
+        const auto e = mapped([&] {
+          return rt.enqueue(spec.type, std::move(spec.payload), std::move(spec.options));
+        });
+        c.json(e.created ? 202 : 200, enqueued_json(e));
+      },
+      blocking);
+
+  router.post(
+      "/v1/tasks/batch",
+      [&rt, opt](Context& c) {
+        require_json(c);
+        auto body = c.bind<wire::BatchBody>();
+        if (body.tasks.empty()) throw Error(400, "invalid_field", "field 'tasks' is empty");
+        if (body.tasks.size() > opt.max_batch) {
+          throw Error(
+              413, "batch_too_large",
+              fmt::format("{} tasks; a batch holds at most {}", body.tasks.size(), opt.max_batch));
+        }
+        std::vector<tasks::TaskSpec> specs;
+        specs.reserve(body.tasks.size());
+        for (std::size_t i = 0; i < body.tasks.size(); ++i) {
+          specs.push_back(to_spec(std::move(body.tasks[i]), c, fmt::format("tasks[{}].", i)));
+        }
+        const auto done = mapped([&] { return rt.enqueue_batch(specs); });
+        boost::json::array out;
+        for (const auto& e : done) out.push_back(enqueued_json(e));
+        c.json(202, {{"tasks", std::move(out)}});
+      },
+      blocking);
+
+  router.get(
+      "/v1/tasks/:id",
+      [&rt](Context& c) {
+        const auto id = task_id(c);
+        const auto r = mapped([&] { return rt.store().get(id); });
+        if (!r) not_found(id);
+        c.json(200, detail::task_json(*r));
+      },
+      blocking);
+
+  router.get(
+      "/v1/tasks",
+      [&rt, opt](Context& c) {
+        store::ListQuery q;
+        q.limit = parse_limit(c, opt);
+        q.queue = c.query("queue");
+        q.type = c.query("type");
+        if (auto s = c.query("state")) {
+          q.state = store::parse_state(*s);
+          if (!q.state) {
+            throw Error(400, "invalid_query",
+                        "state must be one of scheduled, pending, active, succeeded, retrying, "
+                        "dead, cancelled");
+          }
+        }
+        if (auto cursor = c.query("cursor")) {
+          if (!detail::valid_task_id(*cursor)) {
+            throw Error(400, "invalid_query", "cursor is not one this server gave out");
+          }
+          q.cursor = *cursor;
+        }
+        const auto page = mapped([&] { return rt.store().list(q); });
+        boost::json::array list;
+        for (const auto& r : page.tasks) list.push_back(detail::task_json(r, false));
+        c.json(200,
+               {{"tasks", std::move(list)},
+                {"next_cursor", page.next_cursor.empty() ? boost::json::value(nullptr)
+                                                         : boost::json::value(page.next_cursor)}});
+      },
+      blocking);
+
+  router.post(
+      "/v1/tasks/:id/cancel",
+      [&rt](Context& c) {
+        const auto id = task_id(c);
+        switch (mapped([&] { return rt.cancel(id); })) {
+          case store::CancelResult::cancelled:
+            c.json(200, {{"id", id}, {"state", "cancelled"}});
+            return;
+          case store::CancelResult::requested:
+            c.json(202, {{"id", id}, {"state", "active"}, {"cancel_requested", true}});
+            return;
+          case store::CancelResult::final:
+            throw Error(409, "task_final", "the task has already finished");
+          case store::CancelResult::not_found: not_found(id);
+        }
+      },
+      blocking);
+
+  router.post(
+      "/v1/tasks/:id/retry",
+      [&rt](Context& c) {
+        const auto id = task_id(c);
+        if (mapped([&] { return rt.retry(id); })) {
+          c.json(200, {{"id", id}, {"state", "pending"}});
+          return;
+        }
+        const auto r = mapped([&] { return rt.store().get(id); });
+        if (!r) not_found(id);
+        if (r->state == store::TaskState::dead || r->state == store::TaskState::cancelled) {
+          throw Error(409, "task_not_retryable",
+                      "an unfinished task with the same unique_key exists");
+        }
+        throw Error(409, "task_not_retryable",
+                    fmt::format("only dead or cancelled tasks can be retried; this one is {}",
+                                store::to_string(r->state)));
+      },
+      blocking);
+
+  router.del(
+      "/v1/tasks/:id",
+      [&rt](Context& c) {
+        const auto id = task_id(c);
+        if (mapped([&] { return rt.store().remove(id); })) {
+          c.status(204);
+          return;
+        }
+        const auto r = mapped([&] { return rt.store().get(id); });
+        if (!r) not_found(id);
+        throw Error(409, "task_not_final",
+                    fmt::format("only finished tasks can be deleted; this one is {} (cancel it "
+                                "first)",
+                                store::to_string(r->state)));
+      },
+      blocking);
+
+  router.get(
+      "/v1/queues",
+      [&rt](Context& c) {
+        auto infos = mapped([&] { return rt.store().queues(); });
+        for (const auto& q : rt.queues()) {  // served here but empty so far
+          if (std::none_of(infos.begin(), infos.end(),
+                           [&](const store::QueueInfo& i) { return i.queue == q.name; })) {
+            infos.push_back({.queue = q.name});
+          }
+        }
+        std::sort(infos.begin(), infos.end(),
+                  [](const auto& a, const auto& b) { return a.queue < b.queue; });
+        boost::json::array list;
+        for (const auto& info : infos) {
+          auto o = detail::queue_json(info);
+          const auto local = rt.queues();
+          const auto it =
+              std::find_if(local.begin(), local.end(),
+                           [&](const tasks::QueueConfig& q) { return q.name == info.queue; });
+          o["workers"] = it == local.end() ? 0U : it->concurrency;
+          o["busy"] = rt.busy(info.queue);
+          list.push_back(std::move(o));
+        }
+        c.json(200, {{"queues", std::move(list)}});
+      },
+      blocking);
+
+  for (const bool pause : {true, false}) {
+    router.post(
+        pause ? "/v1/queues/:name/pause" : "/v1/queues/:name/resume",
+        [&rt, pause](Context& c) {
+          const std::string name(c.param("name"));
+          if (!tasks::valid_name(name)) {
+            throw Error(400, "invalid_queue",
+                        "queue names are 1-128 characters of A-Z a-z 0-9 . _ : -");
+          }
+          mapped([&] {
+            pause ? rt.pause(name) : rt.resume(name);
+            return 0;
+          });
+          c.json(200, {{"name", name}, {"paused", pause}});
+        },
+        blocking);
+  }
+
+  router.get("/v1/openapi.json", [](Context& c) {
+    c.text(200, std::string(detail::openapi_json()), "application/json");
+  });
+
+  router.post(
+      "/async-task",
+      [&rt](Context& c) {
+        auto body = c.bind<wire::AsyncTaskBody>();
+        const auto e = mapped([&] {
+          return rt.enqueue(body.task_type, body.task_param.value_or(boost::json::object()),
+                            from_request(c));
+        });
+        c.json(202, {{"message", "Task started"}, {"id", e.id}});
+      },
+      blocking);
+}
+
+}  // namespace errand::app

@@ -1,0 +1,303 @@
+// The REST task API over real HTTP, against an App on an ephemeral port with a
+// SQLite file in a temp dir: every route, every error status it can give.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "errand/app/builtin_tasks.hpp"
+#include "errand/app/task_api.hpp"
+#include "errand/errand.hpp"
+#include "support/http_client.hpp"
+#include "support/temp_dir.hpp"
+
+namespace errand::app {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawResponse;
+
+class TaskApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AppOptions o;
+    o.http.address = "127.0.0.1";
+    o.http.port = 0;
+    o.http.threads = 2;
+    o.http.max_body_bytes = 16 * 1024;
+    o.sqlite.path = (dir.path() / "errand.db").string();
+    o.tasks.queues = {{"default", 2, 1}, {"mail", 1, 1}};
+    o.tasks.poll_interval = 10ms;
+    o.tasks.shutdown_grace = 50ms;  // demo.sleep tasks still running at the end go back to pending
+    o.logger = observe::Logger::null();
+    app = std::make_unique<App>(o);
+    register_builtin_tasks(app->tasks());
+    app->tasks().handle_raw(
+        "fail", [](tasks::TaskContext&) { return tasks::Outcome::fail_permanently("always"); });
+    install_task_api(app->http(), app->tasks(), {.max_batch = 5});
+    app->start();
+    client = std::make_unique<test::Client>(app->port());
+  }
+
+  RawResponse post(std::string_view target, std::string_view body,
+                   std::string content_type = "application/json") {
+    std::vector<std::pair<std::string, std::string>> h;
+    if (!content_type.empty()) h.emplace_back("Content-Type", content_type);
+    return client->request("POST", target, body, h);
+  }
+  RawResponse get(std::string_view target) { return client->request("GET", target); }
+  static std::string code(const RawResponse& r) {
+    return std::string(r.json().at("error").at("code").as_string());
+  }
+  std::string enqueue(std::string_view body) {
+    const auto r = post("/v1/tasks", body);
+    EXPECT_EQ(r.status, 202) << r.body;
+    return std::string(r.json().at("id").as_string());
+  }
+  bool reaches(const std::string& id, std::string_view state) {
+    return test::eventually([&] {
+      const auto r = get("/v1/tasks/" + id);
+      return r.status == 200 && r.json().at("state").as_string() == state;
+    });
+  }
+
+  test::TempDir dir;
+  std::unique_ptr<App> app;
+  std::unique_ptr<test::Client> client;
+};
+
+TEST_F(TaskApi, EnqueueRunAndRead) {
+  const auto r = post("/v1/tasks", R"({"type":"demo.sleep","payload":{"seconds":0.05,"steps":2},
+                                       "queue":"mail","priority":3,"max_attempts":2,"timeout_ms":60000})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_TRUE(r.json().at("created").as_bool());
+  EXPECT_EQ(r.json().at("state").as_string(), "pending");
+  const std::string id(r.json().at("id").as_string());
+  ASSERT_TRUE(reaches(id, "succeeded"));
+  const auto t = get("/v1/tasks/" + id).json();
+  EXPECT_EQ(t.at("queue").as_string(), "mail");
+  EXPECT_EQ(t.at("priority").as_int64(), 3);
+  EXPECT_EQ(t.at("max_attempts").as_int64(), 2);
+  EXPECT_EQ(t.at("timeout_ms").as_int64(), 60000);
+  EXPECT_EQ(t.at("payload").at("steps").as_int64(), 2);
+  EXPECT_EQ(t.at("result").at("steps").as_int64(), 2);
+  EXPECT_EQ(t.at("progress").at("percent").as_int64(), 100);
+  EXPECT_FALSE(t.at("finished_at").is_null());
+}
+
+TEST_F(TaskApi, TheEnqueuingRequestsTraceIsStored) {
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const auto r = client->request(
+      "POST", "/v1/tasks", R"({"type":"demo.sleep","payload":{"seconds":0}})",
+      {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}, {"X-Request-ID", "enqueue-1"}});
+  ASSERT_EQ(r.status, 202);
+  const auto t = get("/v1/tasks/" + std::string(r.json().at("id").as_string())).json();
+  EXPECT_EQ(t.at("trace_id").as_string(), trace);
+  EXPECT_EQ(t.at("request_id").as_string(), "enqueue-1");
+}
+
+TEST_F(TaskApi, DelayRunAtAndUniqueKey) {
+  const auto delayed = post("/v1/tasks", R"({"type":"demo.sleep","delay_ms":3600000})");
+  EXPECT_EQ(delayed.json().at("state").as_string(), "scheduled");
+  const auto later =
+      post("/v1/tasks", R"({"type":"demo.sleep","run_at":"2099-01-01T00:00:00+01:00"})");
+  ASSERT_EQ(later.status, 202);
+  const auto t = get("/v1/tasks/" + std::string(later.json().at("id").as_string())).json();
+  EXPECT_EQ(t.at("run_at").as_string(), "2098-12-31T23:00:00.000Z");
+
+  const auto a = post("/v1/tasks", R"({"type":"demo.sleep","delay_ms":60000,"unique_key":"k1"})");
+  const auto b = post("/v1/tasks", R"({"type":"demo.sleep","unique_key":"k1"})");
+  EXPECT_EQ(a.status, 202);
+  EXPECT_EQ(b.status, 200);  // nothing new was accepted
+  EXPECT_FALSE(b.json().at("created").as_bool());
+  EXPECT_EQ(a.json().at("id"), b.json().at("id"));
+}
+
+TEST_F(TaskApi, BadEnqueuesGetClearErrors) {
+  auto r = post("/v1/tasks", "{not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_json");
+  r = post("/v1/tasks", R"({"payload":{}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_field");
+  EXPECT_NE(r.body.find("'type'"), std::string::npos);
+  r = post("/v1/tasks", R"({"type":"nope"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "unknown_task_type");
+  r = post("/v1/tasks", R"({"type":"demo.sleep","payload":{"seconds":"soon"}})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(code(r), "invalid_payload");
+  r = post("/v1/tasks", R"({"type":"demo.sleep","delay_ms":-5})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_option");
+  r = post("/v1/tasks", R"({"type":"demo.sleep","max_attempts":99999999})");
+  EXPECT_EQ(code(r), "invalid_option");
+  r = post("/v1/tasks", R"({"type":"demo.sleep","run_at":"tomorrow"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("run_at"), std::string::npos);
+  r = post("/v1/tasks", R"({"type":"demo.sleep"})", "text/plain");
+  EXPECT_EQ(r.status, 415);
+  EXPECT_EQ(code(r), "unsupported_media_type");
+  EXPECT_EQ(post("/v1/tasks", R"({"type":"demo.sleep"})", "application/json; charset=utf-8").status,
+            202);
+  {
+    // Over --max-body-bytes: answered before the body is read, and closed; on
+    // a connection of its own, which is closed here so the server need not linger.
+    test::Client other(app->port());
+    r = other.request("POST", "/v1/tasks",
+                      R"({"type":"demo.sleep","payload":")" + std::string(20 * 1024, 'x') + "\"}",
+                      {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.status, 413);
+  }
+}
+
+TEST_F(TaskApi, BatchIsAtomicAndBounded) {
+  auto r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep","payload":{"seconds":0}},
+                                                 {"type":"demo.sleep","queue":"mail"}]})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.json().at("tasks").as_array().size(), 2U);
+  r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep"},{"type":"nope"}]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("tasks[1]"), std::string::npos) << r.body;
+  r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep"},{"type":7}]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("tasks[1].type"), std::string::npos) << r.body;
+  r = post("/v1/tasks/batch", R"({"tasks":[]})");
+  EXPECT_EQ(r.status, 400);
+  std::string six = R"({"tasks":[)";
+  for (int i = 0; i < 6; ++i) six += std::string(i ? "," : "") + R"({"type":"demo.sleep"})";
+  r = post("/v1/tasks/batch", six + "]}");
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(code(r), "batch_too_large");
+  const auto list = get("/v1/tasks?limit=100").json();
+  EXPECT_EQ(list.at("tasks").as_array().size(), 2U);  // only the first batch
+}
+
+TEST_F(TaskApi, ListPagesWithACursorAndFilters) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(enqueue(R"({"type":"demo.sleep","delay_ms":600000,"queue":"mail"})"));
+  }
+  enqueue(R"({"type":"demo.sleep","delay_ms":600000})");
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int page = 0; page < 10; ++page) {
+    const auto r = get("/v1/tasks?queue=mail&state=scheduled&limit=2" +
+                       (cursor.empty() ? "" : "&cursor=" + cursor));
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto body = r.json();
+    for (const auto& t : body.at("tasks").as_array()) {
+      seen.emplace_back(t.at("id").as_string());
+      EXPECT_FALSE(t.as_object().contains("payload"));  // lists leave bodies out
+    }
+    if (body.at("next_cursor").is_null()) break;
+    cursor = std::string(body.at("next_cursor").as_string());
+  }
+  EXPECT_EQ(seen, std::vector<std::string>(ids.rbegin(), ids.rend()));  // newest first, no gaps
+  EXPECT_EQ(get("/v1/tasks?type=demo.sleep&limit=100").json().at("tasks").as_array().size(), 6U);
+
+  for (const char* bad :
+       {"limit=0", "limit=1001", "limit=x", "state=running", "cursor=../../etc"}) {
+    const auto r = get(std::string("/v1/tasks?") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(code(r), "invalid_query") << bad;
+  }
+}
+
+TEST_F(TaskApi, CancelARunningTaskThenRetryAndDelete) {
+  const auto id = enqueue(R"({"type":"demo.sleep","payload":{"seconds":600,"steps":600}})");
+  ASSERT_TRUE(reaches(id, "active"));
+  auto r = post("/v1/tasks/" + id + "/cancel", "");
+  EXPECT_EQ(r.status, 202);
+  EXPECT_TRUE(r.json().at("cancel_requested").as_bool());
+  ASSERT_TRUE(reaches(id, "cancelled"));  // demo.sleep honours its stop token
+  EXPECT_EQ(post("/v1/tasks/" + id + "/cancel", "").status, 409);
+
+  r = post("/v1/tasks/" + id + "/retry", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json().at("state").as_string(), "pending");
+  ASSERT_TRUE(reaches(id, "active"));
+  r = post("/v1/tasks/" + id + "/retry", "");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(code(r), "task_not_retryable");
+  r = client->request("DELETE", "/v1/tasks/" + id);
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(code(r), "task_not_final");
+  EXPECT_EQ(post("/v1/tasks/" + id + "/cancel", "").status, 202);
+  ASSERT_TRUE(reaches(id, "cancelled"));
+  EXPECT_EQ(client->request("DELETE", "/v1/tasks/" + id).status, 204);
+  EXPECT_EQ(get("/v1/tasks/" + id).status, 404);
+
+  const auto waiting = enqueue(R"({"type":"demo.sleep","delay_ms":600000})");
+  r = post("/v1/tasks/" + waiting + "/cancel", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json().at("state").as_string(), "cancelled");
+}
+
+TEST_F(TaskApi, UnknownAndMalformedIds) {
+  const std::string missing = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/tasks/" + missing},
+           {"POST", "/v1/tasks/" + missing + "/cancel"},
+           {"POST", "/v1/tasks/" + missing + "/retry"},
+           {"DELETE", "/v1/tasks/" + missing}}) {
+    const auto r = client->request(method, target);
+    EXPECT_EQ(r.status, 404) << method << " " << target;
+    EXPECT_EQ(code(r), "task_not_found");
+  }
+  const auto r = get("/v1/tasks/not-an-id");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_id");
+  EXPECT_EQ(get("/v1/tasks/%2e%2e%2fetc").status, 400);
+  EXPECT_EQ(client->request("PUT", "/v1/tasks/" + missing).status, 405);
+}
+
+TEST_F(TaskApi, QueuesPauseAndResume) {
+  auto r = post("/v1/queues/mail/pause", "");
+  ASSERT_EQ(r.status, 200);
+  const auto id = enqueue(R"({"type":"demo.sleep","queue":"mail","payload":{"seconds":0}})");
+  auto queues = get("/v1/queues").json().at("queues").as_array();
+  ASSERT_EQ(queues.size(), 2U);
+  EXPECT_EQ(queues[1].at("name").as_string(), "mail");
+  EXPECT_TRUE(queues[1].at("paused").as_bool());
+  EXPECT_EQ(queues[1].at("counts").at("pending").as_int64(), 1);
+  EXPECT_EQ(queues[1].at("workers").as_int64(), 1);
+  EXPECT_EQ(queues[0].at("name").as_string(), "default");  // served, even while empty
+  EXPECT_EQ(post("/v1/queues/mail/resume", "").status, 200);
+  ASSERT_TRUE(reaches(id, "succeeded"));
+  r = post("/v1/queues/bad%20name/pause", "");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_queue");
+}
+
+TEST_F(TaskApi, GinTutorialRoute) {
+  auto r = post("/async-task", R"({"task_type":"demo.sleep","task_param":{"seconds":0}})", "");
+  ASSERT_EQ(r.status, 202);
+  EXPECT_EQ(r.json().at("message").as_string(), "Task started");
+  ASSERT_TRUE(reaches(std::string(r.json().at("id").as_string()), "succeeded"));
+  r = post("/async-task", R"({"task_type":"resize_image","task_param":"x.png"})", "");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "unknown_task_type");
+}
+
+TEST_F(TaskApi, FailedTaskShowsItsError) {
+  const auto id = enqueue(R"({"type":"fail"})");
+  ASSERT_TRUE(reaches(id, "dead"));
+  EXPECT_EQ(get("/v1/tasks/" + id).json().at("last_error").as_string(), "always");
+}
+
+TEST_F(TaskApi, OpenApiDocumentListsEveryRoute) {
+  const auto r = get("/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+  const auto doc = r.json();
+  EXPECT_EQ(doc.at("openapi").as_string(), "3.0.3");
+  const auto& paths = doc.at("paths").as_object();
+  for (const char* p : {"/v1/tasks", "/v1/tasks/batch", "/v1/tasks/{id}", "/v1/tasks/{id}/cancel",
+                        "/v1/tasks/{id}/retry", "/v1/queues", "/v1/queues/{name}/pause",
+                        "/v1/queues/{name}/resume", "/async-task"}) {
+    EXPECT_TRUE(paths.contains(p)) << p;
+  }
+}
+
+}  // namespace
+}  // namespace errand::app
