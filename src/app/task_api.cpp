@@ -130,7 +130,9 @@ std::size_t parse_limit(const Context& c, const TaskApiOptions& opt) {
 
 }  // namespace
 
-void install_task_api(http::Router& router, tasks::Runtime& rt, TaskApiOptions opt) {
+void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOptions options) {
+  auto& rt = runtime;
+  const TaskApiOptions opt = options;
   const http::RouteOptions blocking{.blocking = true};
 
   router.post(
@@ -277,9 +279,9 @@ void install_task_api(http::Router& router, tasks::Runtime& rt, TaskApiOptions o
         std::sort(infos.begin(), infos.end(),
                   [](const auto& a, const auto& b) { return a.queue < b.queue; });
         boost::json::array list;
+        const auto& local = rt.queues();
         for (const auto& info : infos) {
           auto o = detail::queue_json(info);
-          const auto local = rt.queues();
           const auto it =
               std::find_if(local.begin(), local.end(),
                            [&](const tasks::QueueConfig& q) { return q.name == info.queue; });

@@ -20,7 +20,8 @@ std::string format_time(store::TimePoint t) {
                      tod.subseconds().count());
 }
 
-std::optional<store::TimePoint> parse_time(std::string_view s) {
+std::optional<store::TimePoint> parse_time(std::string_view text) {
+  const std::string_view s = text;
   auto num = [&](std::size_t pos, std::size_t len, int& out) {
     if (pos + len > s.size()) return false;
     const char* b = s.data() + pos;
