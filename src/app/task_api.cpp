@@ -211,6 +211,51 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       },
       blocking);
 
+  router.get(
+      "/v1/tasks/:id/events",
+      [&rt](Context& c) {
+        const auto id = task_id(c);
+        if (!mapped([&] { return rt.store().get(id); })) not_found(id);
+        // One `task` event whenever state, attempt or progress change; the
+        // last one is the final state (with the result), then the stream ends.
+        struct Follow {
+          std::string last;
+          bool done = false;
+          std::chrono::steady_clock::time_point sent = std::chrono::steady_clock::now();
+        };
+        c.stream(200, "text/event-stream",
+                 [&rt, id, f = std::make_shared<Follow>()](
+                     const std::stop_token&) -> std::optional<std::string> {
+                   if (f->done) return std::nullopt;
+                   std::optional<store::TaskRecord> r;
+                   try {
+                     r = rt.store().get(id);
+                   } catch (const store::StoreError&) {
+                     return std::string();  // try again next tick
+                   }
+                   const auto now = std::chrono::steady_clock::now();
+                   if (!r) {
+                     f->done = true;
+                     return "event: deleted\ndata: {\"id\":\"" + id + "\"}\n\n";
+                   }
+                   auto o = detail::task_json(*r, false);
+                   if (store::is_final(r->state)) {
+                     o["result"] = detail::task_json(*r, true).at("result");
+                     f->done = true;
+                   }
+                   std::string data = boost::json::serialize(o);
+                   if (data == f->last) {
+                     if (now - f->sent < std::chrono::seconds(15)) return std::string();
+                     f->sent = now;
+                     return std::string(": keep-alive\n\n");  // proxies drop silent streams
+                   }
+                   f->last = data;
+                   f->sent = now;
+                   return "event: task\ndata: " + data + "\n\n";
+                 });
+      },
+      blocking);
+
   router.post(
       "/v1/tasks/:id/cancel",
       [&rt](Context& c) {

@@ -1,5 +1,7 @@
 #include "errand/http/context.hpp"
 
+#include <algorithm>
+
 #include <boost/beast/core/string.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -110,7 +112,18 @@ void Context::set_header(std::string name, std::string value) {
 void Context::text(int code, std::string body, std::string content_type) {
   response_status_ = code;
   response_body_ = std::move(body);
+  response_stream_.reset();
   set_header("Content-Type", std::move(content_type));
+}
+
+void Context::stream(int code, std::string content_type, StreamSource next,
+                     std::chrono::milliseconds interval) {
+  response_status_ = code;
+  response_body_.clear();
+  set_header("Content-Type", std::move(content_type));
+  set_header("Cache-Control", "no-cache");
+  response_stream_ = std::make_shared<StreamSource>(std::move(next));
+  stream_interval_ = std::max(interval, std::chrono::milliseconds(1));
 }
 
 void Context::json(int code, const boost::json::value& body) {

@@ -23,6 +23,8 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  std::shared_ptr<Context::StreamSource> stream;  // set: a streamed body (Context::stream)
+  std::chrono::milliseconds stream_interval{250};
 };
 
 struct Exchange {
@@ -88,6 +90,8 @@ struct ContextAccess {
     r.status = c.response_status_;
     r.headers = std::move(c.response_headers_);
     r.body = std::move(c.response_body_);
+    r.stream = std::move(c.response_stream_);
+    r.stream_interval = c.stream_interval_;
     return r;
   }
 };

@@ -16,9 +16,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -314,6 +317,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void write(detail::Response r) {
+    if (r.stream && r.status >= 200 && r.status <= 599) return start_stream(std::move(r));
     if (r.status < 100 || r.status > 599) {
       server_.logger_.error("handler set an invalid status; answering 500", {{"status", r.status}});
       r = detail::error_response(500, "internal", "internal server error");
@@ -343,6 +347,96 @@ class Connection : public std::enable_shared_from_this<Connection> {
                          if (!self->keep_alive_) return self->linger_close();
                          self->wait_for_request(false);
                        });
+  }
+
+  // ---- streamed responses (Context::stream) ----
+  // Headers first (chunked for HTTP/1.1), then every `interval` one pull of
+  // the source on the blocking pool, its piece written as a chunk; the last
+  // chunk and a close when the source ends, the client goes, or we drain.
+
+  void start_stream(detail::Response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(
+        static_cast<bhttp::status>(r.status), version_);
+    res->set(bhttp::field::server, "errand");
+    for (auto& [name, value] : r.headers) {
+      if (safe_header(name, value)) res->insert(name, value);
+    }
+    keep_alive_ = false;
+    res->keep_alive(false);
+    if (version_ >= 11) res->chunked(true);
+    stream_source_ = std::move(r.stream);
+    stream_interval_ = r.stream_interval;
+    stream_timer_.emplace(stream_.get_executor());
+    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
+    stream_.expires_after(cfg().write_timeout);
+    bhttp::async_write_header(
+        stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+          if (ec) return self->end_stream(false);
+          if (self->head_) return self->end_stream(true);
+          self->stream_pull();  // the first piece at once
+        });
+  }
+
+  void stream_wait() {
+    if (server_.draining_.load()) return end_stream(true);
+    stream_timer_->expires_after(stream_interval_);
+    stream_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->end_stream(false);
+      self->stream_pull();
+    });
+  }
+
+  void stream_pull() {
+    if (server_.draining_.load()) return end_stream(true);
+    auto self = shared_from_this();
+    const bool accepted = server_.pool_->try_submit([self](const std::stop_token& pool_stop) {
+      std::optional<std::string> piece;
+      if (!pool_stop.stop_requested()) {
+        try {
+          piece = (*self->stream_source_)(self->stream_stop_.get_token());
+        } catch (const std::exception& e) {
+          self->server_.logger_.error("stream source threw; ending the stream",
+                                      {{"error", e.what()}});
+        }
+      }
+      asio::post(self->stream_.get_executor(), [self, piece = std::move(piece)]() mutable {
+        self->stream_push(std::move(piece));
+      });
+    });
+    if (!accepted) stream_wait();  // the pool is busy: try again next tick
+  }
+
+  void stream_push(std::optional<std::string> piece) {
+    if (!piece) return end_stream(true);
+    if (piece->empty()) return stream_wait();
+    auto data = std::make_shared<std::string>(std::move(*piece));
+    auto done = [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
+      if (ec) return self->end_stream(false);  // the client went away
+      self->stream_wait();
+    };
+    stream_.expires_after(cfg().write_timeout);
+    if (version_ >= 11) {
+      asio::async_write(stream_, bhttp::make_chunk(asio::buffer(*data)), std::move(done));
+    } else {
+      asio::async_write(stream_, asio::buffer(*data), std::move(done));
+    }
+  }
+
+  void end_stream(bool graceful) {
+    if (stream_ended_) return;
+    stream_ended_ = true;
+    stream_stop_.request_stop();
+    if (stream_timer_) stream_timer_->cancel();
+    server_.in_flight_.fetch_sub(1);
+    if (!graceful || version_ < 11 || head_) {
+      return graceful ? linger_close() : close();
+    }
+    stream_.expires_after(cfg().write_timeout);
+    asio::async_write(stream_, bhttp::make_chunk_last(),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        self->linger_close();
+                      });
   }
 
   // Answers an unreadable request directly (no middleware ran) and closes.
@@ -411,6 +505,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool idle_ = false;
   bool overflow_;
   std::size_t lingered_ = 0;
+  // Streamed responses only.
+  std::shared_ptr<Context::StreamSource> stream_source_;
+  std::chrono::milliseconds stream_interval_{250};
+  std::optional<asio::steady_timer> stream_timer_;
+  std::stop_source stream_stop_;
+  bool stream_ended_ = false;
 };
 
 }  // namespace

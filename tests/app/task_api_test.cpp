@@ -233,6 +233,35 @@ TEST_F(TaskApi, CancelARunningTaskThenRetryAndDelete) {
   EXPECT_EQ(r.json().at("state").as_string(), "cancelled");
 }
 
+TEST_F(TaskApi, EventsStreamStateAndProgressUntilFinal) {
+  const auto id = enqueue(R"({"type":"demo.sleep","payload":{"seconds":0.6,"steps":3}})");
+  test::Client events(app->port(), 30s);
+  events.send("GET /v1/tasks/" + id + "/events HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto r = events.read();  // the stream ends when the task is final
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "text/event-stream");
+  EXPECT_EQ(r.header("Cache-Control"), "no-cache");
+  std::vector<boost::json::value> seen;
+  std::size_t pos = 0;
+  const std::string_view marker = "event: task\ndata: ";
+  while ((pos = r.body.find(marker, pos)) != std::string::npos) {
+    pos += marker.size();
+    seen.push_back(boost::json::parse(r.body.substr(pos, r.body.find('\n', pos) - pos)));
+  }
+  ASSERT_GE(seen.size(), 2U) << r.body;
+  EXPECT_EQ(seen.back().at("state").as_string(), "succeeded");
+  EXPECT_EQ(seen.back().at("result").at("steps").as_int64(), 3);
+  EXPECT_EQ(seen.back().at("progress").at("percent").as_int64(), 100);
+  bool progressed = false;
+  for (const auto& e : seen) {
+    const auto p = e.at("progress").at("percent").as_int64();
+    progressed = progressed || (p > 0 && p < 100);
+  }
+  EXPECT_TRUE(progressed) << r.body;  // intermediate steps were streamed
+
+  EXPECT_EQ(get("/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV/events").status, 404);
+}
+
 TEST_F(TaskApi, UnknownAndMalformedIds) {
   const std::string missing = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
   for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
@@ -293,8 +322,8 @@ TEST_F(TaskApi, OpenApiDocumentListsEveryRoute) {
   EXPECT_EQ(doc.at("openapi").as_string(), "3.0.3");
   const auto& paths = doc.at("paths").as_object();
   for (const char* p : {"/v1/tasks", "/v1/tasks/batch", "/v1/tasks/{id}", "/v1/tasks/{id}/cancel",
-                        "/v1/tasks/{id}/retry", "/v1/queues", "/v1/queues/{name}/pause",
-                        "/v1/queues/{name}/resume", "/async-task"}) {
+                        "/v1/tasks/{id}/events", "/v1/tasks/{id}/retry", "/v1/queues",
+                        "/v1/queues/{name}/pause", "/v1/queues/{name}/resume", "/async-task"}) {
     EXPECT_TRUE(paths.contains(p)) << p;
   }
 }

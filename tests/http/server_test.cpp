@@ -244,3 +244,52 @@ TEST(ServerSnapshot, IsSafeToUseFromAnotherThreadAfterTheResponse) {
 
 }  // namespace server_test
 }  // namespace errand::http
+
+namespace errand::http::server_test {
+
+TEST(Streaming, PiecesArriveAsChunksThenTheStreamEnds) {
+  TestServer srv;
+  srv.router().get("/count", [](Context& c) {
+    c.stream(
+        200, "text/plain",
+        [n = std::make_shared<int>(0)](const std::stop_token&) -> std::optional<std::string> {
+          ++*n;
+          if (*n == 2) return std::string();  // nothing this time
+          if (*n > 4) return std::nullopt;
+          return "piece " + std::to_string(*n) + "\n";
+        },
+        std::chrono::milliseconds(1));
+  });
+  srv.start();
+  test::Client client(srv.port());
+  const auto r = client.request("GET", "/count");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(r.body, "piece 1\npiece 3\npiece 4\n");
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(client.wait_closed());
+}
+
+TEST(Streaming, DrainEndsAnEndlessStream) {
+  TestServer srv;
+  auto pulls = std::make_shared<std::atomic<int>>(0);
+  srv.router().get("/forever", [pulls](Context& c) {
+    c.stream(
+        200, "text/event-stream",
+        [pulls](const std::stop_token&) -> std::optional<std::string> {
+          ++*pulls;
+          return std::string(": ping\n\n");
+        },
+        std::chrono::milliseconds(5));
+  });
+  srv.start();
+  test::Client client(srv.port());
+  client.send(raw_request("GET", "/forever"));
+  ASSERT_TRUE(test::eventually([&] { return pulls->load() >= 3; }));
+  std::jthread stopper([&] { srv.server().stop(); });
+  const auto r = client.read();  // returns once the server ends the stream
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(": ping"), std::string::npos);
+}
+
+}  // namespace errand::http::server_test

@@ -113,6 +113,16 @@ class Context : public std::enable_shared_from_this<Context> {
   }
   // Writes {"error":{"code":..,"message":..}}.
   void error(int code, std::string_view error_code, std::string_view message);
+
+  // A streamed response (server-sent events and the like): after the headers,
+  // the server calls `next` every `interval` on the blocking pool. It must
+  // return promptly: the next piece of the body, "" for nothing yet, or
+  // nullopt to end the response. The stream also ends when the client goes
+  // away (the token passed to `next` is requested) or the server drains. The
+  // connection closes at the end. Replaces any buffered body.
+  using StreamSource = std::function<std::optional<std::string>(const std::stop_token&)>;
+  void stream(int code, std::string content_type, StreamSource next,
+              std::chrono::milliseconds interval = std::chrono::milliseconds(250));
   [[nodiscard]] int response_status() const { return response_status_; }
   [[nodiscard]] const std::string& response_body() const { return response_body_; }
   [[nodiscard]] const Headers& response_headers() const { return response_headers_; }
@@ -146,6 +156,8 @@ class Context : public std::enable_shared_from_this<Context> {
   int response_status_ = 200;
   Headers response_headers_;
   std::string response_body_;
+  std::shared_ptr<StreamSource> response_stream_;
+  std::chrono::milliseconds stream_interval_{250};
 };
 
 }  // namespace errand::http
