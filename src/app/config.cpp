@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "app/client_commands.hpp"
 #include "errand/app/serve.hpp"
 
 namespace errand::app {
@@ -119,6 +120,8 @@ int cli_main(int argc, char** argv) {
   cli.set_version_flag("--version", std::string("errand ") + ERRAND_VERSION);
   cli.require_subcommand(1);
 
+  detail::ClientCommands client(cli);
+
   Config config;
   auto& http = config.http;
   auto* serve_cmd = cli.add_subcommand("serve", "Run the HTTP server");
@@ -217,6 +220,7 @@ int cli_main(int argc, char** argv) {
     return 2;
   }
   if (serve_cmd->parsed()) return serve(config);
+  if (client.parsed()) return client.run();
   return 0;
 }
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The `errand` client commands against a real `errand serve` process on an
+# ephemeral port with a temp SQLite file: output, exit codes, --wait, --json.
+set -euo pipefail
+errand="$1"
+dir=$(mktemp -d)
+trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+"$errand" serve --listen 127.0.0.1:0 --threads 2 --db "$dir/errand.db" --queues default=2 \
+  --task-grace 1s 2>"$dir/log" &
+pid=$!
+port=""
+for _ in $(seq 1 400); do  # up to 20 s for the "listening" line
+  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$dir/log" | grep -o '[0-9]*$' || true)
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "server did not start"; cat "$dir/log"; exit 1; }
+export ERRAND_SERVER="http://127.0.0.1:$port"
+
+fail() { echo "FAIL: $*"; exit 1; }
+expect_rc() {  # expected-rc command...: runs it, checks its exit code, prints its stdout
+  local want=$1; shift
+  local rc=0
+  out=$("$@" 2>"$dir/stderr") || rc=$?
+  [ "$rc" -eq "$want" ] || fail "$* exited $rc, wanted $want: $out $(cat "$dir/stderr")"
+}
+
+# enqueue --wait: progress on stderr, final state and result on stdout, exit 0.
+expect_rc 0 "$errand" enqueue demo.sleep --payload '{"seconds":0.3,"steps":3}' --wait
+echo "$out" | grep -q '^succeeded {"slept_ms":300,"steps":3}$' || fail "wait output: $out"
+grep -q '100% succeeded step 3/3' "$dir/stderr" || fail "no progress: $(cat "$dir/stderr")"
+
+# A task that ends dead makes --wait exit 1.
+expect_rc 1 "$errand" enqueue demo.sleep --payload '{"seconds":0,"fail_attempts":1}' \
+  --max-attempts 1 --wait
+echo "$out" | grep -q '^dead: demo.sleep: failing attempt 1 on purpose$' || fail "dead: $out"
+
+# enqueue prints the id; status shows it; cancel stops it; a second cancel is refused.
+expect_rc 0 "$errand" enqueue demo.sleep --payload '{"seconds":300,"steps":300}'
+id="$out"
+[[ "$id" =~ ^[0-9A-Z]{26}$ ]] || fail "not an id: $id"
+for _ in $(seq 1 200); do
+  expect_rc 0 "$errand" status "$id" --json
+  echo "$out" | grep -q '"state":"active"' && break
+  sleep 0.05
+done
+expect_rc 0 "$errand" status "$id"
+echo "$out" | grep -q "^state  *active$" || fail "status: $out"
+expect_rc 0 "$errand" cancel "$id"
+echo "$out" | grep -q "cancel requested" || fail "cancel: $out"
+for _ in $(seq 1 200); do
+  expect_rc 0 "$errand" status "$id" --json
+  echo "$out" | grep -q '"state":"cancelled"' && break
+  sleep 0.05
+done
+echo "$out" | grep -q '"state":"cancelled"' || fail "not cancelled: $out"
+expect_rc 1 "$errand" cancel "$id"
+grep -q "409 task_final" "$dir/stderr" || fail "second cancel: $(cat "$dir/stderr")"
+expect_rc 0 "$errand" retry "$id"
+[ "$out" = "pending" ] || fail "retry: $out"
+
+# list and queues: tables by default, JSON with --json.
+expect_rc 0 "$errand" list --limit 10
+echo "$out" | head -1 | grep -q "^ID  *TYPE  *QUEUE  *STATE" || fail "list header: $out"
+[ "$(echo "$out" | grep -c demo.sleep)" -eq 3 ] || fail "list rows: $out"
+expect_rc 0 "$errand" list --state dead --json
+echo "$out" | grep -q '"state":"dead"' || fail "list --json: $out"
+expect_rc 0 "$errand" queues
+echo "$out" | grep -q "^default  *no" || fail "queues: $out"
+
+# Errors: the server's message and exit 1; bad usage exit 2; no server exit 3.
+expect_rc 1 "$errand" enqueue no.such.type
+grep -q "unknown_task_type" "$dir/stderr" || fail "unknown type: $(cat "$dir/stderr")"
+expect_rc 1 "$errand" status 01ARZ3NDEKTSV4RRFFQ69G5FAV
+expect_rc 1 "$errand" list --state bogus
+expect_rc 2 "$errand" enqueue demo.sleep --payload 'not json'
+expect_rc 2 "$errand" list --limit 0
+expect_rc 3 "$errand" queues --server http://127.0.0.1:1
+
+kill -TERM "$pid"
+wait "$pid" || fail "server exit status $?"
+echo "cli: all checks passed"
