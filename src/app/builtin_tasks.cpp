@@ -47,8 +47,10 @@ void register_demo_sleep(tasks::Runtime& runtime) {
   });
 }
 
-void register_builtin_tasks(tasks::Runtime& runtime) {
+void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp) {
   register_demo_sleep(runtime);
+  register_http_request(runtime);
+  if (!smtp.host.empty()) register_email_send(runtime, smtp);
 }
 
 }  // namespace errand::app

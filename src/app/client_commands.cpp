@@ -115,7 +115,7 @@ struct ClientCommands::State {
     return kRefused;
   }
 
-  int do_enqueue() {
+  int do_enqueue() const {
     json::object body;
     body["type"] = type;
     boost::system::error_code ec;
@@ -144,7 +144,7 @@ struct ClientCommands::State {
 
   // Follows the events stream; prints progress to stderr; exit 0 only if the
   // task succeeded.
-  int follow(const std::string& task_id) {
+  int follow(const std::string& task_id) const {
     const bool tty = isatty(STDERR_FILENO) != 0;
     json::value last;
     std::string shown;
@@ -183,7 +183,7 @@ struct ClientCommands::State {
     return final_state == "succeeded" ? 0 : kRefused;
   }
 
-  int do_status() {
+  int do_status() const {
     const auto r = client->request("GET", "/v1/tasks/" + url_encode(id));
     if (const int rc = check(r)) return rc;
     if (as_json) {
@@ -214,7 +214,7 @@ struct ClientCommands::State {
     return 0;
   }
 
-  int do_post_action(std::string_view action) {
+  int do_post_action(std::string_view action) const {
     const auto r =
         client->request("POST", "/v1/tasks/" + url_encode(id) + "/" + std::string(action));
     if (const int rc = check(r)) return rc;
@@ -231,7 +231,7 @@ struct ClientCommands::State {
     return 0;
   }
 
-  int do_list() {
+  int do_list() const {
     std::string q = fmt::format("/v1/tasks?limit={}", limit);
     if (state) q += "&state=" + url_encode(*state);
     if (list_queue) q += "&queue=" + url_encode(*list_queue);
@@ -255,7 +255,7 @@ struct ClientCommands::State {
     return 0;
   }
 
-  int do_queues() {
+  int do_queues() const {
     const auto r = client->request("GET", "/v1/queues");
     if (const int rc = check(r)) return rc;
     if (as_json) {

@@ -202,9 +202,31 @@ int cli_main(int argc, char** argv) {
   add_duration(*serve_cmd, "--retention", config.retention, "ERRAND_RETENTION",
                "How long finished tasks are kept");
 
+  serve_cmd
+      ->add_option("--smtp-host", config.smtp.host,
+                   "SMTP server for email.send (unset: no email.send)")
+      ->envname("ERRAND_SMTP_HOST");
+  serve_cmd->add_option("--smtp-port", config.smtp.port, "SMTP port")
+      ->envname("ERRAND_SMTP_PORT")
+      ->capture_default_str();
+  std::string smtp_tls = "none";
+  serve_cmd->add_option("--smtp-tls", smtp_tls, "none, starttls or implicit (smtps)")
+      ->envname("ERRAND_SMTP_TLS")
+      ->check(CLI::IsMember({"none", "starttls", "implicit"}))
+      ->capture_default_str();
+  serve_cmd->add_option("--smtp-user", config.smtp.user, "SMTP user")->envname("ERRAND_SMTP_USER");
+  serve_cmd->add_option("--smtp-password", config.smtp.password, "SMTP password (prefer the env)")
+      ->envname("ERRAND_SMTP_PASSWORD");
+  serve_cmd->add_option("--smtp-from", config.smtp.from, "Sender when a task names none")
+      ->envname("ERRAND_SMTP_FROM")
+      ->capture_default_str();
+
   try {
     cli.parse(argc, argv);
     if (serve_cmd->parsed()) {
+      config.smtp.tls = smtp_tls == "starttls"   ? SmtpOptions::Tls::starttls
+                        : smtp_tls == "implicit" ? SmtpOptions::Tls::implicit
+                                                 : SmtpOptions::Tls::none;
       std::tie(http.address, http.port) = parse_listen(listen);
       config.log_level = observe::parse_level(log_level);
       config.store = store_kind == "memory" ? Config::StoreKind::memory : Config::StoreKind::sqlite;

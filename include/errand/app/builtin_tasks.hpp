@@ -1,17 +1,48 @@
 #pragma once
 // Task types that `errand serve` ships, for people who do not write C++.
 //
+// http.request {"method": "POST", "url": "https://…", "headers": {…}, "body": "…",
+//               "timeout_ms": 10000}
+//   Webhook delivery. 2xx: succeeded, result {"status", "body" (first 4 KiB),
+//   "bytes"}. 5xx, 429, connection errors and timeouts: retried with backoff
+//   (429/503 honour a Retry-After in seconds). Other 4xx: dead at once. Sends
+//   the task's `traceparent`, so the receiver continues the enqueuing
+//   request's trace. URLs must be http(s); header names and values are checked
+//   at enqueue time (no CR/LF: no header injection).
+//
+// email.send {"to": ["a@example.org"], "subject": "…", "body": "…", "from": "…"}
+//   SMTP through the server in SmtpOptions. A 5xx reply is permanent (dead);
+//   connection trouble, timeouts and 4xx replies are retried.
+//
 // demo.sleep  {"seconds": 5, "steps": 5, "fail_attempts": 0}
 //   Sleeps in steps, reporting progress after each; stops at once when
 //   cancelled; fails its first `fail_attempts` attempts on purpose (to watch
 //   retries). seconds: 0..3600, steps: 1..1000. Result: {"slept_ms", "steps"}.
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
 #include "errand/tasks/runtime.hpp"
 
 namespace errand::app {
 
+// Where email.send delivers.
+struct SmtpOptions {
+  std::string host;  // empty: email.send is not registered
+  std::uint16_t port = 25;
+  enum class Tls : std::uint8_t { none, starttls, implicit } tls = Tls::none;
+  std::string user{};
+  std::string password{};
+  std::string from = "errand@localhost";  // when the task gives none
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+};
+
 void register_demo_sleep(tasks::Runtime& runtime);
-// Every built-in type.
-void register_builtin_tasks(tasks::Runtime& runtime);
+void register_http_request(tasks::Runtime& runtime);
+void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp);
+// Every built-in type; email.send only when smtp.host is set.
+void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp = {});
 
 }  // namespace errand::app

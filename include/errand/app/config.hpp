@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "errand/app/builtin_tasks.hpp"
 #include "errand/http/server.hpp"
 #include "errand/observe/logger.hpp"
 #include "errand/store/sqlite_store.hpp"
@@ -27,6 +28,7 @@ struct Config {
   std::vector<tasks::QueueConfig> queues = {tasks::QueueConfig{}};
   std::chrono::milliseconds task_grace{std::chrono::seconds(10)};
   std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
+  SmtpOptions smtp;
 };
 
 // "default=4,mail=2:3": queue name = workers [: weight]. Throws std::invalid_argument.

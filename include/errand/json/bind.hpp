@@ -1,8 +1,8 @@
 #pragma once
 // from_json<T>(value): builds a T from JSON, where T is a struct described with
 // BOOST_DESCRIBE_STRUCT (members may be strings, bool, integers, floating point,
-// std::optional<U> for optional fields, std::vector<U>, boost::json::value, or
-// other described structs). Unknown fields are ignored, like encoding/json.
+// std::optional<U> for optional fields, std::vector<U>, std::map<std::string, U>,
+// boost::json::value, or other described structs). Unknown fields are ignored, like encoding/json.
 // to_json(t) is the inverse, for the same types.
 //
 // On bad input from_json throws json::BindError naming the first offending
@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,11 @@ template <class T>
 struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class T>
+struct is_string_map : std::false_type {};
+template <class V, class C, class A>
+struct is_string_map<std::map<std::string, V, C, A>> : std::true_type {};
 
 template <class T>
 struct is_vector : std::false_type {};
@@ -129,6 +135,16 @@ T bind_value(const boost::json::value& v, const std::string& path) {
   } else if constexpr (is_optional<T>::value) {
     if (v.is_null()) return T{};
     return T{bind_value<typename T::value_type>(v, path)};
+  } else if constexpr (is_string_map<T>::value) {
+    if (!v.is_object()) {
+      throw_field_error(path, std::string("must be an object, got ") + std::string(json_kind(v)));
+    }
+    T out;
+    for (const auto& [key, item] : v.get_object()) {
+      out.emplace(std::string(key),
+                  bind_value<typename T::mapped_type>(item, path + "." + std::string(key)));
+    }
+    return out;
   } else if constexpr (is_vector<T>::value) {
     if (!v.is_array()) {
       throw_field_error(path, std::string("must be an array, got ") + std::string(json_kind(v)));

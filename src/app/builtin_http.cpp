@@ -1,0 +1,176 @@
+// http.request: webhook delivery over libcurl.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+
+#include "app/http_client.hpp"
+#include "errand/app/builtin_tasks.hpp"
+
+namespace errand::app {
+
+struct HttpRequestTask {
+  std::optional<std::string> method;
+  std::string url;
+  std::optional<std::map<std::string, std::string>> headers;
+  std::optional<std::string> body;
+  std::optional<std::int64_t> timeout_ms;
+
+  // Checked at enqueue time: a request that can never be sent is refused then.
+  void validate() const {
+    const std::string m = method.value_or("POST");
+    static constexpr std::array<std::string_view, 6> kMethods = {"GET",   "POST",   "PUT",
+                                                                 "PATCH", "DELETE", "HEAD"};
+    if (std::find(kMethods.begin(), kMethods.end(), m) == kMethods.end()) {
+      throw json::BindError("method",
+                            "field 'method' must be GET, POST, PUT, PATCH, DELETE or HEAD");
+    }
+    if (!(url.starts_with("http://") || url.starts_with("https://")) || url.size() > 8192 ||
+        url.find_first_of(" \r\n\t") != std::string::npos) {
+      throw json::BindError("url", "field 'url' must be an http:// or https:// URL");
+    }
+    for (const auto& [name, value] : headers.value_or(std::map<std::string, std::string>{})) {
+      const bool bad_name =
+          name.empty() || std::any_of(name.begin(), name.end(), [](unsigned char c) {
+            return std::isalnum(c) == 0 &&
+                   std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) ==
+                       std::string_view::npos;
+          });
+      if (bad_name)
+        throw json::BindError("headers",
+                              "field 'headers' has an invalid header name '" + name + "'");
+      if (value.find_first_of("\r\n") != std::string::npos ||
+          value.find('\0') != std::string::npos) {
+        throw json::BindError("headers." + name,
+                              "field 'headers." + name + "' must not contain CR, LF or NUL");
+      }
+    }
+    if (timeout_ms && (*timeout_ms < 1 || *timeout_ms > 300'000)) {
+      throw json::BindError("timeout_ms", "field 'timeout_ms' must be within 1..300000");
+    }
+  }
+};
+BOOST_DESCRIBE_STRUCT(HttpRequestTask, (), (method, url, headers, body, timeout_ms))
+
+namespace {
+
+constexpr std::size_t kKeptBody = 4096;  // of the response, stored in the result
+
+struct Transfer {
+  std::string body;  // the first kKeptBody bytes
+  std::size_t total = 0;
+  std::optional<std::chrono::seconds> retry_after;
+  const tasks::TaskContext* task = nullptr;
+};
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t bytes = size * n;
+  if (t->body.size() < kKeptBody) t->body.append(data, std::min(bytes, kKeptBody - t->body.size()));
+  t->total += bytes;
+  return bytes;  // the rest is read and dropped: memory stays bounded
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * n);
+  constexpr std::string_view kRetryAfter = "retry-after:";
+  if (line.size() > kRetryAfter.size()) {
+    std::string head(line.substr(0, kRetryAfter.size()));
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (head == kRetryAfter) {
+      try {
+        t->retry_after =
+            std::chrono::seconds(std::stol(std::string(line.substr(kRetryAfter.size()))));
+      } catch (const std::exception&) {  // an HTTP date: fall back to the backoff policy
+      }
+    }
+  }
+  return size * n;
+}
+
+// Called by libcurl while transferring: a stop request aborts the transfer.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<Transfer*>(user)->task->stop_requested() ? 1 : 0;
+}
+
+}  // namespace
+
+void register_http_request(tasks::Runtime& runtime) {
+  detail::ensure_curl();
+  runtime.handle<HttpRequestTask>(
+      "http.request", [](tasks::TaskContext& t, const HttpRequestTask& in) -> tasks::Outcome {
+        const std::string method = in.method.value_or("POST");
+        CURL* c = curl_easy_init();
+        if (c == nullptr) return tasks::Outcome::retry("libcurl could not start");
+        Transfer x;
+        x.task = &t;
+        curl_slist* headers = nullptr;
+        bool has_content_type = false;
+        for (const auto& [name, value] :
+             in.headers.value_or(std::map<std::string, std::string>{})) {
+          std::string lower = name;
+          std::transform(lower.begin(), lower.end(), lower.begin(),
+                         [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+          if (lower == "traceparent") continue;  // ours wins: one trace end to end
+          has_content_type = has_content_type || lower == "content-type";
+          headers = curl_slist_append(headers, (name + ": " + value).c_str());
+        }
+        if (in.body && !has_content_type) {
+          headers = curl_slist_append(headers, "Content-Type: application/json");
+        }
+        headers =
+            curl_slist_append(headers, ("traceparent: " + t.trace().to_traceparent()).c_str());
+        headers = curl_slist_append(headers, ("X-Errand-Task-Id: " + t.id()).c_str());
+        curl_easy_setopt(c, CURLOPT_URL, in.url.c_str());
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+        if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "errand/" ERRAND_VERSION);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(in.timeout_ms.value_or(10'000)));
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        if (in.body) {
+          curl_easy_setopt(c, CURLOPT_POSTFIELDS, in.body->data());
+          curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(in.body->size()));
+        }
+        const CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(c);
+
+        if (rc == CURLE_ABORTED_BY_CALLBACK) return tasks::Outcome::cancelled();
+        if (rc != CURLE_OK) {  // connect error, timeout, TLS ...: worth another try
+          return tasks::Outcome::retry(
+              fmt::format("{} {}: {}", method, in.url, curl_easy_strerror(rc)));
+        }
+        boost::json::object result{{"status", status}, {"body", x.body}, {"bytes", x.total}};
+        const std::string summary = fmt::format("{} {} answered {}", method, in.url, status);
+        if (status >= 200 && status < 300) return tasks::Outcome::done(std::move(result));
+        if (status == 429 || status >= 500) {  // the receiver may recover
+          std::optional<std::chrono::milliseconds> delay;
+          if (x.retry_after)
+            delay = std::min<std::chrono::milliseconds>(*x.retry_after, std::chrono::hours(1));
+          return tasks::Outcome::retry(summary + ": " + x.body.substr(0, 200), delay);
+        }
+        // 4xx (and anything else): sending it again would not help.
+        return tasks::Outcome::fail_permanently(summary + ": " + x.body.substr(0, 200));
+      });
+}
+
+}  // namespace errand::app

@@ -1,0 +1,267 @@
+// The built-in task types against real peers: http.request against a local
+// HTTP server (ours, on an ephemeral port), email.send against a real SMTP
+// server (Debian's python3-aiosmtpd, started by the test on a free port).
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "errand/app/builtin_tasks.hpp"
+#include "errand/store/memory_store.hpp"
+#include "support/http_client.hpp"
+#include "support/temp_dir.hpp"
+
+extern char** environ;
+
+namespace errand::app {
+namespace {
+
+using namespace std::chrono_literals;
+using store::TaskState;
+
+class Builtins : public ::testing::Test {
+ protected:
+  tasks::Runtime& runtime() {
+    if (!rt) {
+      tasks::RuntimeConfig cfg;
+      cfg.queues = {{"default", 2, 1}};
+      cfg.poll_interval = 5ms;
+      cfg.retry = {.base = 10ms, .cap = 50ms};
+      cfg.shutdown_grace = 100ms;
+      rt = std::make_unique<tasks::Runtime>(store, cfg);
+    }
+    return *rt;
+  }
+  store::TaskRecord wait_final(const std::string& id) {
+    store::TaskRecord r;
+    EXPECT_TRUE(test::eventually([&] {
+      auto got = store->get(id);
+      if (!got || !store::is_final(got->state)) return false;
+      r = *got;
+      return true;
+    }));
+    return r;
+  }
+
+  std::shared_ptr<store::MemoryStore> store = std::make_shared<store::MemoryStore>();
+  std::unique_ptr<tasks::Runtime> rt;
+};
+
+TEST_F(Builtins, HttpRequestDeliversRetriesAndGivesUp) {
+  test::TestServer peer;
+  std::mutex mu;
+  std::string seen_traceparent;
+  std::string seen_task_id;
+  std::string seen_body;
+  std::atomic<int> flaky_calls{0};
+  peer.router().post("/hook", [&](http::Context& c) {
+    const std::lock_guard lock(mu);
+    seen_traceparent = std::string(c.header("traceparent").value_or(""));
+    seen_task_id = std::string(c.header("X-Errand-Task-Id").value_or(""));
+    seen_body = std::string(c.body());
+    c.json(200, {{"ok", true}});
+  });
+  peer.router().get("/flaky", [&](http::Context& c) {
+    if (++flaky_calls == 1) {
+      c.error(500, "down", "try later");
+      return;
+    }
+    c.text(200, "recovered");
+  });
+  peer.router().get("/missing", [](http::Context& c) { c.error(404, "not_found", "gone"); });
+  peer.start();
+  const std::string base = "http://127.0.0.1:" + std::to_string(peer.port());
+
+  auto& r = runtime();
+  register_http_request(r);
+  r.start();
+
+  const auto trace = observe::TraceContext::generate();
+  const auto hook = r.enqueue("http.request",
+                              {{"url", base + "/hook"},
+                               {"body", R"({"event":"signup"})"},
+                               {"headers", {{"X-Signature", "abc"}}}},
+                              {.trace = trace});
+  auto done = wait_final(hook.id);
+  ASSERT_EQ(done.state, TaskState::succeeded) << done.last_error.value_or("");
+  const auto result = boost::json::parse(*done.result);
+  EXPECT_EQ(result.at("status").as_int64(), 200);
+  EXPECT_EQ(result.at("body").as_string(), R"({"ok":true})");
+  {
+    const std::lock_guard lock(mu);
+    EXPECT_EQ(seen_body, R"({"event":"signup"})");
+    EXPECT_EQ(seen_traceparent.substr(3, 32), trace.trace_id);  // one trace, request to webhook
+    EXPECT_EQ(seen_task_id, hook.id);
+  }
+
+  const auto flaky = r.enqueue("http.request", {{"method", "GET"}, {"url", base + "/flaky"}});
+  done = wait_final(flaky.id);
+  EXPECT_EQ(done.state, TaskState::succeeded);
+  EXPECT_EQ(done.attempt, 2);  // 500, then a retry that worked
+
+  const auto missing = r.enqueue("http.request", {{"method", "GET"}, {"url", base + "/missing"}});
+  done = wait_final(missing.id);
+  EXPECT_EQ(done.state, TaskState::dead);  // 4xx: permanent
+  EXPECT_EQ(done.attempt, 1);
+  EXPECT_NE(done.last_error->find("404"), std::string::npos) << *done.last_error;
+
+  const auto refused =
+      r.enqueue("http.request", {{"url", "http://127.0.0.1:1/x"}}, {.max_attempts = 2});
+  done = wait_final(refused.id);
+  EXPECT_EQ(done.state, TaskState::dead);
+  EXPECT_EQ(done.attempt, 2);  // connection errors are retried
+}
+
+TEST_F(Builtins, HttpRequestRefusesHostileInputAtEnqueue) {
+  auto& r = runtime();
+  register_http_request(r);
+  const std::vector<boost::json::value> bad = {
+      {{"url", "file:///etc/passwd"}},
+      {{"url", "http://x/ y"}},
+      {{"method", "TRACE"}, {"url", "http://x/"}},
+      {{"url", "http://x/"}, {"headers", {{"X-A", "b\r\nX-Injected: 1"}}}},
+      {{"url", "http://x/"}, {"headers", {{"Bad Name", "v"}}}},
+      {{"url", "http://x/"}, {"timeout_ms", 0}},
+      {{"method", "GET"}},
+  };
+  for (const auto& payload : bad) {
+    try {
+      (void)r.enqueue("http.request", payload);
+      ADD_FAILURE() << "accepted " << payload;
+    } catch (const tasks::EnqueueError& e) {
+      EXPECT_EQ(e.code(), tasks::EnqueueError::Code::invalid_payload) << payload;
+    }
+  }
+  EXPECT_TRUE(store->queues().empty());
+}
+
+// A real SMTP server for the duration of a test.
+class SmtpServer {
+ public:
+  explicit SmtpServer(const std::filesystem::path& maildir) : maildir_(maildir) {
+    port_ = free_port();
+    std::vector<std::string> args = {"/usr/bin/python3",
+                                     "-m",
+                                     "aiosmtpd",
+                                     "-n",
+                                     "-l",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "-c",
+                                     "aiosmtpd.handlers.Mailbox",
+                                     maildir.string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = 0;
+  }
+  ~SmtpServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  SmtpServer(const SmtpServer&) = delete;
+  SmtpServer& operator=(const SmtpServer&) = delete;
+
+  [[nodiscard]] bool ready() const {
+    return pid_ > 0 && test::eventually([&] { return accepts(); }, 30s);
+  }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::vector<std::string> messages() const {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(maildir_ / "new", ec)) {
+      std::ifstream in(e.path());
+      std::stringstream s;
+      s << in.rdbuf();
+      out.push_back(s.str());
+    }
+    return out;
+  }
+
+ private:
+  static std::uint16_t free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+  }
+  [[nodiscard]] bool accepts() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port_);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return ok;
+  }
+
+  std::filesystem::path maildir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = 0;
+};
+
+TEST_F(Builtins, EmailSendDeliversToARealSmtpServer) {
+  test::TempDir dir;
+  SmtpServer smtp(dir.path() / "mail");
+  ASSERT_TRUE(smtp.ready()) << "python3-aiosmtpd did not start (scripts/bootstrap installs it)";
+
+  auto& r = runtime();
+  register_email_send(r, {.host = "127.0.0.1", .port = smtp.port(), .from = "errand@example.org"});
+  r.start();
+  const auto trace = observe::TraceContext::generate();
+  const auto id = r.enqueue("email.send",
+                            {{"to", {"ada@example.org", "bob@example.org"}},
+                             {"subject", "Welcome"},
+                             {"body", "Hello Ada,\n.\nwelcome aboard.\n"}},
+                            {.trace = trace})
+                      .id;
+  const auto done = wait_final(id);
+  ASSERT_EQ(done.state, TaskState::succeeded) << done.last_error.value_or("");
+  ASSERT_TRUE(test::eventually([&] { return smtp.messages().size() == 1; }));
+  const auto mail = smtp.messages().front();
+  EXPECT_NE(mail.find("Subject: Welcome"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("To: ada@example.org, bob@example.org"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("From: errand@example.org"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("traceparent: 00-" + trace.trace_id), std::string::npos) << mail;
+  EXPECT_NE(mail.find("\n.\n"), std::string::npos) << mail;  // dot-stuffing undone by the server
+}
+
+TEST_F(Builtins, EmailSendRetriesWhenTheServerIsDownAndRefusesBadAddresses) {
+  auto& r = runtime();
+  register_email_send(r, {.host = "127.0.0.1", .port = 1, .from = "errand@example.org"});
+  EXPECT_THROW(
+      (void)r.enqueue("email.send", {{"to", {"not-an-address"}}, {"subject", "x"}, {"body", ""}}),
+      tasks::EnqueueError);
+  EXPECT_THROW((void)r.enqueue("email.send",
+                               {{"to", {"a@b.c"}}, {"subject", "x\r\nBcc: evil@x"}, {"body", ""}}),
+               tasks::EnqueueError);
+  r.start();
+  const auto id = r.enqueue("email.send", {{"to", {"a@b.c"}}, {"subject", "x"}, {"body", "y"}},
+                            {.max_attempts = 2})
+                      .id;
+  const auto done = wait_final(id);
+  EXPECT_EQ(done.state, TaskState::dead);
+  EXPECT_EQ(done.attempt, 2);
+  EXPECT_NE(done.last_error->find("SMTP"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace errand::app
