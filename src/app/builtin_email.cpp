@@ -38,7 +38,7 @@ struct EmailTask {
     if (subject.find_first_of("\r\n") != std::string::npos || subject.size() > 998) {
       throw json::BindError("subject", "field 'subject' must be one line of at most 998 bytes");
     }
-    if (body.size() > 10 * 1024 * 1024) {
+    if (body.size() > std::size_t{10} * 1024 * 1024) {
       throw json::BindError("body", "field 'body' is over 10 MiB");
     }
   }
@@ -57,7 +57,7 @@ std::size_t read_message(char* buffer, std::size_t size, std::size_t n, void* us
   auto* u = static_cast<Upload*>(user);
   const std::size_t room = size * n;
   const std::size_t len = std::min(room, u->data.size() - u->pos);
-  std::memcpy(buffer, u->data.data() + u->pos, len);
+  u->data.copy(buffer, len, u->pos);  // not a C string: no terminator wanted
   u->pos += len;
   return len;
 }

@@ -121,7 +121,10 @@ void register_http_request(tasks::Runtime& runtime) {
                          [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
           if (lower == "traceparent") continue;  // ours wins: one trace end to end
           has_content_type = has_content_type || lower == "content-type";
-          headers = curl_slist_append(headers, (name + ": " + value).c_str());
+          std::string line = name;
+          line += ": ";
+          line += value;
+          headers = curl_slist_append(headers, line.c_str());
         }
         if (in.body && !has_content_type) {
           headers = curl_slist_append(headers, "Content-Type: application/json");

@@ -199,6 +199,8 @@ int cli_main(int argc, char** argv) {
       ->capture_default_str();
   add_duration(*serve_cmd, "--task-grace", config.task_grace, "ERRAND_TASK_GRACE",
                "On shutdown, time for running tasks to finish before they are stopped");
+  add_duration(*serve_cmd, "--lease", config.lease, "ERRAND_LEASE",
+               "Lease of a running task; a crashed worker's tasks return after it expires");
   add_duration(*serve_cmd, "--retention", config.retention, "ERRAND_RETENTION",
                "How long finished tasks are kept");
 
@@ -233,6 +235,9 @@ int cli_main(int argc, char** argv) {
       config.sqlite.synchronous = sync == "full" ? store::SqliteOptions::Synchronous::full
                                                  : store::SqliteOptions::Synchronous::normal;
       config.queues = parse_queues(queues);
+      if (config.lease < std::chrono::seconds(1)) {
+        throw std::invalid_argument("--lease must be at least 1s");
+      }
     }
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with code 0; every usage error exits 2.

@@ -38,6 +38,7 @@ int serve(const Config& config) {
     o.tasks.queues = config.queues;
     o.tasks.shutdown_grace = config.task_grace;
     o.tasks.retention = config.retention;
+    o.tasks.lease = config.lease;
     if (config.store == Config::StoreKind::memory) o.store = std::make_shared<store::MemoryStore>();
     o.sqlite = config.sqlite;
     o.request_timeout = config.request_timeout;

@@ -27,6 +27,7 @@ struct Config {
   store::SqliteOptions sqlite;
   std::vector<tasks::QueueConfig> queues = {tasks::QueueConfig{}};
   std::chrono::milliseconds task_grace{std::chrono::seconds(10)};
+  std::chrono::milliseconds lease{std::chrono::seconds(30)};
   std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
   SmtpOptions smtp;
 };
