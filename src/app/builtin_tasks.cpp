@@ -49,6 +49,8 @@ void register_demo_sleep(tasks::Runtime& runtime) {
 
 void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp) {
   register_demo_sleep(runtime);
+  // Does nothing and succeeds: for benchmarks and smoke tests.
+  runtime.handle_raw("demo.noop", [](tasks::TaskContext&) {});
   register_http_request(runtime);
   if (!smtp.host.empty()) register_email_send(runtime, smtp);
 }

@@ -14,6 +14,8 @@
 //   SMTP through the server in SmtpOptions. A 5xx reply is permanent (dead);
 //   connection trouble, timeouts and 4xx replies are retried.
 //
+// demo.noop   any payload; succeeds at once (benchmarks, smoke tests).
+//
 // demo.sleep  {"seconds": 5, "steps": 5, "fail_attempts": 0}
 //   Sleeps in steps, reporting progress after each; stops at once when
 //   cancelled; fails its first `fail_attempts` attempts on purpose (to watch
