@@ -21,16 +21,15 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 serve() {  # starts a fresh server on a fresh file; sets url
   rm -f "$work"/e.db*
-  "$errand" serve --listen 127.0.0.1:0 --db "$work/e.db" --sync "$sync" --queues default=4 \
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # warn: no access-log line per request, as a production server under load would run
+  "$errand" serve --listen "127.0.0.1:$port" --db "$work/e.db" --sync "$sync" --queues default=4 \
     --log-level warn --blocking-threads 64 2>"$work/log" &
   pid=$!
-  local port=""
-  for _ in $(seq 1 400); do
-    port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/log" | grep -o '[0-9]*$' || true)
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
   url="http://127.0.0.1:$port"
+  for _ in $(seq 1 400); do curl -sf "$url/healthz" >/dev/null && return; sleep 0.05; done
+  echo "server did not start"; cat "$work/log"; exit 1
 }
 stop() { kill "$pid"; wait "$pid" || true; pid=""; }
 count() {  # state -> count in the default queue

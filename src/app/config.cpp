@@ -125,6 +125,14 @@ int cli_main(int argc, char** argv) {
   Config config;
   auto& http = config.http;
   auto* serve_cmd = cli.add_subcommand("serve", "Run the HTTP server");
+  // A TOML file of the same options under [serve], without their dashes:
+  // `queues = "default=8"`. Precedence (CLI11's): command line, then the
+  // file, then the environment. `errand serve --config F` works too (fallthrough to the root).
+  // An unknown key is an error, not silently ignored.
+  cli.set_config("--config", "", "Read options from a TOML file (see docs/operations.md)")
+      ->envname("ERRAND_CONFIG");
+  cli.allow_config_extras(CLI::config_extras_mode::error);
+  serve_cmd->fallthrough();
   std::string listen = fmt::format("{}:{}", http.address, http.port);
   serve_cmd->add_option("--listen", listen, "Address to listen on, HOST:PORT")
       ->envname("ERRAND_LISTEN")

@@ -6,8 +6,13 @@ errand="$1"
 dir=$(mktemp -d)
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-"$errand" serve --listen 127.0.0.1:0 --threads 2 --db "$dir/data/errand.db" --queues default=2,mail=1 \
-  2>"$dir/log" &
+# Store and queues come from a config file; the listen address from a flag.
+cat >"$dir/errand.toml" <<TOML
+[serve]
+db = "$dir/data/errand.db"
+queues = "default=2,mail=1"
+TOML
+"$errand" serve --listen 127.0.0.1:0 --threads 2 --config "$dir/errand.toml" 2>"$dir/log" &
 pid=$!
 
 port=""
@@ -34,7 +39,7 @@ missing=$(get /missing)
 echo "$missing" | grep -q '"code":"not_found"' || { echo "404: $missing"; exit 1; }
 
 [ -f "$dir/data/errand.db" ] || { echo "no SQLite store at --db"; exit 1; }
-grep -q '"msg":"task runtime started"' "$dir/log" || { echo "no task runtime"; cat "$dir/log"; exit 1; }
+grep -q '"msg":"task runtime started".*"queues":2' "$dir/log" || { echo "no task runtime"; cat "$dir/log"; exit 1; }
 
 kill -TERM "$pid"
 status=0
