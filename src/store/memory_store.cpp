@@ -347,16 +347,7 @@ std::vector<QueueInfo> MemoryStore::queues() {
   std::map<std::string, QueueInfo, std::less<>> by_name;
   for (const auto& name : s_->paused) by_name[name].paused = true;
   for (const auto& [id, r] : s_->tasks) {
-    QueueInfo& q = by_name[r.queue];
-    switch (r.state) {
-      case TaskState::scheduled: ++q.scheduled; break;
-      case TaskState::pending: ++q.pending; break;
-      case TaskState::active: ++q.active; break;
-      case TaskState::succeeded: ++q.succeeded; break;
-      case TaskState::retrying: ++q.retrying; break;
-      case TaskState::dead: ++q.dead; break;
-      case TaskState::cancelled: ++q.cancelled; break;
-    }
+    ++by_name[r.queue].count(r.state);
   }
   std::vector<QueueInfo> out;
   out.reserve(by_name.size());

@@ -576,17 +576,8 @@ std::vector<QueueInfo> SqliteStore::queues() {
     }
     auto q = db.query("SELECT queue, state, count(*) FROM tasks GROUP BY queue, state");
     while (q.step()) {
-      QueueInfo& info = by_name[q.text(0)];
-      const auto n = static_cast<std::size_t>(q.i64(2));
-      switch (parse_state(q.text(1)).value_or(TaskState::dead)) {
-        case TaskState::scheduled: info.scheduled = n; break;
-        case TaskState::pending: info.pending = n; break;
-        case TaskState::active: info.active = n; break;
-        case TaskState::succeeded: info.succeeded = n; break;
-        case TaskState::retrying: info.retrying = n; break;
-        case TaskState::dead: info.dead = n; break;
-        case TaskState::cancelled: info.cancelled = n; break;
-      }
+      const auto state = parse_state(q.text(1));
+      if (state) by_name[q.text(0)].count(*state) = static_cast<std::size_t>(q.i64(2));
     }
     std::vector<QueueInfo> out;
     out.reserve(by_name.size());

@@ -14,6 +14,19 @@ std::string_view to_string(StoreError::Code code) {
   return names.at(static_cast<std::size_t>(code));
 }
 
+std::size_t& QueueInfo::count(TaskState state) {
+  switch (state) {
+    case TaskState::scheduled: return scheduled;
+    case TaskState::pending: return pending;
+    case TaskState::active: return active;
+    case TaskState::succeeded: return succeeded;
+    case TaskState::retrying: return retrying;
+    case TaskState::dead: return dead;
+    case TaskState::cancelled: break;
+  }
+  return cancelled;
+}
+
 Enqueued Store::enqueue(NewTask task, TimePoint now) {
   std::vector<NewTask> one;
   one.push_back(std::move(task));

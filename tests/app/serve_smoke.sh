@@ -4,7 +4,9 @@
 set -euo pipefail
 errand="$1"
 dir=$(mktemp -d)
+pid=""
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+source "$(dirname "$0")/serve_lib.sh"
 
 # Store and queues come from a config file; the listen address from a flag.
 cat >"$dir/errand.toml" <<TOML
@@ -12,16 +14,7 @@ cat >"$dir/errand.toml" <<TOML
 db = "$dir/data/errand.db"
 queues = "default=2,mail=1"
 TOML
-"$errand" serve --listen 127.0.0.1:0 --threads 2 --config "$dir/errand.toml" 2>"$dir/log" &
-pid=$!
-
-port=""
-for _ in $(seq 1 400); do  # up to 20 s for the "listening" line
-  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$dir/log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "server did not start"; cat "$dir/log"; exit 1; }
+start_errand "$errand" "$dir" --threads 2 --config "$dir/errand.toml"
 
 get() {  # GET $1, print the status line and body
   exec 3<>"/dev/tcp/127.0.0.1/$port"

@@ -90,6 +90,9 @@ struct QueueInfo {
   bool paused = false;
   std::size_t scheduled = 0, pending = 0, active = 0, succeeded = 0, retrying = 0, dead = 0,
               cancelled = 0;
+
+  // The counter of `state`.
+  std::size_t& count(TaskState state);
 };
 
 // A group's completion task is enqueued, in the same transaction as the last
