@@ -87,8 +87,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (head == kRetryAfter) {
       try {
-        t->retry_after =
-            std::chrono::seconds(std::stol(std::string(line.substr(kRetryAfter.size()))));
+        const long secs = std::stol(std::string(line.substr(kRetryAfter.size())));
+        if (secs >= 0) t->retry_after = std::chrono::seconds(std::min(secs, 3600L));
       } catch (const std::exception&) {  // an HTTP date: fall back to the backoff policy
       }
     }

@@ -151,18 +151,23 @@ struct ClientCommands::State {
     const long http_status = client->follow(
         "/v1/tasks/" + task_id + "/events", [&](std::string_view event, std::string_view data) {
           if (event != "task") return;
-          boost::system::error_code ec;
-          auto v = json::parse(data, ec);
-          if (ec) return;
-          last = v;
-          if (as_json) return;
-          const auto& p = v.at("progress");
-          const std::string line = fmt::format(
-              "{} {:>3}% {} {}", progress_bar(p.at("percent").to_number<std::int64_t>()),
-              p.at("percent").to_number<std::int64_t>(), str(v.at("state")), str(p.at("message")));
-          if (line == shown) return;
-          shown = line;
-          std::cerr << (tty ? "\r\033[K" : "") << line << (tty ? "" : "\n") << std::flush;
+          try {
+            boost::system::error_code ec;
+            auto v = json::parse(data, ec);
+            if (ec) return;
+            last = v;
+            if (as_json) return;
+            const auto& p = v.at("progress");
+            const std::string line = fmt::format(
+                "{} {:>3}% {} {}", progress_bar(p.at("percent").to_number<std::int64_t>()),
+                p.at("percent").to_number<std::int64_t>(), str(v.at("state")),
+                str(p.at("message")));
+            if (line == shown) return;
+            shown = line;
+            std::cerr << (tty ? "\r\033[K" : "") << line << (tty ? "" : "\n") << std::flush;
+          } catch (const std::exception&) {
+            // an event we cannot read: keep following
+          }
         });
     if (tty && !as_json) std::cerr << "\n";
     if (http_status != 200 || !last.is_object()) {

@@ -227,13 +227,17 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
                  [&rt, id, f = std::make_shared<Follow>()](
                      const std::stop_token&) -> std::optional<std::string> {
                    if (f->done) return std::nullopt;
+                   const auto now = std::chrono::steady_clock::now();
                    std::optional<store::TaskRecord> r;
                    try {
                      r = rt.store().get(id);
                    } catch (const store::StoreError&) {
-                     return std::string();  // try again next tick
+                     // Try again next tick; keep the connection alive meanwhile,
+                     // which also finds out when the client has gone.
+                     if (now - f->sent < std::chrono::seconds(15)) return std::string();
+                     f->sent = now;
+                     return std::string(": keep-alive\n\n");
                    }
-                   const auto now = std::chrono::steady_clock::now();
                    if (!r) {
                      f->done = true;
                      return "event: deleted\ndata: {\"id\":\"" + id + "\"}\n\n";

@@ -24,6 +24,9 @@ std::optional<store::TimePoint> parse_time(std::string_view text) {
   const std::string_view s = text;
   auto num = [&](std::size_t pos, std::size_t len, int& out) {
     if (pos + len > s.size()) return false;
+    for (std::size_t i = pos; i < pos + len; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;  // from_chars would take a sign
+    }
     const char* b = s.data() + pos;
     auto [p, ec] = std::from_chars(b, b + len, out);
     return ec == std::errc{} && p == b + len;

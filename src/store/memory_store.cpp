@@ -82,7 +82,10 @@ struct MemoryStore::State {
     if (g->second.completion) {
       std::vector<TaskRecord> members;
       members.reserve(g->second.members.size());
-      for (const auto& id : g->second.members) members.push_back(tasks.at(id));
+      for (const auto& id : g->second.members) {
+        // A finished member may have been deleted or purged since: left out.
+        if (auto it = tasks.find(id); it != tasks.end()) members.push_back(it->second);
+      }
       std::sort(members.begin(), members.end(),
                 [](const TaskRecord& a, const TaskRecord& b) { return a.id < b.id; });
       NewTask c = std::move(*g->second.completion);
@@ -251,6 +254,10 @@ bool MemoryStore::release(std::string_view id, std::string_view owner, TimePoint
     --x.attempt;
     x.lease_owner.clear();
     x.lease_expires_at.reset();
+    if (x.cancel_requested) {  // cancelled meanwhile: do not run it again
+      x.state = TaskState::cancelled;
+      return;
+    }
     x.run_at = std::max(run_at, now);
     x.state = run_at > now ? TaskState::scheduled : TaskState::pending;
   });
@@ -297,6 +304,10 @@ bool MemoryStore::retry(std::string_view id, TimePoint now) {
     return false;
   }
   if (!r->unique_key.empty() && s_->unique.contains(r->unique_key)) return false;
+  // A member of a group still waiting for its members counts as unfinished again.
+  if (auto g = s_->groups.find(r->group_id); !r->group_id.empty() && g != s_->groups.end()) {
+    ++g->second.remaining;
+  }
   s_->mutate(*r, now, [&](TaskRecord& x) {
     x.state = TaskState::pending;
     x.attempt = 0;

@@ -411,16 +411,16 @@ bool SqliteStore::release(std::string_view id, std::string_view owner, TimePoint
                           TimePoint now) {
   bool ok = false;
   impl_->write([&](Db& db) {
-    ok = db.query(
-               "UPDATE tasks SET attempt = attempt - 1, lease_owner = NULL, "
-               "lease_expires_at = NULL, updated_at = ?1, run_at = max(?1, ?2), "
-               "state = CASE WHEN ?2 > ?1 THEN 'scheduled' ELSE 'pending' END "
-               "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4")
-             .bind(1, ms(now))
-             .bind(2, ms(run_at))
-             .bind(3, id)
-             .bind(4, owner)
-             .run() > 0;
+    // Cancelled meanwhile: it ends cancelled instead of running again.
+    auto q = db.query(
+        "UPDATE tasks SET attempt = attempt - 1, lease_owner = NULL, "
+        "lease_expires_at = NULL, updated_at = ?1, run_at = max(?1, ?2), "
+        "state = CASE WHEN cancel_requested THEN 'cancelled' "
+        "             WHEN ?2 > ?1 THEN 'scheduled' ELSE 'pending' END, "
+        "finished_at = CASE WHEN cancel_requested THEN ?1 END "
+        "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id");
+    q.bind(1, ms(now)).bind(2, ms(run_at)).bind(3, id).bind(4, owner);
+    ok = transition(db, std::move(q), now);
   });
   return ok;
 }
@@ -505,6 +505,12 @@ bool SqliteStore::retry(std::string_view id, TimePoint now) {
       q.bind(1, std::string_view(key));
       if (q.step()) return;
     }
+    // A member of a group still waiting for its members counts as unfinished again.
+    db.query(
+          "UPDATE groups SET remaining = remaining + 1 "
+          "WHERE id = (SELECT group_id FROM tasks WHERE id = ?1)")
+        .bind(1, id)
+        .run();
     ok = db.query(
                "UPDATE tasks SET state = 'pending', attempt = 0, run_at = ?1, updated_at = ?1, "
                "cancel_requested = 0, finished_at = NULL WHERE id = ?2")

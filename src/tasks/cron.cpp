@@ -66,7 +66,10 @@ bool parse_field(std::string_view field, int lo, int hi, std::bitset<N>& bits,
     if (first < lo || last > hi || first > last) {
       throw bad(fmt::format("values must be within {}-{}", lo, hi));
     }
-    for (int v = first; v <= last; v += step) bits.set(static_cast<std::size_t>(v));
+    for (int v = first; v <= last; v += step) {
+      bits.set(static_cast<std::size_t>(v));
+      if (step > last - v) break;  // the next step would pass `last` (and could overflow)
+    }
   }
   return star;
 }

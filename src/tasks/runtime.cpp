@@ -33,6 +33,9 @@ namespace {
 constexpr int kMaxPriority = 1000;
 constexpr std::size_t kMaxUniqueKey = 256;
 constexpr std::size_t kPurgeBatch = 1000;
+// Delays, timeouts and run_at beyond this are refused: far enough for any real
+// use, near enough that time arithmetic can never overflow.
+constexpr milliseconds kMaxHorizon = std::chrono::hours(24 * 366 * 10);
 
 std::string default_owner() {
   std::array<char, 256> host{};
@@ -170,14 +173,17 @@ struct Runtime::Impl {
              fmt::format("max_attempts must be within [1, {}]", cfg.max_attempts_limit));
     }
     t.timeout = o.timeout.value_or(type->options.timeout.value_or(cfg.default_timeout));
-    if (t.timeout < milliseconds(0)) {
-      refuse(EnqueueError::Code::invalid_option, "timeout must not be negative");
+    if (t.timeout < milliseconds(0) || t.timeout > kMaxHorizon) {
+      refuse(EnqueueError::Code::invalid_option, "timeout must be within 0 and 10 years");
     }
     if (o.delay && o.run_at) {
       refuse(EnqueueError::Code::invalid_option, "give delay or run_at, not both");
     }
-    if (o.delay && *o.delay < milliseconds(0)) {
-      refuse(EnqueueError::Code::invalid_option, "delay must not be negative");
+    if (o.delay && (*o.delay < milliseconds(0) || *o.delay > kMaxHorizon)) {
+      refuse(EnqueueError::Code::invalid_option, "delay must be within 0 and 10 years");
+    }
+    if (o.run_at && (*o.run_at > at + kMaxHorizon || *o.run_at < at - kMaxHorizon)) {
+      refuse(EnqueueError::Code::invalid_option, "run_at must be within 10 years of now");
     }
     t.run_at = o.run_at ? *o.run_at : at + o.delay.value_or(milliseconds(0));
     if (o.unique_key.size() > kMaxUniqueKey) {
@@ -281,7 +287,10 @@ struct Runtime::Impl {
               late.push_back(std::move(a));
               continue;
             }
-            in_flight.emplace(a->task.id, a);
+            // Replaces a previous attempt of the same task that is still
+            // finishing here (its outcome is recorded; it only logs now):
+            // heartbeats, deadlines and cancels must follow the new one.
+            in_flight.insert_or_assign(a->task.id, a);
             q->buffer.push_back(std::move(a));
           }
         }
@@ -325,7 +334,9 @@ struct Runtime::Impl {
       {
         const std::lock_guard lock(mu);
         --q.busy;
-        in_flight.erase(a->task.id);
+        if (auto it = in_flight.find(a->task.id); it != in_flight.end() && it->second == a) {
+          in_flight.erase(it);
+        }
         wake = true;
       }
       dispatcher_cv.notify_one();
@@ -426,7 +437,9 @@ struct Runtime::Impl {
       const RetryPolicy policy =
           type != nullptr && type->options.retry ? *type->options.retry : cfg.retry;
       label = "retrying";
-      ok = store->fail(id, owner, error, at + delay.value_or(policy.delay(a.task.attempt)), at);
+      const auto wait =
+          std::clamp(delay.value_or(policy.delay(a.task.attempt)), milliseconds(0), kMaxHorizon);
+      ok = store->fail(id, owner, error, at + wait, at);
     };
     try {
       if (out.kind() == Outcome::Kind::done) {

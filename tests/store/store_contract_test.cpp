@@ -24,6 +24,11 @@ struct Backend {
   std::function<std::unique_ptr<Store>(const std::filesystem::path& dir)> make;
 };
 
+// How gtest names the parameter in its output.
+void PrintTo(const Backend& b, std::ostream* os) {
+  *os << b.name;
+}
+
 class StoreContract : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override { store = GetParam().make(dir.path()); }
@@ -232,6 +237,15 @@ TEST_P(StoreContract, FailAfterCancelRequestEndsCancelledNotRetried) {
   EXPECT_EQ(get(id).state, TaskState::cancelled);
 }
 
+TEST_P(StoreContract, ReleaseAfterACancelRequestEndsCancelled) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  EXPECT_EQ(store->cancel(id, t0), CancelResult::requested);
+  ASSERT_TRUE(store->release(id, "w1", t0, t0));  // e.g. shutdown before the heartbeat
+  EXPECT_EQ(get(id).state, TaskState::cancelled);
+  EXPECT_TRUE(store->claim("default", 1, lease(), t0).empty());
+}
+
 TEST_P(StoreContract, HeartbeatOfAnotherOwnerIsLost) {
   const auto id = add(task());
   ASSERT_EQ(store->claim("default", 1, lease("w1"), t0).size(), 1U);
@@ -353,6 +367,40 @@ TEST_P(StoreContract, GroupCompletionRunsOnceAllMembersAreFinal) {
   EXPECT_EQ(list[1].at("state").as_string(), "dead");
   EXPECT_EQ(list[1].at("error").as_string(), "smtp down");
   EXPECT_EQ(list[2].at("state").as_string(), "cancelled");
+}
+
+TEST_P(StoreContract, RetryingADeadMemberReopensItsGroup) {
+  NewTask a = task("part", "g");
+  NewTask b = task("part", "g");
+  NewTask done = task("summary");
+  ASSERT_EQ(store->enqueue_group({"grp-r", done}, {a, b}, t0).size(), 2U);
+  ASSERT_EQ(store->claim("g", 1, lease(), t0).size(), 1U);  // a
+  ASSERT_TRUE(store->fail(a.id, "w1", "broke", std::nullopt, t0));
+  ASSERT_TRUE(store->retry(a.id, t0));                      // a is unfinished again
+  ASSERT_EQ(store->claim("g", 2, lease(), t0).size(), 2U);  // a and b
+  ASSERT_TRUE(store->complete(b.id, "w1", "1", t0));
+  EXPECT_FALSE(store->get(done.id).has_value());  // still waiting for a
+  ASSERT_TRUE(store->complete(a.id, "w1", "2", t0));
+  const auto c = get(done.id);
+  const auto members = boost::json::parse(c.payload).at("members").as_array();
+  ASSERT_EQ(members.size(), 2U);
+  EXPECT_EQ(members[0].at("state").as_string(), "succeeded");
+  EXPECT_EQ(members[1].at("state").as_string(), "succeeded");
+}
+
+TEST_P(StoreContract, GroupCompletionLeavesOutDeletedMembers) {
+  NewTask a = task("part", "g");
+  NewTask b = task("part", "g");
+  NewTask done = task("summary");
+  ASSERT_EQ(store->enqueue_group({"grp-d", done}, {a, b}, t0).size(), 2U);
+  ASSERT_EQ(store->claim("g", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->complete(a.id, "w1", "1", t0));
+  ASSERT_TRUE(store->remove(a.id));
+  ASSERT_EQ(store->claim("g", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->complete(b.id, "w1", "2", t0));
+  const auto members = boost::json::parse(get(done.id).payload).at("members").as_array();
+  ASSERT_EQ(members.size(), 1U);
+  EXPECT_EQ(members[0].at("id").as_string(), b.id);
 }
 
 TEST_P(StoreContract, ScheduleFiresOncePerTick) {

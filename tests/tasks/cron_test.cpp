@@ -38,12 +38,15 @@ TEST(Cron, NextAndLatest) {
             at(2026, 11, 29, 0, 0));  // 7 is Sunday
   EXPECT_EQ(CronSchedule::parse("5,10-12/2 * * * *").next(at(2026, 1, 1, 0, 10)),
             at(2026, 1, 1, 0, 12));
+  // A step larger than the range: just the first value, no overflow.
+  EXPECT_EQ(CronSchedule::parse("59/2147483647 * * * *").next(at(2026, 1, 1, 0, 0)),
+            at(2026, 1, 1, 0, 59));
 }
 
 TEST(Cron, BadExpressionsNameTheField) {
-  for (const char* bad :
-       {"", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
-        "* * * * 8", "*/0 * * * *", "5-1 * * * *", "a * * * *", "@often", "1,,2 * * * *"}) {
+  for (const char* bad : {"", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *",
+                          "* * * 13 *", "* * * * 8", "*/0 * * * *", "5-1 * * * *", "a * * * *",
+                          "@often", "1,,2 * * * *", "99999999999 * * * *"}) {
     EXPECT_THROW((void)CronSchedule::parse(bad), std::invalid_argument) << bad;
   }
   try {
