@@ -1,0 +1,152 @@
+#pragma once
+// Metrics: counters, gauges and histograms with labels, exposed in the
+// Prometheus text format (version 0.0.4) by Registry::expose().
+//
+//   auto& requests = registry.counter("http_requests_total", "HTTP requests",
+//                                     {"method", "route", "status"});
+//   requests.with({"GET", "/v1/tasks/:id", "200"}).inc();
+//
+// Thread-safety: everything. A series (one label combination) is created once
+// under a lock and never moves, so callers may keep the reference `with()`
+// returns; updating it is a relaxed atomic operation, no lock.
+// Cardinality is bounded: a family holds at most `max_series` label
+// combinations; further ones are counted in a single series whose label
+// values are all "other" (and a log-free counter says how often that happened:
+// metrics_series_overflow_total). Label values should come from bounded sets
+// (route templates, never raw paths).
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace errand::observe {
+
+class Counter {
+ public:
+  void inc(double by = 1.0) { value_.fetch_add(by, std::memory_order_relaxed); }
+  [[nodiscard]] double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+class Gauge {
+ public:
+  void set(double v) { value_.store(v, std::memory_order_relaxed); }
+  void add(double by) { value_.fetch_add(by, std::memory_order_relaxed); }
+  [[nodiscard]] double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+class Histogram {
+ public:
+  // `bounds`: upper bounds of the buckets, ascending; +Inf is implied.
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double v);
+
+  struct Snapshot {
+    std::vector<double> bounds;
+    std::vector<std::uint64_t> cumulative;  // per bound, then +Inf
+    double sum = 0;
+    std::uint64_t count = 0;
+  };
+  [[nodiscard]] Snapshot snapshot() const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // per bound, then +Inf
+  std::atomic<double> sum_{0.0};
+};
+
+// Seconds from 0.5 ms to 60 s: request and task durations.
+[[nodiscard]] std::vector<double> duration_buckets();
+
+template <class M>
+class Family {
+ public:
+  Family(std::vector<std::string> label_names, std::size_t max_series,
+         std::function<std::unique_ptr<M>()> make, Counter* overflow)
+      : label_names_(std::move(label_names)),
+        max_series_(max_series),
+        make_(std::move(make)),
+        overflow_(overflow) {}
+
+  // The series for these label values (as many as the family has names).
+  M& with(std::initializer_list<std::string_view> values) {
+    std::vector<std::string> key(values.begin(), values.end());
+    key.resize(label_names_.size());
+    {
+      const std::shared_lock lock(mu_);
+      if (auto it = series_.find(key); it != series_.end()) return *it->second;
+    }
+    const std::unique_lock lock(mu_);
+    if (auto it = series_.find(key); it != series_.end()) return *it->second;
+    if (series_.size() >= max_series_) {
+      if (overflow_ != nullptr) overflow_->inc();
+      key.assign(label_names_.size(), "other");
+      if (auto it = series_.find(key); it != series_.end()) return *it->second;
+    }
+    return *series_.emplace(std::move(key), make_()).first->second;
+  }
+  // Without labels.
+  M& get() { return with({}); }
+
+  [[nodiscard]] const std::vector<std::string>& label_names() const { return label_names_; }
+  // Calls f(label values, series) for each series, in label order.
+  template <class F>
+  void each(F&& f) const {
+    const std::shared_lock lock(mu_);
+    for (const auto& [values, m] : series_) f(values, *m);
+  }
+
+ private:
+  std::vector<std::string> label_names_;
+  std::size_t max_series_;
+  std::function<std::unique_ptr<M>()> make_;
+  Counter* overflow_;
+  mutable std::shared_mutex mu_;
+  std::map<std::vector<std::string>, std::unique_ptr<M>> series_;
+};
+
+class Registry {
+ public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Registering a name twice returns the first family if the kind and labels
+  // match; otherwise throws std::invalid_argument. Names: [a-zA-Z_:][a-zA-Z0-9_:]*.
+  Family<Counter>& counter(const std::string& name, const std::string& help,
+                           std::vector<std::string> labels = {}, std::size_t max_series = 1000);
+  Family<Gauge>& gauge(const std::string& name, const std::string& help,
+                       std::vector<std::string> labels = {}, std::size_t max_series = 1000);
+  Family<Histogram>& histogram(const std::string& name, const std::string& help,
+                               std::vector<std::string> labels = {},
+                               std::vector<double> bounds = duration_buckets(),
+                               std::size_t max_series = 1000);
+  // Gauges computed when scraped (queue depths, process memory): `collect`
+  // returns (label values, value) pairs. It runs on the scraping thread.
+  using Samples = std::vector<std::pair<std::vector<std::string>, double>>;
+  void gauge_callback(const std::string& name, const std::string& help,
+                      std::vector<std::string> labels, std::function<Samples()> collect);
+
+  // The Prometheus text exposition of every family, sorted by name.
+  [[nodiscard]] std::string expose() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace errand::observe

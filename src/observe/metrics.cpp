@@ -1,0 +1,228 @@
+#include "errand/observe/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <variant>
+
+#include <fmt/format.h>
+
+namespace errand::observe {
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)),
+      buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
+  std::sort(bounds_.begin(), bounds_.end());
+}
+
+void Histogram::observe(double v) {
+  const auto i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                          bounds_.begin());
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(v, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+  Snapshot s;
+  s.bounds = bounds_;
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    s.cumulative.push_back(running);
+  }
+  s.count = running;
+  s.sum = sum_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::vector<double> duration_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
+
+namespace {
+
+bool valid_metric_name(std::string_view n) {
+  if (n.empty()) return false;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+                    (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{}", v);
+}
+
+std::string escape(std::string_view s, bool quotes) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (quotes && c == '"') {
+      out += "\\\"";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// {a="1",b="2"} (with `extra` appended, for le=); "" when there are none.
+std::string label_text(const std::vector<std::string>& names,
+                       const std::vector<std::string>& values, std::string_view extra = {}) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += out.empty() ? "{" : ",";
+    out += names[i] + "=\"" + escape(i < values.size() ? values[i] : "", true) + "\"";
+  }
+  if (!extra.empty()) {
+    out += out.empty() ? "{" : ",";
+    out += extra;
+  }
+  if (!out.empty()) out += "}";
+  return out;
+}
+
+}  // namespace
+
+struct Registry::Impl {
+  struct Callback {
+    std::vector<std::string> labels;
+    std::function<Samples()> collect;
+  };
+  struct Entry {
+    std::string type;  // counter | gauge | histogram
+    std::string help;
+    std::vector<std::string> labels;
+    std::variant<std::unique_ptr<Family<Counter>>, std::unique_ptr<Family<Gauge>>,
+                 std::unique_ptr<Family<Histogram>>, Callback>
+        family;
+  };
+  mutable std::mutex mu;
+  std::map<std::string, Entry> entries;
+  Counter* overflow = nullptr;
+
+  template <class M>
+  Family<M>& add(const std::string& name, const std::string& help, const char* type,
+                 std::vector<std::string> labels, std::size_t max_series,
+                 std::function<std::unique_ptr<M>()> make) {
+    if (!valid_metric_name(name)) throw std::invalid_argument("metric name '" + name + "'");
+    for (const auto& l : labels) {
+      if (!valid_metric_name(l) || l.find(':') != std::string::npos || l == "le") {
+        throw std::invalid_argument("metric " + name + ": label name '" + l + "'");
+      }
+    }
+    const std::lock_guard lock(mu);
+    if (auto it = entries.find(name); it != entries.end()) {
+      auto* existing = std::get_if<std::unique_ptr<Family<M>>>(&it->second.family);
+      if (existing == nullptr || it->second.labels != labels) {
+        throw std::invalid_argument("metric " + name +
+                                    " is registered with another kind or labels");
+      }
+      return **existing;
+    }
+    auto family = std::make_unique<Family<M>>(labels, std::max<std::size_t>(max_series, 1),
+                                              std::move(make), overflow);
+    auto& ref = *family;
+    entries.emplace(name, Entry{type, help, std::move(labels), std::move(family)});
+    return ref;
+  }
+};
+
+Registry::Registry() : impl_(std::make_unique<Impl>()) {
+  impl_->overflow = &counter("metrics_series_overflow_total",
+                             "Label combinations folded into an \"other\" series because a "
+                             "family reached its series limit")
+                         .get();
+}
+
+Registry::~Registry() = default;
+
+Family<Counter>& Registry::counter(const std::string& name, const std::string& help,
+                                   std::vector<std::string> labels, std::size_t max_series) {
+  return impl_->add<Counter>(name, help, "counter", std::move(labels), max_series,
+                             [] { return std::make_unique<Counter>(); });
+}
+
+Family<Gauge>& Registry::gauge(const std::string& name, const std::string& help,
+                               std::vector<std::string> labels, std::size_t max_series) {
+  return impl_->add<Gauge>(name, help, "gauge", std::move(labels), max_series,
+                           [] { return std::make_unique<Gauge>(); });
+}
+
+Family<Histogram>& Registry::histogram(const std::string& name, const std::string& help,
+                                       std::vector<std::string> labels, std::vector<double> bounds,
+                                       std::size_t max_series) {
+  return impl_->add<Histogram>(name, help, "histogram", std::move(labels), max_series,
+                               [bounds] { return std::make_unique<Histogram>(bounds); });
+}
+
+void Registry::gauge_callback(const std::string& name, const std::string& help,
+                              std::vector<std::string> labels, std::function<Samples()> collect) {
+  if (!valid_metric_name(name)) throw std::invalid_argument("metric name '" + name + "'");
+  const std::lock_guard lock(impl_->mu);
+  if (impl_->entries.contains(name)) {
+    throw std::invalid_argument("metric " + name + " is registered twice");
+  }
+  impl_->entries.emplace(
+      name, Impl::Entry{"gauge", help, labels, Impl::Callback{labels, std::move(collect)}});
+}
+
+std::string Registry::expose() const {
+  // Callbacks run outside the registry lock: they may be slow (a store query).
+  std::vector<std::pair<std::string, const Impl::Entry*>> order;
+  {
+    const std::lock_guard lock(impl_->mu);
+    for (const auto& [name, e] : impl_->entries) order.emplace_back(name, &e);
+  }
+  std::string out;
+  for (const auto& [name, e] : order) {
+    out += "# HELP " + name + " " + escape(e->help, false) + "\n";
+    out += "# TYPE " + name + " " + e->type + "\n";
+    std::visit(
+        [&, &n = name, &labels = e->labels](const auto& f) {
+          using T = std::decay_t<decltype(f)>;
+          if constexpr (std::is_same_v<T, Impl::Callback>) {
+            Samples samples;
+            try {
+              samples = f.collect();
+            } catch (const std::exception&) {
+              return;  // a failing source leaves its samples out of this scrape
+            }
+            for (const auto& [values, v] : samples) {
+              out += n + label_text(labels, values) + " " + number(v) + "\n";
+            }
+          } else if constexpr (std::is_same_v<T, std::unique_ptr<Family<Histogram>>>) {
+            f->each([&](const std::vector<std::string>& values, const Histogram& h) {
+              const auto s = h.snapshot();
+              for (std::size_t i = 0; i < s.bounds.size(); ++i) {
+                out += n + "_bucket" +
+                       label_text(labels, values, "le=\"" + number(s.bounds[i]) + "\"") + " " +
+                       std::to_string(s.cumulative[i]) + "\n";
+              }
+              out += n + "_bucket" + label_text(labels, values, "le=\"+Inf\"") + " " +
+                     std::to_string(s.count) + "\n";
+              out += n + "_sum" + label_text(labels, values) + " " + number(s.sum) + "\n";
+              out +=
+                  n + "_count" + label_text(labels, values) + " " + std::to_string(s.count) + "\n";
+            });
+          } else {
+            f->each([&](const std::vector<std::string>& values, const auto& m) {
+              out += n + label_text(labels, values) + " " + number(m.value()) + "\n";
+            });
+          }
+        },
+        e->family);
+  }
+  return out;
+}
+
+}  // namespace errand::observe

@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "errand/observe/metrics.hpp"
+
+namespace errand::observe {
+namespace {
+
+TEST(Metrics, ExposesCountersGaugesAndHistogramsInTextFormat) {
+  Registry r;
+  auto& requests = r.counter("http_requests_total", "HTTP requests", {"method", "status"});
+  requests.with({"GET", "200"}).inc();
+  requests.with({"GET", "200"}).inc(2);
+  requests.with({"POST", "500"}).inc();
+  r.gauge("in_flight", "Requests in flight").get().set(3);
+  auto& d = r.histogram("duration_seconds", "Durations", {"route"}, {0.1, 1});
+  d.with({"/a"}).observe(0.05);
+  d.with({"/a"}).observe(0.5);
+  d.with({"/a"}).observe(5);
+  r.gauge_callback("tasks", "Tasks per state", {"state"}, [] {
+    return Registry::Samples{{{"pending"}, 7}, {{"dead"}, 0}};
+  });
+
+  const std::string text = r.expose();
+  for (const char* line : {
+           "# TYPE http_requests_total counter\n",
+           "http_requests_total{method=\"GET\",status=\"200\"} 3\n",
+           "http_requests_total{method=\"POST\",status=\"500\"} 1\n",
+           "# TYPE in_flight gauge\nin_flight 3\n",
+           "# TYPE duration_seconds histogram\n",
+           "duration_seconds_bucket{route=\"/a\",le=\"0.1\"} 1\n",
+           "duration_seconds_bucket{route=\"/a\",le=\"1\"} 2\n",
+           "duration_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n",
+           "duration_seconds_sum{route=\"/a\"} 5.55\n",
+           "duration_seconds_count{route=\"/a\"} 3\n",
+           "tasks{state=\"pending\"} 7\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n---\n" << text;
+  }
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  Registry r;
+  r.counter("c_total", "with \\ and\nnewline", {"v"}).with({"a\"b\\c\nd"}).inc();
+  const std::string text = r.expose();
+  EXPECT_NE(text.find(R"(c_total{v="a\"b\\c\nd"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find("# HELP c_total with \\\\ and\\nnewline\n"), std::string::npos) << text;
+}
+
+TEST(Metrics, CardinalityIsBounded) {
+  Registry r;
+  auto& f = r.counter("paths_total", "Paths", {"path"}, 3);
+  for (int i = 0; i < 100; ++i) f.with({"/p/" + std::to_string(i)}).inc();
+  const std::string text = r.expose();
+  EXPECT_NE(text.find("paths_total{path=\"other\"} 97"), std::string::npos) << text;
+  EXPECT_NE(text.find("metrics_series_overflow_total 97"), std::string::npos) << text;
+}
+
+TEST(Metrics, BadNamesAndConflictingRegistrationsAreRefused) {
+  Registry r;
+  EXPECT_THROW(r.counter("9lives", "x"), std::invalid_argument);
+  EXPECT_THROW(r.counter("ok_total", "x", {"le"}), std::invalid_argument);
+  auto& a = r.counter("same_total", "x", {"a"});
+  EXPECT_EQ(&a, &r.counter("same_total", "x", {"a"}));
+  EXPECT_THROW(r.gauge("same_total", "x", {"a"}), std::invalid_argument);
+  EXPECT_THROW(r.counter("same_total", "x", {"b"}), std::invalid_argument);
+}
+
+TEST(Metrics, ConcurrentUpdatesAreCounted) {
+  Registry r;
+  auto& c = r.counter("hits_total", "Hits", {"worker"});
+  auto& h = r.histogram("lat_seconds", "Latency");
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 10000; ++i) {
+          c.with({t % 2 == 0 ? "even" : "odd"}).inc();
+          h.get().observe(0.001);
+          if (i % 1000 == 0) (void)r.expose();
+        }
+      });
+    }
+  }
+  EXPECT_EQ(c.with({"even"}).value() + c.with({"odd"}).value(), 40000);
+  EXPECT_EQ(h.get().snapshot().count, 40000U);
+}
+
+}  // namespace
+}  // namespace errand::observe
