@@ -1,7 +1,14 @@
 #include "errand/app/app.hpp"
 
 #include "errand/app/serve.hpp"
+#include "errand/http/middleware.hpp"
 #include "errand/store/memory_store.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
 
 namespace errand {
 
@@ -40,7 +47,84 @@ http::Error to_http_error(const store::StoreError& e) {
   return {500, "store_error", e.what()};
 }
 
+namespace {
+
+// Reads one whitespace-separated field of a /proc file; nullopt where /proc is not there.
+std::optional<double> proc_number(const char* path, int field) {
+  std::ifstream in(path);
+  std::string word;
+  for (int i = 0; i <= field && in >> word; ++i) {
+    if (i == field) return std::stod(word);
+  }
+  return std::nullopt;
+}
+
+void process_metrics(observe::Registry& r) {
+  r.gauge_callback("process_resident_memory_bytes", "Resident memory", {}, [] {
+    observe::Registry::Samples s;
+    if (auto pages = proc_number("/proc/self/statm", 1)) {
+      s.push_back({{}, *pages * static_cast<double>(sysconf(_SC_PAGESIZE))});
+    }
+    return s;
+  });
+  r.gauge_callback("process_threads", "Threads of this process", {}, [] {
+    observe::Registry::Samples s;
+    if (auto n = proc_number("/proc/self/stat", 19)) s.push_back({{}, *n});
+    return s;
+  });
+  r.gauge_callback("process_open_fds", "Open file descriptors", {}, [] {
+    std::error_code ec;
+    double n = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++n;
+    }
+    return observe::Registry::Samples{{{}, n}};
+  });
+}
+
+// Task metrics through the runtime's hooks (the user's own hooks still run).
+void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
+  auto& enqueued = r.counter("tasks_enqueued_total", "Tasks stored by enqueue", {"type", "queue"});
+  auto& executions =
+      r.counter("task_execution_count", "Task attempts by outcome", {"type", "queue", "outcome"});
+  auto& duration =
+      r.histogram("task_duration_seconds", "Handler run time of an attempt", {"type", "queue"});
+  auto& retries = r.counter("task_retries_total", "Attempts that failed and will be retried",
+                            {"type", "queue"});
+  auto& wait =
+      r.histogram("task_queue_wait_seconds", "From ready (run_at) to the attempt's start",
+                  {"queue"}, {0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600});
+  auto& stuck = r.counter("task_stuck_total",
+                          "Handlers still running past deadline + grace, ignoring their stop token",
+                          {"type", "queue"});
+  auto user = hooks;
+  hooks.enqueued = [&enqueued, user](std::string_view type, std::string_view queue) {
+    enqueued.with({type, queue}).inc();
+    if (user.enqueued) user.enqueued(type, queue);
+  };
+  hooks.before_attempt = [&wait, user](const tasks::AttemptInfo& i) {
+    wait.with({i.queue}).observe(std::chrono::duration<double>(i.waited).count());
+    if (user.before_attempt) user.before_attempt(i);
+  };
+  hooks.after_attempt = [&executions, &duration, &retries, user](const tasks::AttemptInfo& i,
+                                                                 std::string_view outcome,
+                                                                 std::chrono::nanoseconds took) {
+    executions.with({i.type, i.queue, outcome}).inc();
+    duration.with({i.type, i.queue}).observe(std::chrono::duration<double>(took).count());
+    if (outcome == "retrying") retries.with({i.type, i.queue}).inc();
+    if (user.after_attempt) user.after_attempt(i, outcome, took);
+  };
+  hooks.stuck = [&stuck, user](const tasks::AttemptInfo& i) {
+    stuck.with({i.type, i.queue}).inc();
+    if (user.stuck) user.stuck(i);
+  };
+}
+
+}  // namespace
+
 struct App::Impl {
+  observe::Registry metrics;  // first: the store and runtime report into it
   observe::Logger logger = observe::Logger::null();
   std::shared_ptr<store::Store> store;
   std::unique_ptr<tasks::Runtime> runtime;
@@ -49,15 +133,60 @@ struct App::Impl {
 };
 
 App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
+  auto& m = impl_->metrics;
   impl_->logger = options.logger;
-  impl_->store =
-      options.store ? options.store : std::make_shared<store::SqliteStore>(options.sqlite);
+  if (options.store) {
+    impl_->store = options.store;
+  } else {
+    auto& batch = m.histogram("store_commit_batch_size", "Operations per group commit", {},
+                              {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+    auto& took =
+        m.histogram("store_commit_duration_seconds", "Time of one group-commit transaction", {});
+    auto user = options.sqlite.on_commit;
+    options.sqlite.on_commit = [&batch, &took, user](std::size_t ops, std::chrono::nanoseconds d) {
+      batch.get().observe(static_cast<double>(ops));
+      took.get().observe(std::chrono::duration<double>(d).count());
+      if (user) user(ops, d);
+    };
+    impl_->store = std::make_shared<store::SqliteStore>(options.sqlite);
+  }
   options.tasks.logger = options.logger;
+  task_metrics(m, options.tasks.hooks);
   impl_->runtime = std::make_unique<tasks::Runtime>(impl_->store, options.tasks);
+  auto* rt = impl_->runtime.get();
+  m.gauge_callback("workers_busy", "Task handlers running now", {"queue"}, [rt] {
+    observe::Registry::Samples s;
+    for (const auto& q : rt->queues()) {
+      s.push_back({{q.name}, static_cast<double>(rt->busy(q.name))});
+    }
+    return s;
+  });
+  auto* st = impl_->store.get();
+  m.gauge_callback("tasks", "Tasks in the store per queue and state", {"queue", "state"}, [st] {
+    observe::Registry::Samples s;
+    for (auto& q : st->queues()) {
+      for (const auto state :
+           {store::TaskState::scheduled, store::TaskState::pending, store::TaskState::active,
+            store::TaskState::retrying, store::TaskState::succeeded, store::TaskState::dead,
+            store::TaskState::cancelled}) {
+        s.push_back(
+            {{q.queue, std::string(store::to_string(state))}, static_cast<double>(q.count(state))});
+      }
+    }
+    return s;
+  });
+  process_metrics(m);
+
   impl_->server = std::make_unique<http::Server>(options.http, options.logger);
-  app::install_standard_middleware(impl_->server->router(), options.request_timeout,
-                                   options.logger);
+  auto& router = impl_->server->router();
+  router.use(http::mw::metrics(m));
+  app::install_standard_middleware(router, options.request_timeout, options.logger);
   app::install_health_routes(*impl_->server);
+  router.get("/metrics",
+             [&m](http::Context& c) {
+               c.text(200, m.expose(), "text/plain; version=0.0.4; charset=utf-8");
+             },
+             {.blocking = true});  // the tasks gauge reads the store
 }
 
 App::~App() {

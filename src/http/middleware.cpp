@@ -1,6 +1,7 @@
 #include "errand/http/middleware.hpp"
 
 #include <algorithm>
+#include <array>
 #include <memory>
 
 #include <boost/asio/post.hpp>
@@ -75,6 +76,42 @@ Handler access_log(observe::Logger logger) {
     if (!c.request_id().empty()) line.emplace("request_id", c.request_id());
     if (!c.trace().trace_id.empty()) line.emplace("trace_id", c.trace().trace_id);
     logger.info("request", std::move(line));
+  };
+}
+
+Handler metrics(observe::Registry& registry) {
+  auto& total = registry.counter("http_requests_total", "HTTP requests answered",
+                                 {"method", "route", "status"});
+  auto& duration =
+      registry.histogram("http_request_duration_seconds",
+                         "Time from dispatch to the end of the handler chain", {"method", "route"});
+  auto& in_flight =
+      registry.gauge("http_requests_in_flight", "Requests whose handler chain is running").get();
+  return [&total, &duration, &in_flight](Context& c) {
+    static constexpr std::array<std::string_view, 9> kMethods = {
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
+    const std::string_view method =
+        std::find(kMethods.begin(), kMethods.end(), c.method()) != kMethods.end() ? c.method()
+                                                                                  : "OTHER";
+    in_flight.add(1);
+    const auto start = std::chrono::steady_clock::now();
+    struct Done {  // counted even if the chain throws
+      Context& c;
+      std::string_view method;
+      std::chrono::steady_clock::time_point start;
+      observe::Family<observe::Counter>& total;
+      observe::Family<observe::Histogram>& duration;
+      observe::Gauge& in_flight;
+      ~Done() {
+        const std::string_view route = c.route().empty() ? "unmatched" : c.route();
+        total.with({method, route, std::to_string(c.response_status())}).inc();
+        duration.with({method, route})
+            .observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        in_flight.add(-1);
+      }
+    } done{c, method, start, total, duration, in_flight};
+    c.next();
   };
 }
 

@@ -66,6 +66,23 @@ TEST(App, HandlerEnqueuesUnderTheRequestsTraceAndTheTaskRuns) {
   }
   EXPECT_EQ(store->get(id)->traceparent.substr(3, 32), trace_id);
 
+  // The metrics saw the request and the task.
+  const auto metrics = client.request("GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  for (const char* line : {
+           R"(http_requests_total{method="POST",route="/register",status="202"} 1)",
+           R"(tasks_enqueued_total{type="email.welcome",queue="default"} 1)",
+           R"(task_execution_count{type="email.welcome",queue="default",outcome="succeeded"} 1)",
+           R"(task_duration_seconds_count{type="email.welcome",queue="default"} 1)",
+           R"(tasks{queue="default",state="succeeded"} 1)",
+           R"(workers_busy{queue="default"} 0)",
+           "# TYPE process_resident_memory_bytes gauge",
+           "# TYPE http_request_duration_seconds histogram",
+       }) {
+    EXPECT_NE(metrics.body.find(line), std::string::npos) << line << "\n" << metrics.body;
+  }
+
   // Bad input: the right status and the one error shape.
   auto bad = client.request("POST", "/register", R"({"mail":"x"})");
   EXPECT_EQ(bad.status, 400);

@@ -10,9 +10,9 @@
 //   });
 //   return app.run();  // SIGTERM: drain HTTP, then finish or requeue tasks
 //
-// The App installs the standard middleware (request id, trace, access log,
-// recovery, timeout) and /healthz, /readyz. Register routes and task types
-// before run()/start(). enqueue() may be called from any handler thread.
+// The App installs the standard middleware (request id, trace, metrics, access
+// log, recovery, timeout), /healthz, /readyz and GET /metrics (Prometheus). Register routes and
+// task types before run()/start(). enqueue() may be called from any handler thread.
 
 #include <chrono>
 #include <cstdint>
@@ -25,6 +25,7 @@
 #include "errand/http/error.hpp"
 #include "errand/http/server.hpp"
 #include "errand/observe/logger.hpp"
+#include "errand/observe/metrics.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "errand/tasks/runtime.hpp"
 
@@ -65,6 +66,8 @@ class App {
   [[nodiscard]] http::Router& http();
   [[nodiscard]] tasks::Runtime& tasks();
   [[nodiscard]] store::Store& store();
+  // Everything GET /metrics shows: HTTP, tasks, the store's commits, the process.
+  [[nodiscard]] observe::Registry& metrics();
 
   // Enqueues under the request's trace. Throws http::Error (see to_http_error),
   // so a handler that lets it escape answers the right status.

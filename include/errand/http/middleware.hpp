@@ -10,6 +10,7 @@
 
 #include "errand/http/context.hpp"
 #include "errand/observe/logger.hpp"
+#include "errand/observe/metrics.hpp"
 
 namespace errand::http::mw {
 
@@ -34,6 +35,12 @@ struct RequestIdOptions {
 // One JSON line per request after it finished: method, path, route, status,
 // bytes, duration_ms, remote, request_id, trace_id.
 [[nodiscard]] Handler access_log(observe::Logger logger);
+
+// Prometheus metrics of every request: http_requests_total{method,route,status},
+// http_request_duration_seconds{method,route} (histogram) and
+// http_requests_in_flight. `route` is the matched template ("/v1/tasks/:id"),
+// "unmatched" for 404/405, so label values stay a bounded set.
+[[nodiscard]] Handler metrics(observe::Registry& registry);
 
 struct TimeoutOptions {
   std::chrono::milliseconds after{std::chrono::seconds(30)};
