@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <memory>
 
+#include <fmt/format.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "dispatch.hpp"
+#include "errand/guard/keyed_buckets.hpp"
 #include "exchange.hpp"
 
 namespace errand::http::mw {
@@ -112,6 +115,58 @@ Handler metrics(observe::Registry& registry) {
       }
     } done{c, method, start, total, duration, in_flight};
     c.next();
+  };
+}
+
+Handler rate_limit(RateLimitOptions options) {
+  auto buckets =
+      std::make_shared<guard::KeyedBuckets>(options.per_second, options.burst, options.max_keys);
+  observe::Family<observe::Counter>* rejected = nullptr;
+  if (options.metrics != nullptr) {
+    rejected = &options.metrics->counter("ratelimit_rejected_total",
+                                         "Requests answered 429 by the rate limiter", {"route"});
+  }
+  auto clock = options.clock;
+  if (!clock) {
+    clock = [] {
+      return std::chrono::time_point_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now());
+    };
+  }
+  return [buckets, rejected, clock, opts = std::move(options)](Context& c) {
+    std::string key;
+    switch (opts.key) {
+      case RateLimitOptions::Key::global: break;
+      case RateLimitOptions::Key::header:
+        if (auto h = c.header(opts.header)) {
+          key = "h:" + std::string(*h);
+          break;
+        }
+        [[fallthrough]];
+      case RateLimitOptions::Key::client_ip: {
+        // "1.2.3.4:5678" / "[::1]:5678": the address without the port.
+        const auto& remote = c.remote_address();
+        key = "ip:" + remote.substr(0, remote.rfind(':'));
+        break;
+      }
+    }
+    const auto t = buckets->take(key, clock());
+    const auto reset_s =
+        static_cast<long>(std::ceil(std::max(0.0, opts.burst - t.remaining) / opts.per_second));
+    c.set_header("RateLimit-Limit", fmt::format("{}", static_cast<long>(opts.burst)));
+    c.set_header("RateLimit-Remaining", fmt::format("{}", static_cast<long>(t.remaining)));
+    c.set_header("RateLimit-Reset", fmt::format("{}", reset_s));
+    if (t.allowed) {
+      c.next();
+      return;
+    }
+    const auto retry_s = std::max<long>(
+        1, static_cast<long>(std::ceil(std::chrono::duration<double>(t.wait).count())));
+    c.set_header("Retry-After", fmt::format("{}", retry_s));
+    if (rejected != nullptr) rejected->with({c.route().empty() ? "unmatched" : c.route()}).inc();
+    c.abort_with_error(
+        429, "rate_limited",
+        fmt::format("rate limit of {}/s exceeded; retry in {} s", opts.per_second, retry_s));
   };
 }
 

@@ -117,7 +117,7 @@ struct Registry::Impl {
     if (!valid_metric_name(name)) throw std::invalid_argument("metric name '" + name + "'");
     for (const auto& l : labels) {
       if (!valid_metric_name(l) || l.find(':') != std::string::npos || l == "le") {
-        throw std::invalid_argument("metric " + name + ": label name '" + l + "'");
+        throw std::invalid_argument(fmt::format("metric {}: label name '{}'", name, l));
       }
     }
     const std::lock_guard lock(mu);
@@ -162,7 +162,7 @@ Family<Histogram>& Registry::histogram(const std::string& name, const std::strin
                                        std::vector<std::string> labels, std::vector<double> bounds,
                                        std::size_t max_series) {
   return impl_->add<Histogram>(name, help, "histogram", std::move(labels), max_series,
-                               [bounds] { return std::make_unique<Histogram>(bounds); });
+                               [b = std::move(bounds)] { return std::make_unique<Histogram>(b); });
 }
 
 void Registry::gauge_callback(const std::string& name, const std::string& help,
@@ -172,8 +172,9 @@ void Registry::gauge_callback(const std::string& name, const std::string& help,
   if (impl_->entries.contains(name)) {
     throw std::invalid_argument("metric " + name + " is registered twice");
   }
-  impl_->entries.emplace(
-      name, Impl::Entry{"gauge", help, labels, Impl::Callback{labels, std::move(collect)}});
+  auto copy = labels;
+  impl_->entries.emplace(name, Impl::Entry{"gauge", help, std::move(copy),
+                                           Impl::Callback{std::move(labels), std::move(collect)}});
 }
 
 std::string Registry::expose() const {

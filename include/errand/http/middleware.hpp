@@ -42,6 +42,24 @@ struct RequestIdOptions {
 // "unmatched" for 404/405, so label values stay a bounded set.
 [[nodiscard]] Handler metrics(observe::Registry& registry);
 
+// Token-bucket rate limiting (Gin's rate.Limiter middleware), globally or per
+// client. Over the limit: 429 {"error":{"code":"rate_limited"}} with
+// Retry-After (seconds); every answer carries RateLimit-Limit,
+// RateLimit-Remaining and RateLimit-Reset (IETF draft headers). Memory is
+// bounded by max_keys (least recently seen clients are forgotten).
+struct RateLimitOptions {
+  double per_second = 100;  // sustained rate per key
+  double burst = 100;       // requests that may arrive at once
+  enum class Key : std::uint8_t { global, client_ip, header } key = Key::client_ip;
+  std::string header{};  // for Key::header (e.g. "X-API-Key"); absent: the client's IP
+  std::size_t max_keys = 10000;
+  observe::Registry* metrics = nullptr;  // ratelimit_rejected_total{route}
+  // For tests: where "now" comes from (default: the system clock).
+  std::function<std::chrono::sys_time<std::chrono::milliseconds>()> clock{};
+};
+// Throws std::invalid_argument for a rate <= 0 or a burst < 1.
+[[nodiscard]] Handler rate_limit(RateLimitOptions options);
+
 struct TimeoutOptions {
   std::chrono::milliseconds after{std::chrono::seconds(30)};
   int status = 408;  // e.g. 503 or 504 if you prefer
