@@ -202,6 +202,9 @@ tasks::Runtime& App::tasks() {
 store::Store& App::store() {
   return *impl_->store;
 }
+observe::Registry& App::metrics() {
+  return impl_->metrics;
+}
 
 store::Enqueued App::enqueue(const http::Context& c, std::string_view type,
                              boost::json::value payload, tasks::EnqueueOptions options) {

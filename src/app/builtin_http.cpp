@@ -103,11 +103,52 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 }  // namespace
 
-void register_http_request(tasks::Runtime& runtime) {
+namespace {
+
+// "https://Example.org:8443/x?y" -> "example.org:8443": what a breaker guards.
+std::string host_of(const std::string& url) {
+  const auto start = url.find("://") + 3;
+  const auto end = url.find_first_of("/?#", start);
+  std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return host;
+}
+
+guard::CircuitBreaker::TimePoint wall_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+}  // namespace
+
+void register_http_request(tasks::Runtime& runtime, observe::Registry* metrics,
+                           guard::CircuitBreaker::Options breaker) {
   detail::ensure_curl();
+  auto breakers = std::make_shared<guard::CircuitBreakers>(breaker);
+  if (metrics != nullptr) {
+    metrics->gauge_callback(
+        "circuit_state", "http.request circuit breaker per target: 0 closed, 1 open, 2 half-open",
+        {"target"}, [breakers] {
+          observe::Registry::Samples s;
+          for (const auto& [target, state] : breakers->states(wall_now())) {
+            s.push_back({{target}, static_cast<double>(state)});
+          }
+          return s;
+        });
+  }
   runtime.handle<HttpRequestTask>(
-      "http.request", [](tasks::TaskContext& t, const HttpRequestTask& in) -> tasks::Outcome {
+      "http.request",
+      [breakers](tasks::TaskContext& t, const HttpRequestTask& in) -> tasks::Outcome {
         const std::string method = in.method.value_or("POST");
+        const std::string target = host_of(in.url);
+        guard::CircuitBreaker* circuit = breakers->get(target);
+        if (circuit != nullptr && !circuit->allow(wall_now())) {
+          const auto wait = std::max<std::chrono::milliseconds>(circuit->retry_in(wall_now()),
+                                                                std::chrono::seconds(1));
+          return tasks::Outcome::retry(
+              fmt::format("circuit open for {}: failing fast after repeated failures", target),
+              wait);
+        }
         CURL* c = curl_easy_init();
         if (c == nullptr) return tasks::Outcome::retry("libcurl could not start");
         Transfer x;
@@ -157,7 +198,12 @@ void register_http_request(tasks::Runtime& runtime) {
         curl_slist_free_all(headers);
         curl_easy_cleanup(c);
 
-        if (rc == CURLE_ABORTED_BY_CALLBACK) return tasks::Outcome::cancelled();
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+          if (circuit != nullptr) circuit->abandon();
+          return tasks::Outcome::cancelled();
+        }
+        const bool target_failed = rc != CURLE_OK || status == 429 || status >= 500;
+        if (circuit != nullptr) target_failed ? circuit->failure(wall_now()) : circuit->success();
         if (rc != CURLE_OK) {  // connect error, timeout, TLS ...: worth another try
           return tasks::Outcome::retry(
               fmt::format("{} {}: {}", method, in.url, curl_easy_strerror(rc)));

@@ -47,11 +47,12 @@ void register_demo_sleep(tasks::Runtime& runtime) {
   });
 }
 
-void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp) {
+void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp,
+                            observe::Registry* metrics) {
   register_demo_sleep(runtime);
   // Does nothing and succeeds: for benchmarks and smoke tests.
   runtime.handle_raw("demo.noop", [](tasks::TaskContext&) {});
-  register_http_request(runtime);
+  register_http_request(runtime, metrics);
   if (!smtp.host.empty()) register_email_send(runtime, smtp);
 }
 

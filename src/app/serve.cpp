@@ -44,7 +44,7 @@ int serve(const Config& config) {
     o.request_timeout = config.request_timeout;
     o.logger = logger;
     App app(std::move(o));
-    register_builtin_tasks(app.tasks(), config.smtp);
+    register_builtin_tasks(app.tasks(), config.smtp, &app.metrics());
     install_task_api(app.http(), app.tasks());
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending
   } catch (const std::exception& e) {

@@ -123,6 +123,35 @@ TEST_F(Builtins, HttpRequestDeliversRetriesAndGivesUp) {
   EXPECT_EQ(done.attempt, 2);  // connection errors are retried
 }
 
+TEST_F(Builtins, HttpRequestCircuitOpensForAFailingHost) {
+  test::TestServer peer;
+  std::atomic<int> calls{0};
+  peer.router().get("/down", [&](http::Context& c) {
+    ++calls;
+    c.error(503, "down", "maintenance");
+  });
+  peer.start();
+  const std::string host = "127.0.0.1:" + std::to_string(peer.port());
+  observe::Registry metrics;
+  auto& r = runtime();
+  register_http_request(r, &metrics, {.failure_threshold = 2, .open_for = 1h});
+  r.start();
+  const auto id =
+      r.enqueue("http.request", {{"method", "GET"}, {"url", "http://" + host + "/down"}},
+                {.max_attempts = 10})
+          .id;
+  ASSERT_TRUE(test::eventually([&] {
+    const auto t = store->get(id);
+    return t && t->last_error && t->last_error->find("circuit open") != std::string::npos;
+  }));
+  const auto t = *store->get(id);
+  EXPECT_EQ(t.state, TaskState::retrying);    // rescheduled, not failed for good
+  EXPECT_GT(t.run_at - t.updated_at, 30min);  // until the breaker lets a probe through
+  EXPECT_EQ(calls.load(), 2);                 // the third attempt never reached the host
+  EXPECT_NE(metrics.expose().find("circuit_state{target=\"" + host + "\"} 1"), std::string::npos)
+      << metrics.expose();
+}
+
 TEST_F(Builtins, HttpRequestRefusesHostileInputAtEnqueue) {
   auto& r = runtime();
   register_http_request(r);

@@ -26,6 +26,8 @@
 #include <optional>
 #include <string>
 
+#include "errand/guard/circuit_breaker.hpp"
+#include "errand/observe/metrics.hpp"
 #include "errand/tasks/runtime.hpp"
 
 namespace errand::app {
@@ -42,9 +44,15 @@ struct SmtpOptions {
 };
 
 void register_demo_sleep(tasks::Runtime& runtime);
-void register_http_request(tasks::Runtime& runtime);
+// Failing hosts are isolated by a circuit breaker per host (5 failures in a
+// row open it for 30 s; then one probe): while open, attempts fail fast and
+// are retried later. With `metrics`: circuit_state{target} (0 closed, 1 open,
+// 2 half-open).
+void register_http_request(tasks::Runtime& runtime, observe::Registry* metrics = nullptr,
+                           guard::CircuitBreaker::Options breaker = {});
 void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp);
 // Every built-in type; email.send only when smtp.host is set.
-void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp = {});
+void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp = {},
+                            observe::Registry* metrics = nullptr);
 
 }  // namespace errand::app
