@@ -12,16 +12,24 @@
 
 namespace errand {
 
-tasks::EnqueueOptions from_request(const http::Context& c, tasks::EnqueueOptions options) {
-  if (!options.trace && !c.trace().trace_id.empty()) options.trace = c.trace();
-  if (options.request_id.empty()) options.request_id = c.request_id();
+namespace {
+
+// Context and RequestSnapshot both offer trace() and request_id().
+template <class Request>
+tasks::EnqueueOptions with_request(const Request& r, tasks::EnqueueOptions options) {
+  if (!options.trace && !r.trace().trace_id.empty()) options.trace = r.trace();
+  if (options.request_id.empty()) options.request_id = r.request_id();
   return options;
 }
 
+}  // namespace
+
+tasks::EnqueueOptions from_request(const http::Context& c, tasks::EnqueueOptions options) {
+  return with_request(c, std::move(options));
+}
+
 tasks::EnqueueOptions from_request(const http::RequestSnapshot& s, tasks::EnqueueOptions options) {
-  if (!options.trace && !s.trace().trace_id.empty()) options.trace = s.trace();
-  if (options.request_id.empty()) options.request_id = s.request_id();
-  return options;
+  return with_request(s, std::move(options));
 }
 
 http::Error to_http_error(const tasks::EnqueueError& e) {
@@ -208,13 +216,9 @@ observe::Registry& App::metrics() {
 
 store::Enqueued App::enqueue(const http::Context& c, std::string_view type,
                              boost::json::value payload, tasks::EnqueueOptions options) {
-  try {
+  return with_http_errors([&] {
     return impl_->runtime->enqueue(type, std::move(payload), from_request(c, std::move(options)));
-  } catch (const tasks::EnqueueError& e) {
-    throw to_http_error(e);
-  } catch (const store::StoreError& e) {
-    throw to_http_error(e);
-  }
+  });
 }
 
 void App::start() {

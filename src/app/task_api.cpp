@@ -52,18 +52,6 @@ namespace {
 using http::Context;
 using http::Error;
 
-// Task-layer failures become HTTP errors in one place (to_http_error).
-template <class F>
-auto mapped(F&& f) {
-  try {
-    return f();
-  } catch (const tasks::EnqueueError& e) {
-    throw to_http_error(e);
-  } catch (const store::StoreError& e) {
-    throw to_http_error(e);
-  }
-}
-
 void require_json(const Context& c) {
   const auto type = c.header("Content-Type");
   if (!type) return;  // absent: assume JSON, as curl --json and most clients send it
@@ -140,7 +128,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       [&rt](Context& c) {
         require_json(c);
         auto spec = to_spec(c.bind<wire::TaskBody>(), c, "");
-        const auto e = mapped([&] {
+        const auto e = with_http_errors([&] {
           return rt.enqueue(spec.type, std::move(spec.payload), std::move(spec.options));
         });
         c.json(e.created ? 202 : 200, enqueued_json(e));
@@ -163,7 +151,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         for (std::size_t i = 0; i < body.tasks.size(); ++i) {
           specs.push_back(to_spec(std::move(body.tasks[i]), c, fmt::format("tasks[{}].", i)));
         }
-        const auto done = mapped([&] { return rt.enqueue_batch(specs); });
+        const auto done = with_http_errors([&] { return rt.enqueue_batch(specs); });
         boost::json::array out;
         for (const auto& e : done) out.push_back(enqueued_json(e));
         c.json(202, {{"tasks", std::move(out)}});
@@ -174,7 +162,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        const auto r = mapped([&] { return rt.store().get(id); });
+        const auto r = with_http_errors([&] { return rt.store().get(id); });
         if (!r) not_found(id);
         c.json(200, detail::task_json(*r));
       },
@@ -201,7 +189,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
           }
           q.cursor = *cursor;
         }
-        const auto page = mapped([&] { return rt.store().list(q); });
+        const auto page = with_http_errors([&] { return rt.store().list(q); });
         boost::json::array list;
         for (const auto& r : page.tasks) list.push_back(detail::task_json(r, false));
         c.json(200,
@@ -215,7 +203,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id/events",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        if (!mapped([&] { return rt.store().get(id); })) not_found(id);
+        if (!with_http_errors([&] { return rt.store().get(id); })) not_found(id);
         // One `task` event whenever state, attempt or progress change; the
         // last one is the final state (with the result), then the stream ends.
         struct Follow {
@@ -264,7 +252,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id/cancel",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        switch (mapped([&] { return rt.cancel(id); })) {
+        switch (with_http_errors([&] { return rt.cancel(id); })) {
           case store::CancelResult::cancelled:
             c.json(200, {{"id", id}, {"state", "cancelled"}});
             return;
@@ -282,11 +270,11 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id/retry",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        if (mapped([&] { return rt.retry(id); })) {
+        if (with_http_errors([&] { return rt.retry(id); })) {
           c.json(200, {{"id", id}, {"state", "pending"}});
           return;
         }
-        const auto r = mapped([&] { return rt.store().get(id); });
+        const auto r = with_http_errors([&] { return rt.store().get(id); });
         if (!r) not_found(id);
         if (r->state == store::TaskState::dead || r->state == store::TaskState::cancelled) {
           throw Error(409, "task_not_retryable",
@@ -302,11 +290,11 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        if (mapped([&] { return rt.store().remove(id); })) {
+        if (with_http_errors([&] { return rt.store().remove(id); })) {
           c.status(204);
           return;
         }
-        const auto r = mapped([&] { return rt.store().get(id); });
+        const auto r = with_http_errors([&] { return rt.store().get(id); });
         if (!r) not_found(id);
         throw Error(409, "task_not_final",
                     fmt::format("only finished tasks can be deleted; this one is {} (cancel it "
@@ -318,7 +306,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
   router.get(
       "/v1/queues",
       [&rt](Context& c) {
-        auto infos = mapped([&] { return rt.store().queues(); });
+        auto infos = with_http_errors([&] { return rt.store().queues(); });
         for (const auto& q : rt.queues()) {  // served here but empty so far
           if (std::none_of(infos.begin(), infos.end(),
                            [&](const store::QueueInfo& i) { return i.queue == q.name; })) {
@@ -351,7 +339,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
             throw Error(400, "invalid_queue",
                         "queue names are 1-128 characters of A-Z a-z 0-9 . _ : -");
           }
-          mapped([&] {
+          with_http_errors([&] {
             pause ? rt.pause(name) : rt.resume(name);
             return 0;
           });
@@ -368,7 +356,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/async-task",
       [&rt](Context& c) {
         auto body = c.bind<wire::AsyncTaskBody>();
-        const auto e = mapped([&] {
+        const auto e = with_http_errors([&] {
           return rt.enqueue(body.task_type, body.task_param.value_or(boost::json::object()),
                             from_request(c));
         });

@@ -1,11 +1,12 @@
 #pragma once
 // Internal helpers every backend shares, so they agree to the byte.
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "errand/store/task_record.hpp"
+#include "errand/store/store.hpp"
 
 namespace errand::store::detail {
 
@@ -16,5 +17,9 @@ namespace errand::store::detail {
 // The payload of a group's completion task (see GroupSpec).
 [[nodiscard]] std::string completion_payload(std::string_view group_id, std::string_view payload,
                                              const std::vector<TaskRecord>& members);
+
+// Queue infos keyed by name, as Store::queues() answers them (by name).
+[[nodiscard]] std::vector<QueueInfo> queue_list(
+    std::map<std::string, QueueInfo, std::less<>>&& by_name);
 
 }  // namespace errand::store::detail

@@ -360,13 +360,7 @@ std::vector<QueueInfo> MemoryStore::queues() {
   for (const auto& [id, r] : s_->tasks) {
     ++by_name[r.queue].count(r.state);
   }
-  std::vector<QueueInfo> out;
-  out.reserve(by_name.size());
-  for (auto& [name, q] : by_name) {
-    q.queue = name;
-    out.push_back(std::move(q));
-  }
-  return out;
+  return detail::queue_list(std::move(by_name));
 }
 
 std::size_t MemoryStore::reclaim_expired(TimePoint now) {

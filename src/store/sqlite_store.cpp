@@ -585,13 +585,7 @@ std::vector<QueueInfo> SqliteStore::queues() {
       const auto state = parse_state(q.text(1));
       if (state) by_name[q.text(0)].count(*state) = static_cast<std::size_t>(q.i64(2));
     }
-    std::vector<QueueInfo> out;
-    out.reserve(by_name.size());
-    for (auto& [name, info] : by_name) {
-      info.queue = name;
-      out.push_back(std::move(info));
-    }
-    return out;
+    return detail::queue_list(std::move(by_name));
   });
 }
 

@@ -80,5 +80,15 @@ std::string completion_payload(std::string_view group_id, std::string_view paylo
   return boost::json::serialize(out);
 }
 
+std::vector<QueueInfo> queue_list(std::map<std::string, QueueInfo, std::less<>>&& by_name) {
+  std::vector<QueueInfo> out;
+  out.reserve(by_name.size());
+  for (auto& [name, info] : by_name) {
+    info.queue = name;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 }  // namespace detail
 }  // namespace errand::store

@@ -54,6 +54,18 @@ struct AppOptions {
 [[nodiscard]] http::Error to_http_error(const tasks::EnqueueError& e);
 [[nodiscard]] http::Error to_http_error(const store::StoreError& e);
 
+// Runs f(); task-layer errors leave it as http::Error (see to_http_error).
+template <class F>
+auto with_http_errors(F&& f) {
+  try {
+    return f();
+  } catch (const tasks::EnqueueError& e) {
+    throw to_http_error(e);
+  } catch (const store::StoreError& e) {
+    throw to_http_error(e);
+  }
+}
+
 class App {
  public:
   // Opens the store (throws store::StoreError if it cannot) and builds the
