@@ -47,8 +47,9 @@ http::Error to_http_error(const store::StoreError& e) {
   using C = store::StoreError::Code;
   switch (e.code()) {
     case C::full: return {507, "store_full", e.what()};
-    case C::busy: return {503, "store_busy", e.what()};
-    case C::unavailable: return {503, "store_unavailable", e.what()};
+    case C::busy: return {503, "store_busy", e.what(), std::chrono::seconds(1)};
+    case C::unavailable: return {503, "store_unavailable", e.what(), std::chrono::seconds(1)};
+    case C::queue_full: return {503, "queue_full", e.what(), std::chrono::seconds(1)};
     case C::corrupt:
     case C::invalid: break;
   }

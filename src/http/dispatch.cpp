@@ -72,6 +72,7 @@ void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
     try {
       std::rethrow_exception(std::move(error));
     } catch (const Error& e) {
+      if (auto after = e.retry_after()) c.set_header("Retry-After", std::to_string(after->count()));
       c.error(e.status(), e.code(), e.what());
     } catch (const std::exception& e) {
       c.log().error("handler threw",

@@ -14,6 +14,10 @@ namespace errand::store::detail {
 // pending with run_at = now.
 [[nodiscard]] TaskRecord make_record(NewTask&& t, TimePoint now);
 
+// Throws StoreError{queue_full} when `waiting` tasks leave no room for `t`
+// under its max_waiting.
+void check_room(const NewTask& t, std::size_t waiting);
+
 // The payload of a group's completion task (see GroupSpec).
 [[nodiscard]] std::string completion_payload(std::string_view group_id, std::string_view payload,
                                              const std::vector<TaskRecord>& members);

@@ -32,6 +32,13 @@ struct MemoryStore::State {
   std::map<std::string, Group, std::less<>> groups;
   std::map<std::string, TimePoint, std::less<>> schedules;
   std::set<std::string, std::less<>> paused;
+  std::map<std::string, QueueInfo, std::less<>> counts;  // by queue, kept by (un)index
+
+  std::size_t waiting(std::string_view queue) const {
+    auto it = counts.find(queue);
+    if (it == counts.end()) return 0;
+    return it->second.scheduled + it->second.pending + it->second.retrying;
+  }
 
   // Every change to a record goes unindex → modify → index, so the indexes
   // always describe exactly the records.
@@ -48,6 +55,14 @@ struct MemoryStore::State {
       default: finished.erase({*r.finished_at, r.id}); break;
     }
     if (!r.unique_key.empty() && !is_final(r.state)) unique.erase(r.unique_key);
+    auto c = counts.find(r.queue);
+    if (--c->second.count(r.state) == 0) {  // forget queues that have no tasks left
+      const auto& q = c->second;
+      if (q.scheduled + q.pending + q.active + q.retrying + q.succeeded + q.dead + q.cancelled ==
+          0) {
+        counts.erase(c);
+      }
+    }
   }
   void index(const TaskRecord& r) {
     switch (r.state) {
@@ -58,6 +73,7 @@ struct MemoryStore::State {
       default: finished.insert({*r.finished_at, r.id}); break;
     }
     if (!r.unique_key.empty() && !is_final(r.state)) unique[r.unique_key] = r.id;
+    ++counts[r.queue].count(r.state);
   }
 
   template <class F>
@@ -103,6 +119,17 @@ struct MemoryStore::State {
       if (tasks.contains(t.id) || !ids.insert(t.id).second) {
         throw StoreError(StoreError::Code::invalid, "duplicate task id " + t.id);
       }
+    }
+    // Backpressure, for the tasks that would be stored (not deduplicated).
+    std::map<std::string_view, std::size_t> added;
+    std::set<std::string_view> keys;
+    for (const auto& t : batch) {
+      if (!t.unique_key.empty() &&
+          (unique.contains(t.unique_key) || !keys.insert(t.unique_key).second)) {
+        continue;
+      }
+      const auto before = added[t.queue]++;
+      if (t.max_waiting > 0) detail::check_room(t, waiting(t.queue) + before);
     }
   }
 
@@ -355,11 +382,8 @@ Page MemoryStore::list(const ListQuery& query) {
 
 std::vector<QueueInfo> MemoryStore::queues() {
   const std::lock_guard lock(s_->mu);
-  std::map<std::string, QueueInfo, std::less<>> by_name;
+  auto by_name = s_->counts;
   for (const auto& name : s_->paused) by_name[name].paused = true;
-  for (const auto& [id, r] : s_->tasks) {
-    ++by_name[r.queue].count(r.state);
-  }
   return detail::queue_list(std::move(by_name));
 }
 

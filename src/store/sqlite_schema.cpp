@@ -17,7 +17,11 @@ namespace {
 //   tasks_unique   idempotent enqueue: one unfinished task per unique_key
 //   tasks_state, tasks_queue   listing newest first, and counts per queue/state
 //   tasks_group    a group's members, when the last one finishes
-constexpr std::array<const char*, 1> kMigrations = {
+//
+// Version 2: queue_counts holds the number of tasks per (queue, state), kept
+// by triggers in the same transaction as every change, so queue statistics and
+// the enqueue backpressure check cost O(queues), not a scan of the tasks.
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -71,6 +75,29 @@ CREATE TABLE schedules (
   name      TEXT    NOT NULL PRIMARY KEY,
   last_tick INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    R"sql(
+CREATE TABLE queue_counts (
+  queue TEXT    NOT NULL,
+  state TEXT    NOT NULL,
+  n     INTEGER NOT NULL,
+  PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+INSERT INTO queue_counts (queue, state, n)
+  SELECT queue, state, count(*) FROM tasks GROUP BY queue, state;
+CREATE TRIGGER queue_counts_insert AFTER INSERT ON tasks BEGIN
+  INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER queue_counts_update AFTER UPDATE OF state, queue ON tasks
+  WHEN OLD.state IS NOT NEW.state OR OLD.queue IS NOT NEW.queue BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+  INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER queue_counts_delete AFTER DELETE ON tasks BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+END;
 )sql",
 };
 

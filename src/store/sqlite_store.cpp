@@ -121,6 +121,14 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
     q.bind(1, std::string_view(t.unique_key));
     if (q.step()) return {q.text(0), parse_state(q.text(1)).value_or(TaskState::pending), false};
   }
+  if (t.max_waiting > 0) {
+    auto q = db.query(
+        "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE queue = ?1 AND state IN "
+        "('scheduled', 'pending', 'retrying')");
+    q.bind(1, std::string_view(t.queue));
+    q.step();
+    detail::check_room(t, static_cast<std::size_t>(q.i64(0)));
+  }
   const TaskRecord r = detail::make_record(std::move(t), now);
   db.query(
         "INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
@@ -580,7 +588,7 @@ std::vector<QueueInfo> SqliteStore::queues() {
       auto q = db.query("SELECT name, paused FROM queues");
       while (q.step()) by_name[q.text(0)].paused = q.i64(1) != 0;
     }
-    auto q = db.query("SELECT queue, state, count(*) FROM tasks GROUP BY queue, state");
+    auto q = db.query("SELECT queue, state, n FROM queue_counts WHERE n > 0");
     while (q.step()) {
       const auto state = parse_state(q.text(1));
       if (state) by_name[q.text(0)].count(*state) = static_cast<std::size_t>(q.i64(2));

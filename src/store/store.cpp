@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include <fmt/format.h>
 #include <boost/json.hpp>
 
 #include "store/group_completion.hpp"
@@ -9,8 +10,8 @@
 namespace errand::store {
 
 std::string_view to_string(StoreError::Code code) {
-  constexpr std::array<std::string_view, 5> names = {"unavailable", "busy", "full", "corrupt",
-                                                     "invalid"};
+  constexpr std::array<std::string_view, 6> names = {"unavailable", "busy",    "full",
+                                                     "corrupt",     "invalid", "queue_full"};
   return names.at(static_cast<std::size_t>(code));
 }
 
@@ -53,6 +54,13 @@ TaskRecord make_record(NewTask&& t, TimePoint now) {
   r.created_at = now;
   r.updated_at = now;
   return r;
+}
+
+void check_room(const NewTask& t, std::size_t waiting) {
+  if (t.max_waiting == 0 || waiting < t.max_waiting) return;
+  throw StoreError(
+      StoreError::Code::queue_full,
+      fmt::format("queue '{}' has {} waiting tasks, its limit; try again later", t.queue, waiting));
 }
 
 std::string completion_payload(std::string_view group_id, std::string_view payload,

@@ -191,6 +191,8 @@ struct Runtime::Impl {
              fmt::format("unique_key is longer than {} bytes", kMaxUniqueKey));
     }
     t.unique_key = o.unique_key;
+    const auto limit = cfg.queue_max_waiting.find(t.queue);
+    t.max_waiting = limit == cfg.queue_max_waiting.end() ? cfg.max_waiting : limit->second;
     t.type = spec.type;
     t.traceparent = o.trace.value_or(observe::TraceContext::generate()).to_traceparent();
     t.request_id = o.request_id;
@@ -614,6 +616,7 @@ struct Runtime::Impl {
         spec.options.unique_key =
             fmt::format("schedule:{}:{}", s.name, tick.time_since_epoch().count());
         store::NewTask t = prepare(spec, at);
+        t.max_waiting = 0;  // a schedule's tick is never refused: it would be lost
         const std::string type = t.type;
         const std::string queue = t.queue;
         if (store->fire_schedule(s.name, tick, std::move(t), at)) {
@@ -791,6 +794,7 @@ GroupEnqueued Runtime::enqueue_group(const std::vector<TaskSpec>& members,
   out.group_id = group.id;
   if (completion) {
     group.completion = impl_->prepare(*completion, at);
+    group.completion->max_waiting = 0;  // runs when the members finish: never refused
     out.completion_id = group.completion->id;
   }
   out.members = impl_->store->enqueue_group(group, prepared, at);

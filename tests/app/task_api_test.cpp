@@ -27,6 +27,7 @@ class TaskApi : public ::testing::Test {
     o.sqlite.path = (dir.path() / "errand.db").string();
     o.tasks.queues = {{"default", 2, 1}, {"mail", 1, 1}};
     o.tasks.poll_interval = 10ms;
+    o.tasks.queue_max_waiting = {{"limited", 2}};  // not served here: its tasks keep waiting
     o.tasks.shutdown_grace = 50ms;  // demo.sleep tasks still running at the end go back to pending
     o.logger = observe::Logger::null();
     app = std::make_unique<App>(o);
@@ -305,6 +306,25 @@ TEST_F(TaskApi, QueuesPauseAndResume) {
   r = post("/v1/queues/bad%20name/pause", "");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(code(r), "invalid_queue");
+}
+
+TEST_F(TaskApi, AFullQueueAnswers503WithRetryAfter) {
+  const std::string body = R"({"type":"demo.noop","queue":"limited"})";
+  enqueue(body);
+  enqueue(body);  // the second: at the limit
+  const auto full = post("/v1/tasks", body);
+  EXPECT_EQ(full.status, 503) << full.body;
+  EXPECT_EQ(code(full), "queue_full");
+  EXPECT_EQ(full.header("Retry-After"), "1");
+  const auto batch =
+      post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.noop","queue":"limited"}]})");
+  EXPECT_EQ(batch.status, 503) << batch.body;
+  // Other queues are untouched, and the full one takes tasks again once room is made.
+  enqueue(R"({"type":"demo.noop"})");
+  const auto page = get("/v1/tasks?queue=limited").json();
+  const std::string id(page.at("tasks").at(0).at("id").as_string());
+  EXPECT_EQ(post("/v1/tasks/" + id + "/cancel", "").status, 200);
+  enqueue(body);
 }
 
 TEST_F(TaskApi, GinTutorialRoute) {

@@ -83,6 +83,31 @@ TEST(SqliteStore, NewerSchemaIsRefused) {
   }
 }
 
+TEST(SqliteStore, Version1FileGainsQueueCountsOnOpen) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "e.db").string();
+  {
+    SqliteStore s({.path = path});
+    s.enqueue(task(), t0);
+    s.enqueue(task(), t0);
+  }
+  // Turn the file back into what errand with schema 1 wrote.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_update; "
+                         "DROP TRIGGER queue_counts_delete; DROP TABLE queue_counts; "
+                         "UPDATE schema_version SET version = 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  SqliteStore s({.path = path});
+  s.enqueue(task(), t0);
+  const auto qs = s.queues();
+  ASSERT_EQ(qs.size(), 1U);
+  EXPECT_EQ(qs[0].pending, 3U);  // the two old tasks counted by the migration, the new by trigger
+}
+
 TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {
   test::TempDir dir;
   SqliteStore s({.path = (dir.path() / "e.db").string(), .max_db_bytes = 256 * 1024});

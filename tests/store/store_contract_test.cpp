@@ -309,6 +309,86 @@ TEST_P(StoreContract, PausedQueueYieldsNothingAndCountsShowIt) {
   EXPECT_TRUE(qs[1].paused);
 }
 
+TEST_P(StoreContract, MaxWaitingRefusesAtTheLimitAndStoresNothing) {
+  const auto limited = [&](std::string queue = "default") {
+    NewTask t = task("t", std::move(queue));
+    t.max_waiting = 3;
+    return t;
+  };
+  add(limited());
+  NewTask later = limited();
+  later.run_at = t0 + seconds(60);  // scheduled tasks wait too
+  add(later);
+  add(limited());  // the third: exactly at the limit
+  try {
+    add(limited());
+    FAIL() << "a fourth waiting task was accepted";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::queue_full);
+    EXPECT_NE(std::string(e.what()).find("'default'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store->queues().at(0).pending + store->queues().at(0).scheduled, 3U);
+
+  // Other queues and unlimited tasks are not affected.
+  add(limited("other"));
+  add(task());
+
+  // A batch that would cross the limit is refused whole.
+  std::vector<NewTask> batch{limited("other"), limited("other"), limited("other")};
+  const std::string first = batch[0].id;
+  EXPECT_THROW(store->enqueue(batch, t0), StoreError);
+  EXPECT_FALSE(store->get(first).has_value());
+
+  // Deduplication is not an insert: allowed even when full.
+  NewTask keyed = limited("keyed");
+  keyed.unique_key = "k";
+  add(keyed);
+  add(limited("keyed"));
+  add(limited("keyed"));
+  NewTask again = limited("keyed");
+  again.unique_key = "k";
+  EXPECT_FALSE(store->enqueue(again, t0).created);
+
+  // Claiming makes room: active tasks are not waiting.
+  ASSERT_EQ(store->claim("keyed", 1, lease(), t0).size(), 1U);
+  add(limited("keyed"));
+}
+
+TEST_P(StoreContract, QueueCountsFollowEveryTransition) {
+  const auto counts = [&](std::string_view queue) {
+    for (auto& q : store->queues()) {
+      if (q.queue == queue) return q;
+    }
+    return QueueInfo{};
+  };
+  const auto a = add(task("t", "q"));
+  const auto b = add(task("t", "q"));
+  NewTask later = task("t", "q");
+  later.run_at = t0 + seconds(60);
+  const auto c = add(later);
+  auto q = counts("q");
+  EXPECT_EQ(q.pending, 2U);
+  EXPECT_EQ(q.scheduled, 1U);
+
+  ASSERT_EQ(store->claim("q", 2, lease(), t0).size(), 2U);
+  EXPECT_EQ(counts("q").active, 2U);
+  ASSERT_TRUE(store->complete(a, "w1", "null", t0));
+  ASSERT_TRUE(store->fail(b, "w1", "boom", t0 + seconds(5), t0));
+  q = counts("q");
+  EXPECT_EQ(q.active, 0U);
+  EXPECT_EQ(q.succeeded, 1U);
+  EXPECT_EQ(q.retrying, 1U);
+  EXPECT_EQ(store->cancel(c, t0), CancelResult::cancelled);
+  EXPECT_TRUE(store->remove(c));
+  EXPECT_TRUE(store->remove(a));
+  q = counts("q");
+  EXPECT_EQ(q.scheduled + q.cancelled + q.succeeded, 0U);
+  EXPECT_EQ(q.retrying, 1U);
+  EXPECT_EQ(store->cancel(b, t0), CancelResult::cancelled);
+  EXPECT_TRUE(store->remove(b));
+  EXPECT_EQ(counts("q").queue, "");  // no tasks, not paused: not listed
+}
+
 TEST_P(StoreContract, ListPagesNewestFirstWithFilters) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(add(task(i % 2 == 0 ? "even" : "odd")));

@@ -50,7 +50,7 @@ struct AppOptions {
 // The one place task-layer errors become HTTP errors:
 //   EnqueueError unknown_type / invalid_option → 400, invalid_payload → 422,
 //   payload_too_large → 413; StoreError full → 507, busy / unavailable → 503,
-//   others → 500.
+//   queue_full → 503 (backpressure; both 503s with Retry-After: 1), others → 500.
 [[nodiscard]] http::Error to_http_error(const tasks::EnqueueError& e);
 [[nodiscard]] http::Error to_http_error(const store::StoreError& e);
 

@@ -38,6 +38,7 @@ class StoreError : public std::runtime_error {
     full,         // disk full or the configured size limit reached
     corrupt,      // not a database, or a damaged one
     invalid,      // the caller broke the contract (duplicate id ...)
+    queue_full,   // NewTask::max_waiting reached: backpressure, try again later
   };
   StoreError(Code code, const std::string& message) : std::runtime_error(message), code_(code) {}
   [[nodiscard]] Code code() const noexcept { return code_; }

@@ -11,6 +11,7 @@
 // equal to the one written.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,6 +52,11 @@ struct NewTask {
   std::string traceparent;               // of the enqueuing request, W3C format
   std::string request_id;
   std::string group_id;  // empty: not in a group
+  // Backpressure: when the queue already holds this many waiting tasks
+  // (scheduled + pending + retrying), enqueue throws StoreError{queue_full} and
+  // stores nothing. 0: no limit. Not stored with the task; ignored for group
+  // completions and schedule firings, which must not be lost.
+  std::size_t max_waiting = 0;
 };
 
 struct TaskRecord {

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -92,6 +93,13 @@ struct RuntimeConfig {
   RetryPolicy retry{};
   std::size_t max_payload_bytes = std::size_t{1024} * 1024;
   int max_attempts_limit = 1000;
+  // Backpressure: an enqueue into a queue that already holds this many waiting
+  // tasks (scheduled + pending + retrying) is refused with
+  // store::StoreError{queue_full} and nothing is stored (HTTP: 503 + Retry-After).
+  // Checked in the store's transaction, so exact across processes. 0: no limit.
+  std::size_t max_waiting = 1'000'000;
+  std::map<std::string, std::size_t, std::less<>> queue_max_waiting{};  // per queue, overrides
+
   std::string owner{};  // worker identity in leases; empty: host:pid:random
   observe::Logger logger = observe::Logger::null();
   std::shared_ptr<Clock> clock{};  // null: SystemClock
