@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "errand/http/context.hpp"
 #include "errand/observe/logger.hpp"
@@ -59,6 +61,48 @@ struct RateLimitOptions {
 };
 // Throws std::invalid_argument for a rate <= 0 or a burst < 1.
 [[nodiscard]] Handler rate_limit(RateLimitOptions options);
+
+// Route groups by path prefix, for middleware installed on the whole router
+// (from a config file): `prefixes` are matched against the matched route's
+// template (the raw path when no route matched), on segment boundaries —
+// "/v1/tasks" covers "/v1/tasks" and "/v1/tasks/:id", not "/v1/tasksx"; "/"
+// covers everything.
+[[nodiscard]] bool path_under(std::string_view path, std::string_view prefix);
+// Runs `middleware` for requests under one of `prefixes`; others skip it.
+[[nodiscard]] Handler only_under(std::vector<std::string> prefixes, Handler middleware);
+// Runs `middleware` for every request except those under one of `prefixes`.
+[[nodiscard]] Handler except_under(std::vector<std::string> prefixes, Handler middleware);
+
+// Concurrency limiter (a semaphore around the rest of the chain): at most
+// `max_in_flight` requests run it at once. One more waits up to `max_wait` for
+// a slot — only when its chain runs on the blocking pool, since waiting on an
+// I/O thread would stall every connection of that thread; non-blocking routes
+// are answered at once. The wait also ends when the request's deadline passes
+// (timeout middleware) or its client goes away. Then: 503
+// {"error":{"code":"concurrency_limited"}} with Retry-After. A streamed
+// response holds its slot only while the handler sets it up.
+struct ConcurrencyLimitOptions {
+  std::size_t max_in_flight = 64;
+  std::chrono::milliseconds max_wait{0};
+  std::chrono::seconds retry_after{1};
+  std::string name = "default";          // the `limiter` label
+  observe::Registry* metrics = nullptr;  // concurrency_rejected_total, concurrency_in_flight
+};
+// Throws std::invalid_argument when max_in_flight is 0.
+[[nodiscard]] Handler concurrency_limit(ConcurrencyLimitOptions options);
+
+// Bearer-token authentication (RFC 6750): a request must carry
+// `Authorization: Bearer <one of tokens>`. Tokens are compared in constant
+// time. Missing or wrong: 401 {"error":{"code":"unauthorized"}} with
+// `WWW-Authenticate: Bearer realm="<realm>"` (plus error="invalid_token" when
+// a token was given). Combine with except_under() to leave /healthz open.
+struct BearerAuthOptions {
+  std::vector<std::string> tokens;
+  std::string realm = "errand";
+  observe::Registry* metrics = nullptr;  // auth_rejected_total{reason}
+};
+// Throws std::invalid_argument when there is no token or one is empty.
+[[nodiscard]] Handler bearer_auth(BearerAuthOptions options);
 
 struct TimeoutOptions {
   std::chrono::milliseconds after{std::chrono::seconds(30)};

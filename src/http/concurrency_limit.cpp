@@ -1,0 +1,75 @@
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "errand/http/middleware.hpp"
+#include "exchange.hpp"
+
+namespace errand::http::mw {
+
+namespace {
+
+struct Slots {
+  std::mutex mu;
+  std::condition_variable_any freed;
+  std::size_t in_flight = 0;  // guarded by mu
+};
+
+}  // namespace
+
+Handler concurrency_limit(ConcurrencyLimitOptions options) {
+  if (options.max_in_flight == 0) {
+    throw std::invalid_argument("concurrency_limit: max_in_flight must be at least 1");
+  }
+  auto slots = std::make_shared<Slots>();
+  observe::Counter* rejected = nullptr;
+  observe::Gauge* holding = nullptr;
+  if (options.metrics != nullptr) {
+    rejected = &options.metrics
+                    ->counter("concurrency_rejected_total",
+                              "Requests answered 503 by a concurrency limiter", {"limiter"})
+                    .with({options.name});
+    holding = &options.metrics
+                   ->gauge("concurrency_in_flight",
+                           "Requests holding a slot of a concurrency limiter", {"limiter"})
+                   .with({options.name});
+  }
+  return [slots, rejected, holding, opts = std::move(options)](Context& c) {
+    {
+      std::unique_lock lock(slots->mu);
+      const auto has_room = [&] { return slots->in_flight < opts.max_in_flight; };
+      bool ok = has_room();
+      if (!ok && opts.max_wait.count() > 0 && detail::ContextAccess::exchange(c).blocking) {
+        ok = slots->freed.wait_for(lock, c.stop_token(), opts.max_wait, has_room);
+      }
+      if (!ok) {
+        lock.unlock();
+        if (rejected != nullptr) rejected->inc();
+        c.set_header("Retry-After", fmt::format("{}", opts.retry_after.count()));
+        c.abort_with_error(
+            503, "concurrency_limited",
+            fmt::format("more than {} requests in flight here; retry later", opts.max_in_flight));
+        return;
+      }
+      ++slots->in_flight;
+    }
+    if (holding != nullptr) holding->add(1);
+    struct Release {
+      Slots& s;
+      observe::Gauge* holding;
+      ~Release() {
+        if (holding != nullptr) holding->add(-1);
+        {
+          const std::lock_guard lock(s.mu);
+          --s.in_flight;
+        }
+        s.freed.notify_one();
+      }
+    } release{*slots, holding};
+    c.next();
+  };
+}
+
+}  // namespace errand::http::mw
