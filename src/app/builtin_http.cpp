@@ -121,8 +121,8 @@ guard::CircuitBreaker::TimePoint wall_now() {
 
 }  // namespace
 
-void register_http_request(tasks::Runtime& runtime, observe::Registry* metrics,
-                           guard::CircuitBreaker::Options breaker) {
+std::shared_ptr<guard::CircuitBreakers> register_http_request(
+    tasks::Runtime& runtime, observe::Registry* metrics, guard::CircuitBreaker::Options breaker) {
   detail::ensure_curl();
   auto breakers = std::make_shared<guard::CircuitBreakers>(breaker);
   if (metrics != nullptr) {
@@ -130,8 +130,8 @@ void register_http_request(tasks::Runtime& runtime, observe::Registry* metrics,
         "circuit_state", "http.request circuit breaker per target: 0 closed, 1 open, 2 half-open",
         {"target"}, [breakers] {
           observe::Registry::Samples s;
-          for (const auto& [target, state] : breakers->states(wall_now())) {
-            s.push_back({{target}, static_cast<double>(state)});
+          for (const auto& t : breakers->states(wall_now())) {
+            s.push_back({{t.target}, static_cast<double>(t.state)});
           }
           return s;
         });
@@ -220,6 +220,7 @@ void register_http_request(tasks::Runtime& runtime, observe::Registry* metrics,
         // 4xx (and anything else): sending it again would not help.
         return tasks::Outcome::fail_permanently(summary + ": " + x.body.substr(0, 200));
       });
+  return breakers;
 }
 
 }  // namespace errand::app

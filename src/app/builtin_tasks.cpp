@@ -47,13 +47,15 @@ void register_demo_sleep(tasks::Runtime& runtime) {
   });
 }
 
-void register_builtin_tasks(tasks::Runtime& runtime, const SmtpOptions& smtp,
-                            observe::Registry* metrics) {
+std::shared_ptr<guard::CircuitBreakers> register_builtin_tasks(
+    tasks::Runtime& runtime, const SmtpOptions& smtp, observe::Registry* metrics,
+    guard::CircuitBreaker::Options breaker) {
   register_demo_sleep(runtime);
   // Does nothing and succeeds: for benchmarks and smoke tests.
   runtime.handle_raw("demo.noop", [](tasks::TaskContext&) {});
-  register_http_request(runtime, metrics);
+  auto circuits = register_http_request(runtime, metrics, breaker);
   if (!smtp.host.empty()) register_email_send(runtime, smtp);
+  return circuits;
 }
 
 }  // namespace errand::app

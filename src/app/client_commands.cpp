@@ -66,6 +66,7 @@ std::string progress_bar(std::int64_t percent) {
 
 struct ClientCommands::State {
   std::string server = "http://127.0.0.1:8080";
+  std::string token;
   bool as_json = false;
   std::string timeout = "30s";
 
@@ -289,6 +290,8 @@ ClientCommands::ClientCommands(CLI::App& cli) : s_(std::make_unique<State>()) {
     cmd->add_option("--server", s.server, "errand server URL")
         ->envname("ERRAND_SERVER")
         ->capture_default_str();
+    cmd->add_option("--token", s.token, "Bearer token, when the server has --auth-token")
+        ->envname("ERRAND_TOKEN");
     cmd->add_flag("--json", s.as_json, "Print the server's JSON instead of a table");
     cmd->add_option("--timeout", s.timeout, "Request timeout")->capture_default_str();
     return cmd;
@@ -335,7 +338,7 @@ bool ClientCommands::parsed() const {
 int ClientCommands::run() {
   auto& s = *s_;
   try {
-    s.client = std::make_unique<HttpClient>(s.server, parse_duration(s.timeout));
+    s.client = std::make_unique<HttpClient>(s.server, parse_duration(s.timeout), s.token);
     if (s.enqueue->parsed()) return s.do_enqueue();
     if (s.status->parsed()) return s.do_status();
     if (s.cancel->parsed()) return s.do_post_action("cancel");

@@ -5,6 +5,8 @@
 #include <iostream>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -91,6 +93,99 @@ std::vector<tasks::QueueConfig> parse_queues(std::string_view text) {
     q.concurrency = number(rest.substr(0, colon), 1, 1024);
     if (colon != std::string_view::npos) q.weight = number(rest.substr(colon + 1), 1, 1000);
     out.push_back(std::move(q));
+  }
+  return out;
+}
+
+namespace {
+
+// "PREFIX=REST" with PREFIX a path; REST split on ':'.
+std::pair<std::string, std::vector<std::string_view>> split_rule(std::string_view text,
+                                                                 std::string_view usage) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0 || text.front() != '/') {
+    throw std::invalid_argument(fmt::format("invalid rule '{}' (use {})", text, usage));
+  }
+  std::vector<std::string_view> parts;
+  auto rest = text.substr(eq + 1);
+  while (true) {
+    const auto colon = rest.find(':');
+    parts.push_back(rest.substr(0, colon));
+    if (colon == std::string_view::npos) break;
+    rest = rest.substr(colon + 1);
+  }
+  return {std::string(text.substr(0, eq)), std::move(parts)};
+}
+
+template <class T>
+T number_in(std::string_view n, T lo, T hi, std::string_view rule, std::string_view what) {
+  T v{};
+  auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+  if (ec != std::errc{} || ptr != n.data() + n.size() || !(v >= lo) || !(v <= hi)) {
+    throw std::invalid_argument(fmt::format(
+        "invalid rule '{}': {} '{}' is not a number in [{}, {}]", rule, what, n, lo, hi));
+  }
+  return v;
+}
+
+}  // namespace
+
+RateLimitRule parse_rate_limit(std::string_view text) {
+  constexpr std::string_view usage =
+      "PREFIX=RATE:BURST[:ip|global|header:NAME], e.g. /v1/tasks=100:200";
+  auto [prefix, parts] = split_rule(text, usage);
+  if (parts.size() < 2 || parts.size() > 4) {
+    throw std::invalid_argument(fmt::format("invalid rate limit '{}' (use {})", text, usage));
+  }
+  RateLimitRule r;
+  r.prefix = std::move(prefix);
+  r.options.per_second = number_in(parts[0], 0.001, 1e9, text, "rate");
+  r.options.burst = number_in(parts[1], 1.0, 1e9, text, "burst");
+  using Key = http::mw::RateLimitOptions::Key;
+  const auto key = parts.size() > 2 ? parts[2] : std::string_view("ip");
+  if (key == "ip" && parts.size() <= 3) {
+    r.options.key = Key::client_ip;
+  } else if (key == "global" && parts.size() == 3) {
+    r.options.key = Key::global;
+  } else if (key == "header" && parts.size() == 4 && !parts[3].empty()) {
+    r.options.key = Key::header;
+    r.options.header = std::string(parts[3]);
+  } else {
+    throw std::invalid_argument(fmt::format("invalid rate limit '{}' (use {})", text, usage));
+  }
+  return r;
+}
+
+ConcurrencyRule parse_concurrency_limit(std::string_view text) {
+  constexpr std::string_view usage = "PREFIX=MAX_IN_FLIGHT[:MAX_WAIT], e.g. /v1=64:2s";
+  auto [prefix, parts] = split_rule(text, usage);
+  if (parts.size() > 2) {
+    throw std::invalid_argument(
+        fmt::format("invalid concurrency limit '{}' (use {})", text, usage));
+  }
+  ConcurrencyRule r;
+  r.options.name = prefix;
+  r.prefix = std::move(prefix);
+  r.options.max_in_flight = number_in<std::size_t>(parts[0], 1, 1'000'000, text, "max in flight");
+  if (parts.size() == 2) r.options.max_wait = parse_duration(parts[1]);
+  return r;
+}
+
+std::map<std::string, std::size_t, std::less<>> parse_queue_limits(std::string_view text) {
+  std::map<std::string, std::size_t, std::less<>> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = std::min(text.find(',', pos), text.size());
+    const auto item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    const auto eq = item.find('=');
+    const std::string name(item.substr(0, std::min(eq, item.size())));
+    if (eq == std::string_view::npos || !tasks::valid_name(name)) {
+      throw std::invalid_argument(fmt::format(
+          "invalid queue limits '{}' (use NAME=MAX_WAITING,..., e.g. mail=1000)", text));
+    }
+    out[name] =
+        number_in<std::size_t>(item.substr(eq + 1), 0, std::size_t{1} << 40U, text, "max waiting");
   }
   return out;
 }
@@ -186,6 +281,60 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
 
+  std::string log_format = "auto";
+  serve_cmd
+      ->add_option("--log-format", log_format,
+                   "json (one object per line), text (for people) or auto (text on a terminal)")
+      ->envname("ERRAND_LOG_FORMAT")
+      ->check(CLI::IsMember({"auto", "json", "text"}))
+      ->capture_default_str();
+
+  std::vector<std::string> rate_limits;
+  serve_cmd
+      ->add_option("--rate-limit", rate_limits,
+                   "Token bucket per route group: PREFIX=RATE:BURST[:ip|global|header:NAME] "
+                   "(429 beyond); repeatable")
+      ->envname("ERRAND_RATE_LIMITS")
+      ->delimiter(',');
+  serve_cmd
+      ->add_option("--auth-token", config.auth_tokens,
+                   "Bearer token accepted on every route but --auth-public ones (401 without); "
+                   "repeatable; none: no authentication")
+      ->envname("ERRAND_AUTH_TOKENS")
+      ->delimiter(',');
+  serve_cmd
+      ->add_option("--auth-public", config.auth_public,
+                   "Route prefixes open without a token when --auth-token is set")
+      ->envname("ERRAND_AUTH_PUBLIC")
+      ->delimiter(',')
+      ->capture_default_str();
+  std::vector<std::string> concurrency_limits;
+  serve_cmd
+      ->add_option("--concurrency-limit", concurrency_limits,
+                   "Requests in flight per route group: PREFIX=MAX[:WAIT] (503 beyond); "
+                   "repeatable")
+      ->envname("ERRAND_CONCURRENCY_LIMITS")
+      ->delimiter(',');
+  serve_cmd
+      ->add_option("--max-waiting", config.max_waiting,
+                   "Waiting tasks per queue at most; enqueues beyond get 503 queue_full (0: "
+                   "unlimited)")
+      ->envname("ERRAND_MAX_WAITING")
+      ->capture_default_str();
+  std::string queue_limits;
+  serve_cmd
+      ->add_option("--queue-max-waiting", queue_limits,
+                   "Per-queue overrides of --max-waiting: NAME=N,...")
+      ->envname("ERRAND_QUEUE_MAX_WAITING");
+  serve_cmd
+      ->add_option("--breaker-failures", config.breaker.failure_threshold,
+                   "http.request: failures in a row that open a host's circuit")
+      ->envname("ERRAND_BREAKER_FAILURES")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  add_duration(*serve_cmd, "--breaker-open", config.breaker.open_for, "ERRAND_BREAKER_OPEN",
+               "http.request: how long an open circuit fails fast before one probe");
+
   std::string store_kind = "sqlite";
   serve_cmd->add_option("--store", store_kind, "Task store: sqlite (durable) or memory")
       ->envname("ERRAND_STORE")
@@ -239,6 +388,22 @@ int cli_main(int argc, char** argv) {
                                                  : SmtpOptions::Tls::none;
       std::tie(http.address, http.port) = parse_listen(listen);
       config.log_level = observe::parse_level(log_level);
+      config.log_format =
+          log_format == "auto"
+              ? (isatty(STDERR_FILENO) != 0 ? observe::Format::text : observe::Format::json)
+              : observe::parse_format(log_format);
+      for (const auto& r : rate_limits) config.rate_limits.push_back(parse_rate_limit(r));
+      for (const auto& r : concurrency_limits) {
+        config.concurrency_limits.push_back(parse_concurrency_limit(r));
+      }
+      if (!queue_limits.empty()) config.queue_max_waiting = parse_queue_limits(queue_limits);
+      for (const auto& t : config.auth_tokens) {
+        if (t.size() < 16) {
+          throw std::invalid_argument(
+              "--auth-token: a token must be at least 16 characters (use e.g. `openssl rand "
+              "-hex 24`)");
+        }
+      }
       config.store = store_kind == "memory" ? Config::StoreKind::memory : Config::StoreKind::sqlite;
       config.sqlite.synchronous = sync == "full" ? store::SqliteOptions::Synchronous::full
                                                  : store::SqliteOptions::Synchronous::normal;

@@ -56,8 +56,10 @@ std::size_t feed_sse(char* data, std::size_t size, std::size_t n, void* parser) 
 
 }  // namespace
 
-HttpClient::HttpClient(std::string base_url, std::chrono::milliseconds timeout)
-    : base_(std::move(base_url)), timeout_(timeout) {
+HttpClient::HttpClient(std::string base_url, std::chrono::milliseconds timeout, std::string token)
+    : base_(std::move(base_url)),
+      timeout_(timeout),
+      authorization_(token.empty() ? std::string() : "Authorization: Bearer " + token) {
   ensure_curl();
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
   curl_ = curl_easy_init();
@@ -78,6 +80,7 @@ HttpResult HttpClient::request(std::string_view method, std::string_view path,
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Accept: application/json");
+  if (!authorization_.empty()) headers = curl_slist_append(headers, authorization_.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -105,6 +108,7 @@ long HttpClient::follow(std::string_view path,
   const std::string url = base_ + std::string(path);
   SseParser parser{&on_event, {}};
   curl_slist* headers = curl_slist_append(nullptr, "Accept: text/event-stream");
+  if (!authorization_.empty()) headers = curl_slist_append(headers, authorization_.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

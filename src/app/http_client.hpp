@@ -25,7 +25,8 @@ void ensure_curl();
 
 class HttpClient {
  public:
-  HttpClient(std::string base_url, std::chrono::milliseconds timeout);
+  // `token`: sent as `Authorization: Bearer <token>` when not empty.
+  HttpClient(std::string base_url, std::chrono::milliseconds timeout, std::string token = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -39,7 +40,8 @@ class HttpClient {
  private:
   std::string base_;
   std::chrono::milliseconds timeout_;
-  void* curl_;  // CURL*
+  std::string authorization_;  // the whole header line, or empty
+  void* curl_;                 // CURL*
 };
 
 }  // namespace errand::app::detail

@@ -30,8 +30,27 @@ void install_health_routes(http::Server& server) {
   });
 }
 
+void install_traffic_control(http::Router& router, const Config& config,
+                             observe::Registry& metrics) {
+  for (const auto& rule : config.rate_limits) {
+    auto o = rule.options;
+    o.metrics = &metrics;
+    router.use(http::mw::only_under({rule.prefix}, http::mw::rate_limit(std::move(o))));
+  }
+  if (!config.auth_tokens.empty()) {
+    router.use(http::mw::except_under(
+        config.auth_public,
+        http::mw::bearer_auth({.tokens = config.auth_tokens, .metrics = &metrics})));
+  }
+  for (const auto& rule : config.concurrency_limits) {
+    auto o = rule.options;
+    o.metrics = &metrics;
+    router.use(http::mw::only_under({rule.prefix}, http::mw::concurrency_limit(std::move(o))));
+  }
+}
+
 int serve(const Config& config) {
-  auto logger = observe::Logger::to_stderr(config.log_level);
+  auto logger = observe::Logger::to_stderr(config.log_level, config.log_format);
   try {
     AppOptions o;
     o.http = config.http;
@@ -39,13 +58,17 @@ int serve(const Config& config) {
     o.tasks.shutdown_grace = config.task_grace;
     o.tasks.retention = config.retention;
     o.tasks.lease = config.lease;
+    o.tasks.max_waiting = config.max_waiting;
+    o.tasks.queue_max_waiting = config.queue_max_waiting;
     if (config.store == Config::StoreKind::memory) o.store = std::make_shared<store::MemoryStore>();
     o.sqlite = config.sqlite;
     o.request_timeout = config.request_timeout;
     o.logger = logger;
     App app(std::move(o));
-    register_builtin_tasks(app.tasks(), config.smtp, &app.metrics());
-    install_task_api(app.http(), app.tasks());
+    auto circuits =
+        register_builtin_tasks(app.tasks(), config.smtp, &app.metrics(), config.breaker);
+    install_traffic_control(app.http(), config, app.metrics());
+    install_task_api(app.http(), app.tasks(), {.circuits = circuits});
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending
   } catch (const std::exception& e) {
     logger.error("server failed", {{"error", e.what()}});

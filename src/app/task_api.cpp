@@ -348,6 +348,21 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         blocking);
   }
 
+  router.get("/v1/circuits", [circuits = opt.circuits](Context& c) {
+    boost::json::array list;
+    if (circuits) {
+      const auto now =
+          std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+      for (const auto& t : circuits->states(now)) {
+        list.push_back({{"target", t.target},
+                        {"state", guard::to_string(t.state)},
+                        {"failures", t.failures},
+                        {"retry_in_ms", t.retry_in.count()}});
+      }
+    }
+    c.json(200, {{"circuits", std::move(list)}});
+  });
+
   router.get("/v1/openapi.json", [](Context& c) {
     c.text(200, std::string(detail::openapi_json()), "application/json");
   });

@@ -50,6 +50,11 @@ CircuitBreaker::State CircuitBreaker::state(TimePoint now) const {
   return state_;
 }
 
+int CircuitBreaker::failures() const {
+  const std::lock_guard lock(mu_);
+  return failures_;
+}
+
 std::chrono::milliseconds CircuitBreaker::retry_in(TimePoint now) const {
   const std::lock_guard lock(mu_);
   if (state_ != State::open) return std::chrono::milliseconds(0);
@@ -64,12 +69,14 @@ CircuitBreaker* CircuitBreakers::get(std::string_view target) {
   return &breakers_.try_emplace(std::string(target), options_).first->second;
 }
 
-std::vector<std::pair<std::string, CircuitBreaker::State>> CircuitBreakers::states(
+std::vector<CircuitBreakers::TargetState> CircuitBreakers::states(
     CircuitBreaker::TimePoint now) const {
   const std::lock_guard lock(mu_);
-  std::vector<std::pair<std::string, CircuitBreaker::State>> out;
+  std::vector<TargetState> out;
   out.reserve(breakers_.size());
-  for (const auto& [target, b] : breakers_) out.emplace_back(target, b.state(now));
+  for (const auto& [target, b] : breakers_) {
+    out.push_back({target, b.state(now), b.failures(), b.retry_in(now)});
+  }
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "errand/observe/logger.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -45,7 +47,54 @@ std::string timestamp() {
                      ms.count() % 1000);
 }
 
+// A value as a person reads it: bare when it is a plain word or number.
+void append_text_value(std::string& out, const boost::json::value& v) {
+  if (v.is_string()) {
+    const auto& str = v.as_string();
+    const bool bare = !str.empty() && std::all_of(str.begin(), str.end(), [](char ch) {
+      return ch > ' ' && ch != '"' && ch != '=' && static_cast<unsigned char>(ch) < 0x7f;
+    });
+    if (bare) {
+      out.append(str.data(), str.size());
+      return;
+    }
+  }
+  out += boost::json::serialize(v);  // quoted and escaped: no control characters reach a terminal
+}
+
+std::string text_line(const boost::json::object& line) {
+  std::string out;
+  out.reserve(128);
+  out += line.at("ts").as_string();
+  out += ' ';
+  std::string level(line.at("level").as_string());
+  std::transform(level.begin(), level.end(), level.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  out += fmt::format("{:<5} ", level);
+  const auto& msg = line.at("msg");
+  if (msg.is_string() && msg.as_string().find('\n') == boost::json::string::npos) {
+    out.append(msg.as_string().data(), msg.as_string().size());
+  } else {
+    out += boost::json::serialize(msg);
+  }
+  for (const auto& kv : line) {
+    const auto key = kv.key();
+    if (key == "ts" || key == "level" || key == "msg") continue;
+    out += ' ';
+    out.append(key.data(), key.size());
+    out += '=';
+    append_text_value(out, kv.value());
+  }
+  return out;
+}
+
 }  // namespace
+
+Format parse_format(std::string_view name) {
+  if (name == "json") return Format::json;
+  if (name == "text") return Format::text;
+  throw std::invalid_argument(fmt::format("unknown log format '{}' (expected json or text)", name));
+}
 
 std::string_view to_string(Level level) {
   switch (level) {
@@ -66,28 +115,31 @@ Level parse_level(std::string_view name) {
       fmt::format("unknown log level '{}' (expected debug, info, warn, error or off)", name));
 }
 
-Logger::Logger(std::shared_ptr<spdlog::logger> impl, Level min_level, Fields bound)
+Logger::Logger(std::shared_ptr<spdlog::logger> impl, Level min_level, Format format, Fields bound)
     : impl_(std::move(impl)),
       min_level_(min_level),
+      format_(format),
       bound_(std::make_shared<const Fields>(std::move(bound))) {}
 
-Logger Logger::to_stderr(Level min_level) {
-  return {make_logger(std::make_shared<spdlog::sinks::stderr_sink_mt>()), min_level, {}};
+Logger Logger::to_stderr(Level min_level, Format format) {
+  return {make_logger(std::make_shared<spdlog::sinks::stderr_sink_mt>()), min_level, format, {}};
 }
 
-Logger Logger::to_callback(std::function<void(std::string_view)> sink, Level min_level) {
-  return {make_logger(std::make_shared<CallbackSink>(std::move(sink))), min_level, {}};
+Logger Logger::to_callback(std::function<void(std::string_view)> sink, Level min_level,
+                           Format format) {
+  return {make_logger(std::make_shared<CallbackSink>(std::move(sink))), min_level, format, {}};
 }
 
 Logger Logger::null() {
-  return {make_logger(std::make_shared<spdlog::sinks::null_sink_mt>()), Level::off, {}};
+  return {
+      make_logger(std::make_shared<spdlog::sinks::null_sink_mt>()), Level::off, Format::json, {}};
 }
 
 Logger Logger::with(Fields fields) const {
   for (const auto& kv : *bound_) {
     if (!fields.contains(kv.key())) fields.emplace(kv.key(), kv.value());
   }
-  return {impl_, min_level_, std::move(fields)};
+  return {impl_, min_level_, format_, std::move(fields)};
 }
 
 bool Logger::enabled(Level level) const {
@@ -103,7 +155,8 @@ void Logger::log(Level level, std::string_view msg, Fields fields) const {
   line.emplace("msg", msg);
   for (auto& kv : fields) line.emplace(kv.key(), std::move(kv.value()));
   for (const auto& kv : *bound_) line.emplace(kv.key(), kv.value());  // emplace keeps the first
-  impl_->log(spdlog::level::info, boost::json::serialize(line));
+  impl_->log(spdlog::level::info,
+             format_ == Format::text ? text_line(line) : boost::json::serialize(line));
 }
 
 }  // namespace errand::observe

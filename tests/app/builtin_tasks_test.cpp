@@ -18,6 +18,8 @@
 #include <boost/json.hpp>
 
 #include "errand/app/builtin_tasks.hpp"
+#include "errand/app/task_api.hpp"
+#include "errand/http/testing.hpp"
 #include "errand/store/memory_store.hpp"
 #include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
@@ -134,7 +136,7 @@ TEST_F(Builtins, HttpRequestCircuitOpensForAFailingHost) {
   const std::string host = "127.0.0.1:" + std::to_string(peer.port());
   observe::Registry metrics;
   auto& r = runtime();
-  register_http_request(r, &metrics, {.failure_threshold = 2, .open_for = 1h});
+  auto circuits = register_http_request(r, &metrics, {.failure_threshold = 2, .open_for = 1h});
   r.start();
   const auto id =
       r.enqueue("http.request", {{"method", "GET"}, {"url", "http://" + host + "/down"}},
@@ -150,6 +152,15 @@ TEST_F(Builtins, HttpRequestCircuitOpensForAFailingHost) {
   EXPECT_EQ(calls.load(), 2);                 // the third attempt never reached the host
   EXPECT_NE(metrics.expose().find("circuit_state{target=\"" + host + "\"} 1"), std::string::npos)
       << metrics.expose();
+
+  // The REST API shows it too.
+  http::Router api;
+  install_task_api(api, r, {.circuits = circuits});
+  const auto listed = http::testing::perform(api, {"GET", "/v1/circuits"}).json();
+  const auto& c = listed.at("circuits").at(0);
+  EXPECT_EQ(c.at("target").as_string(), host);
+  EXPECT_EQ(c.at("state").as_string(), "open");
+  EXPECT_GT(c.at("retry_in_ms").as_int64(), 30 * 60 * 1000);
 }
 
 TEST_F(Builtins, HttpRequestRefusesHostileInputAtEnqueue) {

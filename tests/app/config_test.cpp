@@ -33,6 +33,46 @@ TEST(Config, ParsesQueues) {
   }
 }
 
+TEST(Config, ParsesRateLimitRules) {
+  using Key = http::mw::RateLimitOptions::Key;
+  auto r = parse_rate_limit("/v1/tasks=100:200");
+  EXPECT_EQ(r.prefix, "/v1/tasks");
+  EXPECT_EQ(r.options.per_second, 100);
+  EXPECT_EQ(r.options.burst, 200);
+  EXPECT_EQ(r.options.key, Key::client_ip);
+  r = parse_rate_limit("/=0.5:1:global");
+  EXPECT_EQ(r.prefix, "/");
+  EXPECT_EQ(r.options.per_second, 0.5);
+  EXPECT_EQ(r.options.key, Key::global);
+  r = parse_rate_limit("/v1=5:10:header:X-API-Key");
+  EXPECT_EQ(r.options.key, Key::header);
+  EXPECT_EQ(r.options.header, "X-API-Key");
+  for (const char* bad :
+       {"", "/v1", "v1=1:1", "/v1=1", "/v1=0:1", "/v1=1:0", "/v1=x:1", "/v1=1:1:user",
+        "/v1=1:1:header", "/v1=1:1:header:", "/v1=1:1:ip:x", "=1:1", "/v1=-1:5"}) {
+    EXPECT_THROW((void)parse_rate_limit(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(Config, ParsesConcurrencyRulesAndQueueLimits) {
+  auto c = parse_concurrency_limit("/v1=32:2s");
+  EXPECT_EQ(c.prefix, "/v1");
+  EXPECT_EQ(c.options.name, "/v1");
+  EXPECT_EQ(c.options.max_in_flight, 32U);
+  EXPECT_EQ(c.options.max_wait, milliseconds(2000));
+  c = parse_concurrency_limit("/x=1");
+  EXPECT_EQ(c.options.max_wait, milliseconds(0));
+  for (const char* bad : {"/v1=0", "/v1=", "/v1=2:forever", "/v1=1:1s:x", "v1=3"}) {
+    EXPECT_THROW((void)parse_concurrency_limit(bad), std::invalid_argument) << bad;
+  }
+  const auto q = parse_queue_limits("mail=1000,default=0");
+  EXPECT_EQ(q.at("mail"), 1000U);
+  EXPECT_EQ(q.at("default"), 0U);
+  for (const char* bad : {"", "mail", "mail=", "mail=x", "a b=1", "mail=-1"}) {
+    EXPECT_THROW((void)parse_queue_limits(bad), std::invalid_argument) << bad;
+  }
+}
+
 TEST(Config, ParsesListenAddresses) {
   using P = std::pair<std::string, std::uint16_t>;
   EXPECT_EQ(parse_listen("127.0.0.1:8080"), (P{"127.0.0.1", 8080}));

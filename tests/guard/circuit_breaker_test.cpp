@@ -49,8 +49,11 @@ TEST(CircuitBreakers, OnePerTargetAndBounded) {
   EXPECT_EQ(set.get("c.example"), nullptr);     // past the bound
   const auto states = set.states(t);
   ASSERT_EQ(states.size(), 2U);
-  EXPECT_EQ(states[0].second, State::open);
-  EXPECT_EQ(states[1].second, State::closed);
+  EXPECT_EQ(states[0].target, "a.example");
+  EXPECT_EQ(states[0].state, State::open);
+  EXPECT_EQ(states[0].retry_in, 1s);
+  EXPECT_EQ(states[1].state, State::closed);
+  EXPECT_EQ(states[1].retry_in, 0ms);
 }
 
 }  // namespace

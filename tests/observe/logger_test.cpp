@@ -50,3 +50,29 @@ TEST(Logger, ParsesLevels) {
 
 }  // namespace
 }  // namespace errand::observe
+
+namespace errand::observe {
+namespace {
+
+TEST(Logger, TextFormatIsForPeopleAndCarriesTheSameFields) {
+  std::vector<std::string> lines;
+  auto log = Logger::to_callback([&](std::string_view l) { lines.emplace_back(l); }, Level::debug,
+                                 Format::text)
+                 .with({{"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"}});
+  log.warn("task failed", {{"task_id", "01ABC"},
+                           {"attempt", 2},
+                           {"error", "connection refused\nby peer"},
+                           {"queue", ""}});
+  ASSERT_EQ(lines.size(), 1U);
+  const auto& l = lines[0];
+  EXPECT_NE(l.find("Z WARN  task failed task_id=01ABC attempt=2 "), std::string::npos) << l;
+  EXPECT_NE(l.find(R"(error="connection refused\nby peer")"), std::string::npos) << l;
+  EXPECT_NE(l.find(R"(queue="")"), std::string::npos) << l;
+  EXPECT_NE(l.find("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"), std::string::npos) << l;
+  EXPECT_EQ(l.find('\n'), std::string::npos) << "one line, whatever the fields hold";
+  EXPECT_EQ(parse_format("text"), Format::text);
+  EXPECT_THROW((void)parse_format("xml"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace errand::observe

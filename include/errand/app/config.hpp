@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "errand/app/builtin_tasks.hpp"
+#include "errand/guard/circuit_breaker.hpp"
+#include "errand/http/middleware.hpp"
 #include "errand/http/server.hpp"
 #include "errand/observe/logger.hpp"
 #include "errand/store/sqlite_store.hpp"
@@ -18,10 +21,30 @@
 
 namespace errand::app {
 
+// A middleware for one route group (a path prefix, see http::mw::only_under).
+struct RateLimitRule {
+  std::string prefix;
+  http::mw::RateLimitOptions options;
+};
+struct ConcurrencyRule {
+  std::string prefix;
+  http::mw::ConcurrencyLimitOptions options;
+};
+
 struct Config {
   http::ServerConfig http;
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
   observe::Level log_level = observe::Level::info;
+  observe::Format log_format = observe::Format::json;
+
+  // Traffic control and security, in the order a request meets them.
+  std::vector<RateLimitRule> rate_limits;
+  std::vector<std::string> auth_tokens;  // empty: no authentication
+  std::vector<std::string> auth_public = {"/healthz", "/readyz", "/metrics"};
+  std::vector<ConcurrencyRule> concurrency_limits;
+  std::size_t max_waiting = 1'000'000;  // per queue; 0: unlimited
+  std::map<std::string, std::size_t, std::less<>> queue_max_waiting;
+  guard::CircuitBreaker::Options breaker;
 
   enum class StoreKind : std::uint8_t { sqlite, memory } store = StoreKind::sqlite;
   store::SqliteOptions sqlite;
@@ -34,6 +57,15 @@ struct Config {
 
 // "default=4,mail=2:3": queue name = workers [: weight]. Throws std::invalid_argument.
 [[nodiscard]] std::vector<tasks::QueueConfig> parse_queues(std::string_view text);
+
+// "/v1/tasks=100:200" (100/s, burst 200, per client IP), "/=1000:2000:global",
+// "/v1=50:100:header:X-API-Key". Throws std::invalid_argument.
+[[nodiscard]] RateLimitRule parse_rate_limit(std::string_view text);
+// "/v1/tasks=64" (no waiting), "/v1=32:2s" (wait up to 2 s for a slot).
+[[nodiscard]] ConcurrencyRule parse_concurrency_limit(std::string_view text);
+// "mail=1000,default=50000": waiting tasks at most, per queue.
+[[nodiscard]] std::map<std::string, std::size_t, std::less<>> parse_queue_limits(
+    std::string_view text);
 
 // "250ms", "10s", "2m", "1h"; a bare number is seconds.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text);

@@ -17,6 +17,12 @@ void install_standard_middleware(http::Router& router, std::chrono::milliseconds
 // GET /healthz: the process is up. GET /readyz: 503 while draining.
 void install_health_routes(http::Server& server);
 
+// The configured rate limits, bearer authentication and concurrency limits,
+// in that order (inside the standard stack: a request is timed, logged and
+// counted even when refused).
+void install_traffic_control(http::Router& router, const Config& config,
+                             observe::Registry& metrics);
+
 // Opens the store, starts the task runtime and the server, runs it until SIGINT/SIGTERM, drains.
 // Returns the exit code.
 [[nodiscard]] int serve(const Config& config);

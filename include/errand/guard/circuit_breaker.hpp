@@ -39,6 +39,8 @@ class CircuitBreaker {
   // target: a half-open probe slot is freed, nothing else changes.
   void abandon();
   [[nodiscard]] State state(TimePoint now) const;
+  // Failures in a row since the last success or since it last opened.
+  [[nodiscard]] int failures() const;
   // While open: how long until a probe may go.
   [[nodiscard]] std::chrono::milliseconds retry_in(TimePoint now) const;
 
@@ -62,8 +64,14 @@ class CircuitBreakers {
       : options_(options), max_targets_(max_targets) {}
   // nullptr once max_targets is reached and `target` is new.
   [[nodiscard]] CircuitBreaker* get(std::string_view target);
-  [[nodiscard]] std::vector<std::pair<std::string, CircuitBreaker::State>> states(
-      CircuitBreaker::TimePoint now) const;
+  struct TargetState {
+    std::string target;
+    CircuitBreaker::State state = CircuitBreaker::State::closed;
+    int failures = 0;                      // in a row, since the last success or opening
+    std::chrono::milliseconds retry_in{};  // while open: until the probe
+  };
+  // Every target seen, by name.
+  [[nodiscard]] std::vector<TargetState> states(CircuitBreaker::TimePoint now) const;
 
  private:
   CircuitBreaker::Options options_;

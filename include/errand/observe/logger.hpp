@@ -22,19 +22,28 @@ namespace errand::observe {
 
 enum class Level { debug, info, warn, error, off };
 
+// json: one JSON object per line, for log shippers. text: for people at a
+// terminal — `2026-11-24T21:00:00.123Z INFO  msg key=value ...`, values
+// quoted only when they need it. Both carry the same fields.
+enum class Format { json, text };
+
 [[nodiscard]] std::string_view to_string(Level level);
 // "debug" | "info" | "warn" | "error" | "off"; throws std::invalid_argument otherwise.
 [[nodiscard]] Level parse_level(std::string_view name);
+// "json" | "text"; throws std::invalid_argument otherwise.
+[[nodiscard]] Format parse_format(std::string_view name);
 
 class Logger {
  public:
   using Fields = boost::json::object;
 
   // Writes to stderr.
-  [[nodiscard]] static Logger to_stderr(Level min_level = Level::info);
+  [[nodiscard]] static Logger to_stderr(Level min_level = Level::info,
+                                        Format format = Format::json);
   // Hands each finished line (no trailing newline) to `sink`, serialised by a mutex.
   [[nodiscard]] static Logger to_callback(std::function<void(std::string_view)> sink,
-                                          Level min_level = Level::debug);
+                                          Level min_level = Level::debug,
+                                          Format format = Format::json);
   // Discards everything.
   [[nodiscard]] static Logger null();
 
@@ -57,10 +66,11 @@ class Logger {
   }
 
  private:
-  Logger(std::shared_ptr<spdlog::logger> impl, Level min_level, Fields bound);
+  Logger(std::shared_ptr<spdlog::logger> impl, Level min_level, Format format, Fields bound);
 
   std::shared_ptr<spdlog::logger> impl_;
   Level min_level_;
+  Format format_;
   std::shared_ptr<const Fields> bound_;
 };
 
