@@ -95,8 +95,13 @@ void process_metrics(observe::Registry& r) {
 // Task metrics through the runtime's hooks (the user's own hooks still run).
 void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
   auto& enqueued = r.counter("tasks_enqueued_total", "Tasks stored by enqueue", {"type", "queue"});
-  auto& executions =
-      r.counter("task_execution_count", "Task attempts by outcome", {"type", "queue", "outcome"});
+  // A histogram named without a unit so that its _count series is
+  // task_execution_count{type,queue,outcome}, the name users look for, while
+  // staying valid Prometheus (a counter must end in _total, and only a
+  // histogram or summary may end in _count).
+  auto& executions = r.histogram("task_execution",
+                                 "Task attempts by outcome; observations are run times in seconds",
+                                 {"type", "queue", "outcome"});
   auto& duration =
       r.histogram("task_duration_seconds", "Handler run time of an attempt", {"type", "queue"});
   auto& retries = r.counter("task_retries_total", "Attempts that failed and will be retried",
@@ -119,8 +124,9 @@ void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
   hooks.after_attempt = [&executions, &duration, &retries, user](const tasks::AttemptInfo& i,
                                                                  std::string_view outcome,
                                                                  std::chrono::nanoseconds took) {
-    executions.with({i.type, i.queue, outcome}).inc();
-    duration.with({i.type, i.queue}).observe(std::chrono::duration<double>(took).count());
+    const double seconds = std::chrono::duration<double>(took).count();
+    executions.with({i.type, i.queue, outcome}).observe(seconds);
+    duration.with({i.type, i.queue}).observe(seconds);
     if (outcome == "retrying") retries.with({i.type, i.queue}).inc();
     if (user.after_attempt) user.after_attempt(i, outcome, took);
   };

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# GET /metrics is usable by the tools operators run: it passes
+# `promtool check metrics` without a warning, and a real Prometheus server
+# (Debian's, started here on a free port) scrapes errand and answers a query
+# about the tasks errand ran.
+set -euo pipefail
+errand="$1"
+for tool in prometheus promtool python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/bootstrap"; exit 1; }
+done
+dir=$(mktemp -d)
+pid=""
+prom_pid=""
+trap 'kill -9 "$pid" "$prom_pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+source "$(dirname "$0")/serve_lib.sh"
+
+start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2
+export ERRAND_SERVER="http://127.0.0.1:$port"
+for _ in 1 2 3; do "$errand" enqueue demo.noop --wait >/dev/null; done
+"$errand" enqueue demo.sleep --payload '{"seconds":0,"fail_attempts":5}' --max-attempts 1 \
+  --wait >/dev/null && { echo "a task meant to die succeeded"; exit 1; }
+
+http_get() {  # HOST:PORT TARGET: print the body of a GET
+  local host=${1%:*} p=${1##*:}
+  exec 3<>"/dev/tcp/$host/$p"
+  printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$1" >&3
+  timeout 10 cat <&3 | sed '1,/^\r$/d'
+  exec 3<&-
+}
+
+# 1. promtool: no errors and no lint warnings (it exits non-zero on either).
+http_get "127.0.0.1:$port" /metrics >"$dir/metrics.txt"
+grep -q '^task_execution_count{type="demo.noop",queue="default",outcome="succeeded"} 3' \
+  "$dir/metrics.txt" || { echo "no task_execution_count"; cat "$dir/metrics.txt"; exit 1; }
+if ! promtool check metrics <"$dir/metrics.txt" >"$dir/promtool.out" 2>&1; then
+  echo "promtool check metrics failed:"; cat "$dir/promtool.out"; exit 1
+fi
+
+# 2. A real Prometheus scrapes errand every second.
+cat >"$dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: errand
+    static_configs:
+      - targets: ["127.0.0.1:$port"]
+YAML
+promtool check config "$dir/prometheus.yml" >/dev/null
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+prom_port=""
+for _ in 1 2 3; do  # a free port may be taken by someone else before Prometheus binds it
+  prom_port=$(free_port)
+  prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/tsdb" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$dir/prometheus.log" 2>&1 &
+  prom_pid=$!
+  for _ in $(seq 1 200); do
+    grep -q "Server is ready to receive web requests" "$dir/prometheus.log" && break 2
+    kill -0 "$prom_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$prom_pid" 2>/dev/null || true
+  prom_pid=""
+done
+[ -n "$prom_pid" ] || { echo "prometheus did not start"; cat "$dir/prometheus.log"; exit 1; }
+
+query() {  # PROMQL: print Prometheus's JSON answer
+  local q
+  q=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")
+  http_get "127.0.0.1:$prom_port" "/api/v1/query?query=$q"
+}
+value_of() {  # JSON answer on stdin: the first sample's value, or nothing
+  python3 -c 'import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(r[0]["value"][1] if r else "")'
+}
+wait_for() {  # PROMQL EXPECTED: until the query answers EXPECTED (60 s at most)
+  local got=""
+  for _ in $(seq 1 300); do
+    got=$(query "$1" | value_of 2>/dev/null || true)
+    [ "$got" = "$2" ] && return 0
+    sleep 0.2
+  done
+  echo "Prometheus answered '$got' for $1, expected $2"
+  cat "$dir/prometheus.log" | tail -20
+  exit 1
+}
+wait_for 'up{job="errand"}' 1
+wait_for 'sum(task_execution_count{type="demo.noop",outcome="succeeded"})' 3
+wait_for 'sum(task_execution_count{type="demo.sleep",outcome="dead"})' 1
+wait_for 'sum(tasks{state="succeeded"})' 3
+wait_for 'count(histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[1m])) >= 0) > 0' 1
+echo "prometheus: ok (errand :$port, prometheus :$prom_port)"
