@@ -56,7 +56,8 @@ std::size_t feed_sse(char* data, std::size_t size, std::size_t n, void* parser) 
 
 }  // namespace
 
-HttpClient::HttpClient(std::string base_url, std::chrono::milliseconds timeout, std::string token)
+HttpClient::HttpClient(std::string base_url, std::chrono::milliseconds timeout,
+                       const std::string& token)
     : base_(std::move(base_url)),
       timeout_(timeout),
       authorization_(token.empty() ? std::string() : "Authorization: Bearer " + token) {

@@ -26,7 +26,8 @@ void ensure_curl();
 class HttpClient {
  public:
   // `token`: sent as `Authorization: Bearer <token>` when not empty.
-  HttpClient(std::string base_url, std::chrono::milliseconds timeout, std::string token = {});
+  HttpClient(std::string base_url, std::chrono::milliseconds timeout,
+             const std::string& token = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

@@ -120,7 +120,7 @@ std::size_t parse_limit(const Context& c, const TaskApiOptions& opt) {
 
 void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOptions options) {
   auto& rt = runtime;
-  const TaskApiOptions opt = options;
+  const TaskApiOptions opt = std::move(options);
   const http::RouteOptions blocking{.blocking = true};
 
   router.post(

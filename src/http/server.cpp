@@ -205,6 +205,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
                              });
   }
 
+  // The request line at the front of `buffered` ends in "HTTP/<digit>.<digit>".
+  static bool well_formed_version(std::string_view buffered) {
+    auto line = buffered.substr(0, buffered.find('\n'));
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const auto v = line.substr(line.rfind(' ') + 1);
+    const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+    return v.size() == 8 && v.starts_with("HTTP/") && digit(v[5]) && v[6] == '.' && digit(v[7]);
+  }
+
   void on_header(beast::error_code ec, std::size_t header_bytes) {
     // Beast applies header_limit to the fields after the start line; the
     // bytes it consumed make the limit exact for the whole header.
@@ -214,6 +223,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
                   fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
     }
     if (ec == bhttp::error::bad_version) {
+      // Beast refuses every version but 1.x the same way; only a well-formed
+      // HTTP/<digit>.<digit> is an unsupported version, the rest is garbage.
+      if (!well_formed_version(
+              std::string_view(static_cast<const char*>(buffer_.data().data()), buffer_.size()))) {
+        return fail(400, "bad_request", "malformed HTTP version in the request line");
+      }
       return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
     }
     if (ec == bhttp::error::header_limit) {

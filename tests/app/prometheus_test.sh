@@ -5,6 +5,7 @@
 # about the tasks errand ran.
 set -euo pipefail
 errand="$1"
+dashboard="$(dirname "$0")/../../docs/grafana/errand-dashboard.json"
 for tool in prometheus promtool python3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/bootstrap"; exit 1; }
 done
@@ -92,4 +93,18 @@ wait_for 'sum(task_execution_count{type="demo.noop",outcome="succeeded"})' 3
 wait_for 'sum(task_execution_count{type="demo.sleep",outcome="dead"})' 1
 wait_for 'sum(tasks{state="succeeded"})' 3
 wait_for 'count(histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[1m])) >= 0) > 0' 1
+
+# 3. Every query of the sample Grafana dashboard is PromQL this Prometheus
+#    accepts.
+python3 - "$dashboard" >"$dir/exprs" <<'PY'
+import json, sys
+for p in json.load(open(sys.argv[1]))["panels"]:
+    for t in p.get("targets", []):
+        print(t["expr"].replace("$__rate_interval", "1m"))
+PY
+[ "$(wc -l <"$dir/exprs")" -ge 20 ] || { echo "dashboard has too few queries"; exit 1; }
+while IFS= read -r expr; do
+  answer=$(query "$expr")
+  echo "$answer" | grep -q '"status":"success"' || { echo "dashboard query refused: $expr -> $answer"; exit 1; }
+done <"$dir/exprs"
 echo "prometheus: ok (errand :$port, prometheus :$prom_port)"
