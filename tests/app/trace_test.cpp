@@ -1,0 +1,117 @@
+// One trace from the HTTP call to the webhook: the trace id of the request
+// that enqueued an http.request task is in the task record, in every log line
+// of every attempt, and in the traceparent header each attempt sends.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <mutex>
+#include <set>
+
+#include "errand/app/builtin_tasks.hpp"
+#include "errand/app/task_api.hpp"
+#include "errand/errand.hpp"
+#include "support/http_client.hpp"
+#include "support/temp_dir.hpp"
+
+namespace errand::app {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
+  // The webhook receiver: fails the first delivery, accepts the second, and
+  // keeps the traceparent of each.
+  test::TestServer peer;
+  std::mutex mu;
+  std::vector<std::string> received;
+  peer.router().post("/hook", [&](http::Context& c) {
+    const std::lock_guard lock(mu);
+    received.emplace_back(c.header("traceparent").value_or(""));
+    if (received.size() == 1) {
+      c.error(503, "busy", "try again");
+    } else {
+      c.json(200, {{"ok", true}});
+    }
+  });
+  peer.start();
+
+  std::vector<std::string> lines;
+  test::TempDir dir;
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.http.threads = 2;
+  o.sqlite.path = (dir.path() / "errand.db").string();
+  o.tasks.poll_interval = 10ms;
+  o.tasks.retry = {.base = 10ms, .cap = 20ms};
+  o.logger = observe::Logger::to_callback(
+      [&](std::string_view l) {
+        const std::lock_guard lock(mu);
+        lines.emplace_back(l);
+      },
+      observe::Level::debug);
+  App app(o);
+  register_builtin_tasks(app.tasks());
+  install_task_api(app.http(), app.tasks());
+  app.start();
+
+  const std::string trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string caller_span = "00f067aa0ba902b7";
+  test::Client client(app.port());
+  const auto body = boost::json::serialize(boost::json::object{
+      {"type", "http.request"},
+      {"payload",
+       {{"url", "http://127.0.0.1:" + std::to_string(peer.port()) + "/hook"}, {"body", "{}"}}}});
+  const auto res = client.request("POST", "/v1/tasks", body,
+                                  {{"Content-Type", "application/json"},
+                                   {"traceparent", "00-" + trace_id + "-" + caller_span + "-01"}});
+  ASSERT_EQ(res.status, 202) << res.body;
+  EXPECT_EQ(res.header("traceparent").substr(3, 32), trace_id);  // the answer continues it too
+  const std::string id(res.json().at("id").as_string());
+  ASSERT_TRUE(test::eventually([&] {
+    return client.request("GET", "/v1/tasks/" + id).json().at("state").as_string() == "succeeded";
+  }));
+
+  // The task record.
+  const auto task = client.request("GET", "/v1/tasks/" + id).json();
+  EXPECT_EQ(task.at("trace_id").as_string(), trace_id);
+  EXPECT_EQ(task.at("attempt").as_int64(), 2);
+  app.stop();
+
+  const std::lock_guard lock(mu);
+  // The webhook: both deliveries carry the trace, each from its own span.
+  ASSERT_EQ(received.size(), 2U);
+  std::set<std::string> spans;
+  for (const auto& tp : received) {
+    ASSERT_EQ(tp.size(), 55U) << tp;
+    EXPECT_EQ(tp.substr(3, 32), trace_id) << tp;
+    spans.insert(tp.substr(36, 16));
+  }
+  EXPECT_EQ(spans.size(), 2U);
+  EXPECT_FALSE(spans.contains(caller_span));
+
+  // The logs: the request's line and every line of both attempts.
+  bool request_line = false;
+  std::set<std::int64_t> attempts;
+  for (const auto& l : lines) {
+    const auto v = boost::json::parse(l).as_object();
+    const auto text = [&](std::string_view key) -> std::string {
+      const auto* f = v.if_contains(key);
+      return f != nullptr && f->is_string() ? std::string(f->as_string()) : std::string();
+    };
+    if (text("path") == "/v1/tasks" && text("msg") == "request") {
+      request_line = true;
+      EXPECT_EQ(text("trace_id"), trace_id) << l;
+    }
+    if (text("task_id") != id) continue;
+    EXPECT_EQ(text("trace_id"), trace_id) << l;
+    EXPECT_TRUE(v.contains("span_id")) << l;
+    attempts.insert(v.at("attempt").as_int64());
+  }
+  EXPECT_TRUE(request_line);
+  EXPECT_EQ(attempts, (std::set<std::int64_t>{1, 2}));
+}
+
+}  // namespace
+}  // namespace errand::app
