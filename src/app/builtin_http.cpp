@@ -5,6 +5,7 @@
 #include <cctype>
 #include <map>
 #include <optional>
+#include <random>
 
 #include <fmt/format.h>
 #include <boost/describe.hpp>
@@ -115,6 +116,11 @@ std::string host_of(const std::string& url) {
   return host;
 }
 
+int jitter_ms() {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  return std::uniform_int_distribution<int>(0, 999)(rng);
+}
+
 guard::CircuitBreaker::TimePoint wall_now() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
@@ -143,11 +149,14 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         const std::string target = host_of(in.url);
         guard::CircuitBreaker* circuit = breakers->get(target);
         if (circuit != nullptr && !circuit->allow(wall_now())) {
+          // Wait for the probe without using an attempt: a receiver that is
+          // down delays its deliveries instead of exhausting them. The jitter
+          // spreads the waiting tasks out over the second after the probe.
           const auto wait = std::max<std::chrono::milliseconds>(circuit->retry_in(wall_now()),
-                                                                std::chrono::seconds(1));
-          return tasks::Outcome::retry(
-              fmt::format("circuit open for {}: failing fast after repeated failures", target),
-              wait);
+                                                                std::chrono::seconds(1)) +
+                            std::chrono::milliseconds(jitter_ms());
+          return tasks::Outcome::snooze(
+              wait, fmt::format("circuit open for {}: waiting for its probe", target));
         }
         CURL* c = curl_easy_init();
         if (c == nullptr) return tasks::Outcome::retry("libcurl could not start");

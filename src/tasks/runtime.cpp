@@ -458,6 +458,11 @@ struct Runtime::Impl {
       } else if (reason == StopReason::cancelled || out.kind() == Outcome::Kind::cancelled) {
         label = "cancelled";
         ok = store->finish_cancelled(id, owner, at);
+      } else if (out.kind() == Outcome::Kind::snooze) {
+        label = "snoozed";
+        const auto wait =
+            std::clamp(out.delay().value_or(milliseconds(0)), milliseconds(0), kMaxHorizon);
+        ok = store->release(id, owner, at + wait, at);
       } else if (out.kind() == Outcome::Kind::fail_permanently) {
         label = "dead";
         ok = store->fail(id, owner, error, std::nullopt, at);

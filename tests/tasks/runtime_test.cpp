@@ -160,6 +160,28 @@ TEST_F(RuntimeTest, ExceptionsAreRetriedWithBackoffThenDead) {
   EXPECT_EQ(get(id).attempt, 3);
 }
 
+TEST_F(RuntimeTest, SnoozeWaitsWithoutUsingAnAttempt) {
+  auto& rt = make();
+  std::atomic<int> calls{0};
+  rt.handle_raw("patient", [&](TaskContext&) -> Outcome {
+    if (++calls < 4) return Outcome::snooze(1min, "downstream circuit open");
+    return Outcome::done();
+  });
+  rt.start();
+  const auto id = rt.enqueue("patient", {}, {.max_attempts = 1}).id;  // one attempt, 3 snoozes
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(test::eventually([&] { return calls.load() == i; }));
+    ASSERT_TRUE(reaches(id, TaskState::scheduled));
+    const auto r = get(id);
+    EXPECT_EQ(r.attempt, 0);
+    EXPECT_EQ(r.run_at, clock->now() + 1min);
+    EXPECT_FALSE(r.last_error.has_value());  // a snooze is not an error
+    clock->advance(1min);
+  }
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(get(id).attempt, 1);
+}
+
 TEST_F(RuntimeTest, BackoffStaysWithinItsWindow) {
   const RetryPolicy p{.base = 100ms, .cap = 5s};
   EXPECT_EQ(p.ceiling(1), 100ms);

@@ -6,6 +6,7 @@
 //   return Outcome::retry("smtp busy", 30s);   // failed attempt, retry after 30s
 //   return Outcome::fail_permanently("bad address");  // dead, no more attempts
 //   return Outcome::cancelled();               // the handler saw its stop token
+//   return Outcome::snooze(30s, "circuit open");  // not now: wait, no attempt used
 
 #include <chrono>
 #include <optional>
@@ -18,7 +19,7 @@ namespace errand::tasks {
 
 class Outcome {
  public:
-  enum class Kind : std::uint8_t { done, retry, fail_permanently, cancelled };
+  enum class Kind : std::uint8_t { done, retry, fail_permanently, cancelled, snooze };
 
   [[nodiscard]] static Outcome done(boost::json::value result = nullptr) {
     return {Kind::done, std::move(result), {}, std::nullopt};
@@ -32,6 +33,13 @@ class Outcome {
     return {Kind::fail_permanently, nullptr, std::move(error), std::nullopt};
   }
   [[nodiscard]] static Outcome cancelled() { return {Kind::cancelled, nullptr, {}, std::nullopt}; }
+  // The task could not run now for a reason that is not its fault (a
+  // downstream's circuit is open, a quota is spent): it is scheduled again
+  // after `delay` and this attempt is not counted against max_attempts. The
+  // reason is logged, not stored as the task's error.
+  [[nodiscard]] static Outcome snooze(std::chrono::milliseconds delay, std::string reason) {
+    return {Kind::snooze, nullptr, std::move(reason), delay};
+  }
 
   [[nodiscard]] Kind kind() const { return kind_; }
   [[nodiscard]] const boost::json::value& result() const { return result_; }
