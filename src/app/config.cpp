@@ -1,6 +1,7 @@
 #include "errand/app/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <iostream>
 #include <stdexcept>
@@ -130,6 +131,20 @@ T number_in(std::string_view n, T lo, T hi, std::string_view rule, std::string_v
 
 }  // namespace
 
+void check_token(std::string_view token) {
+  // RFC 6750 b64token characters: no spaces or quotes, so what a client sends
+  // after "Bearer " can match it exactly.
+  const bool charset = std::all_of(token.begin(), token.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) != 0 ||
+           std::string_view("-._~+/=").find(ch) != std::string_view::npos;
+  });
+  if (token.size() < 16 || !charset) {
+    throw std::invalid_argument(
+        "--auth-token: a token is at least 16 characters of A-Z a-z 0-9 - . _ ~ + / = (use "
+        "e.g. `openssl rand -hex 24`)");
+  }
+}
+
 RateLimitRule parse_rate_limit(std::string_view text) {
   constexpr std::string_view usage =
       "PREFIX=RATE:BURST[:ip|global|header:NAME], e.g. /v1/tasks=100:200";
@@ -183,6 +198,10 @@ std::map<std::string, std::size_t, std::less<>> parse_queue_limits(std::string_v
     if (eq == std::string_view::npos || !tasks::valid_name(name)) {
       throw std::invalid_argument(fmt::format(
           "invalid queue limits '{}' (use NAME=MAX_WAITING,..., e.g. mail=1000)", text));
+    }
+    if (out.contains(name)) {
+      throw std::invalid_argument(
+          fmt::format("invalid queue limits '{}': queue '{}' is listed twice", text, name));
     }
     out[name] =
         number_in<std::size_t>(item.substr(eq + 1), 0, std::size_t{1} << 40U, text, "max waiting");
@@ -324,7 +343,7 @@ int cli_main(int argc, char** argv) {
   std::string queue_limits;
   serve_cmd
       ->add_option("--queue-max-waiting", queue_limits,
-                   "Per-queue overrides of --max-waiting: NAME=N,...")
+                   "Per-queue overrides of --max-waiting: NAME=N,... (0: unlimited)")
       ->envname("ERRAND_QUEUE_MAX_WAITING");
   serve_cmd
       ->add_option("--breaker-failures", config.breaker.failure_threshold,
@@ -394,14 +413,25 @@ int cli_main(int argc, char** argv) {
               : observe::parse_format(log_format);
       for (const auto& r : rate_limits) config.rate_limits.push_back(parse_rate_limit(r));
       for (const auto& r : concurrency_limits) {
-        config.concurrency_limits.push_back(parse_concurrency_limit(r));
+        auto rule = parse_concurrency_limit(r);
+        if (rule.options.max_wait.count() > 0 &&
+            rule.options.max_in_flight >= config.http.blocking_threads) {
+          throw std::invalid_argument(fmt::format(
+              "--concurrency-limit {}: {} in flight with waiting needs more --blocking-threads "
+              "than that ({} now): each waiting request holds a blocking thread",
+              r, rule.options.max_in_flight, config.http.blocking_threads));
+        }
+        config.concurrency_limits.push_back(std::move(rule));
       }
       if (!queue_limits.empty()) config.queue_max_waiting = parse_queue_limits(queue_limits);
-      for (const auto& t : config.auth_tokens) {
-        if (t.size() < 16) {
-          throw std::invalid_argument(
-              "--auth-token: a token must be at least 16 characters (use e.g. `openssl rand "
-              "-hex 24`)");
+      for (const auto& t : config.auth_tokens) check_token(t);
+      for (const auto& p : config.auth_public) {
+        // "" or "/" would leave every route open: a typo must not turn auth off.
+        if (p.size() < 2 || p.front() != '/') {
+          throw std::invalid_argument(fmt::format(
+              "--auth-public: '{}' is not a route prefix like /healthz (\"/\" would make every "
+              "route public)",
+              p));
         }
       }
       config.store = store_kind == "memory" ? Config::StoreKind::memory : Config::StoreKind::sqlite;

@@ -207,8 +207,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // The request line at the front of `buffered` ends in "HTTP/<digit>.<digit>".
   static bool well_formed_version(std::string_view buffered) {
-    auto line = buffered.substr(0, buffered.find('\n'));
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const auto end = buffered.find("\r\n");
+    if (end == std::string_view::npos) return false;  // a bare LF ends no request line
+    const auto line = buffered.substr(0, end);
     const auto v = line.substr(line.rfind(' ') + 1);
     const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
     return v.size() == 8 && v.starts_with("HTTP/") && digit(v[5]) && v[6] == '.' && digit(v[7]);

@@ -183,13 +183,15 @@ std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<Ne
   if (s_->groups.contains(group.id)) {
     throw StoreError(StoreError::Code::invalid, "duplicate group id " + group.id);
   }
+  for (auto& t : members) {
+    t.group_id = group.id;
+    t.unique_key.clear();  // a member must belong to this group, not to an earlier task
+  }
   s_->check_new(members);
   Group g{0, std::move(group.completion), {}};
   std::vector<Enqueued> out;
   out.reserve(members.size());
   for (auto& t : members) {
-    t.group_id = group.id;
-    t.unique_key.clear();  // a member must belong to this group, not to an earlier task
     out.push_back(s_->insert(std::move(t), now));
     g.members.push_back(out.back().id);
   }
@@ -412,8 +414,9 @@ std::size_t MemoryStore::purge_final(TimePoint cutoff, std::size_t max) {
   std::size_t n = 0;
   while (n < max && !s_->finished.empty() && s_->finished.begin()->first < cutoff) {
     const std::string id = s_->finished.begin()->second;
-    s_->finished.erase(s_->finished.begin());
-    s_->tasks.erase(id);
+    auto it = s_->tasks.find(id);
+    s_->unindex(it->second);  // also drops it from `finished` and from the counts
+    s_->tasks.erase(it);
     ++n;
   }
   return n;
@@ -435,6 +438,7 @@ bool MemoryStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
   if (it != s_->schedules.end() && it->second >= tick) return false;
   std::vector<NewTask> one;
   one.push_back(std::move(task));
+  one.front().max_waiting = 0;  // a tick is never refused: it would be lost
   s_->check_new(one);
   s_->insert(std::move(one.front()), now);
   s_->schedules.insert_or_assign(std::string(schedule), tick);

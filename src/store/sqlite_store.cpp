@@ -663,6 +663,7 @@ bool SqliteStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
         .bind(1, schedule)
         .bind(2, ms(tick))
         .run();
+    task.max_waiting = 0;  // a tick is never refused: it would be lost
     insert(db, std::move(task), now);
     fired = true;
   });

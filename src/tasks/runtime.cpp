@@ -382,7 +382,9 @@ struct Runtime::Impl {
         a.task.queue,
         a.task.attempt,
         a.task.max_attempts,
-        std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(start - a.task.run_at))};
+        std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(start - a.task.run_at)),
+        a.trace.trace_id,
+        a.task.request_id};
     if (type == nullptr) {
       // Enqueued by another process that knows the type: this one cannot run it.
       finish(a, info, Outcome::retry("task type '" + a.task.type + "' is not registered here"),
@@ -420,6 +422,11 @@ struct Runtime::Impl {
       out = Outcome::retry("unknown exception");
     }
     finish(a, info, out, std::chrono::steady_clock::now() - t0, type);
+  }
+
+  // At least a second: a handler snoozing with 0 would spin claim/release.
+  static milliseconds snooze_delay(const Outcome& out) {
+    return std::clamp(out.delay().value_or(milliseconds(0)), milliseconds(1000), kMaxHorizon);
   }
 
   void finish(detail::Attempt& a, const AttemptInfo& info, const Outcome& out,
@@ -460,9 +467,7 @@ struct Runtime::Impl {
         ok = store->finish_cancelled(id, owner, at);
       } else if (out.kind() == Outcome::Kind::snooze) {
         label = "snoozed";
-        const auto wait =
-            std::clamp(out.delay().value_or(milliseconds(0)), milliseconds(0), kMaxHorizon);
-        ok = store->release(id, owner, at + wait, at);
+        ok = store->release(id, owner, at + snooze_delay(out), at);
       } else if (out.kind() == Outcome::Kind::fail_permanently) {
         label = "dead";
         ok = store->fail(id, owner, error, std::nullopt, at);
@@ -482,6 +487,8 @@ struct Runtime::Impl {
     const double secs = std::chrono::duration<double>(took).count();
     if (label == "succeeded") {
       a.log.info("task succeeded", {{"duration_s", secs}});
+    } else if (label == "snoozed") {
+      a.log.info("task snoozed", {{"reason", error}, {"delay_ms", snooze_delay(out).count()}});
     } else {
       a.log.warn("task " + std::string(label), {{"duration_s", secs}, {"error", error}});
     }

@@ -3,17 +3,8 @@
 // server (Debian's python3-aiosmtpd, started by the test on a free port).
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <boost/json.hpp>
 
@@ -22,9 +13,8 @@
 #include "errand/http/testing.hpp"
 #include "errand/store/memory_store.hpp"
 #include "support/http_client.hpp"
+#include "support/smtp_server.hpp"
 #include "support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace errand::app {
 namespace {
@@ -186,81 +176,11 @@ TEST_F(Builtins, HttpRequestRefusesHostileInputAtEnqueue) {
   EXPECT_TRUE(store->queues().empty());
 }
 
-// A real SMTP server for the duration of a test.
-class SmtpServer {
- public:
-  explicit SmtpServer(const std::filesystem::path& maildir) : maildir_(maildir) {
-    port_ = free_port();
-    std::vector<std::string> args = {"/usr/bin/python3",
-                                     "-m",
-                                     "aiosmtpd",
-                                     "-n",
-                                     "-l",
-                                     "127.0.0.1:" + std::to_string(port_),
-                                     "-c",
-                                     "aiosmtpd.handlers.Mailbox",
-                                     maildir.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = 0;
-  }
-  ~SmtpServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  SmtpServer(const SmtpServer&) = delete;
-  SmtpServer& operator=(const SmtpServer&) = delete;
-
-  [[nodiscard]] bool ready() const {
-    return pid_ > 0 && test::eventually([&] { return accepts(); }, 30s);
-  }
-  [[nodiscard]] std::uint16_t port() const { return port_; }
-  [[nodiscard]] std::vector<std::string> messages() const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(maildir_ / "new", ec)) {
-      std::ifstream in(e.path());
-      std::stringstream s;
-      s << in.rdbuf();
-      out.push_back(s.str());
-    }
-    return out;
-  }
-
- private:
-  static std::uint16_t free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
-  }
-  [[nodiscard]] bool accepts() const {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port_);
-    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    return ok;
-  }
-
-  std::filesystem::path maildir_;
-  std::uint16_t port_ = 0;
-  pid_t pid_ = 0;
-};
+using test::SmtpServer;
 
 TEST_F(Builtins, EmailSendDeliversToARealSmtpServer) {
   test::TempDir dir;
-  SmtpServer smtp(dir.path() / "mail");
+  SmtpServer smtp(dir.path());
   ASSERT_TRUE(smtp.ready()) << "python3-aiosmtpd did not start (scripts/bootstrap installs it)";
 
   auto& r = runtime();

@@ -68,8 +68,17 @@ TEST(Config, ParsesConcurrencyRulesAndQueueLimits) {
   const auto q = parse_queue_limits("mail=1000,default=0");
   EXPECT_EQ(q.at("mail"), 1000U);
   EXPECT_EQ(q.at("default"), 0U);
-  for (const char* bad : {"", "mail", "mail=", "mail=x", "a b=1", "mail=-1"}) {
+  for (const char* bad : {"", "mail", "mail=", "mail=x", "a b=1", "mail=-1", "a=1,a=2"}) {
     EXPECT_THROW((void)parse_queue_limits(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(Config, BearerTokensMustBeLongAndPlain) {
+  check_token("0123456789abcdef");
+  check_token("abc-DEF_ghi.jkl~mno+pqr/stu=");
+  for (const char* bad : {"", "short", "0123456789abcde", "0123456789 abcdef", "0123456789abcdef\"",
+                          "0123456789abcdef\r"}) {
+    EXPECT_THROW(check_token(bad), std::invalid_argument) << bad;
   }
 }
 

@@ -3,84 +3,27 @@
 // file: every task that was answered 202 is there and eventually succeeds.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <atomic>
-#include <fstream>
-#include <regex>
-#include <sstream>
 #include <thread>
 
+#include "support/child_process.hpp"
 #include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace errand::app {
 namespace {
 
 using namespace std::chrono_literals;
 
-// `errand serve` as a child process, its stderr in a file.
-class ServerProcess {
+// `errand serve` as a child process, its stderr in a file. A short lease: the
+// killed server's running tasks come back within seconds.
+class ServerProcess : public test::ChildProcess {
  public:
-  ServerProcess(const std::filesystem::path& db, const std::filesystem::path& log) : log_(log) {
-    // A short lease: the killed server's running tasks come back within seconds.
-    std::vector<std::string> args = {
-        ERRAND_CLI, "serve",     "--listen",    "127.0.0.1:0", "--threads",          "2",
-        "--db",     db.string(), "--queues",    "default=4",   "--blocking-threads", "16",
-        "--lease",  "2s",        "--log-level", "info"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, argv[0], &files, nullptr, argv.data(), environ) != 0) pid_ = 0;
-    posix_spawn_file_actions_destroy(&files);
-  }
-  ~ServerProcess() { kill_now(); }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-
-  // The port from the "listening" log line; 0 if it never came.
-  std::uint16_t wait_port() {
-    std::uint16_t port = 0;
-    const std::regex listening(R"re("msg":"listening".*"port":(\d+))re");
-    (void)test::eventually(
-        [&] {
-          std::ifstream in(log_);
-          std::stringstream s;
-          s << in.rdbuf();
-          const std::string text = s.str();
-          std::smatch m;
-          if (std::regex_search(text, m, listening))
-            port = static_cast<std::uint16_t>(std::stoi(m[1]));
-          return port != 0;
-        },
-        60s);
-    return port;
-  }
-  void kill_now() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-  }
-  int terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = 0;
-    return status;
-  }
-
- private:
-  std::filesystem::path log_;
-  pid_t pid_ = 0;
+  ServerProcess(const std::filesystem::path& db, const std::filesystem::path& log)
+      : ChildProcess({ERRAND_CLI, "serve", "--listen", "127.0.0.1:0", "--threads", "2", "--db",
+                      db.string(), "--queues", "default=4", "--blocking-threads", "16", "--lease",
+                      "2s", "--log-level", "info"},
+                     log) {}
 };
 
 TEST(Durability, EveryAcknowledgedEnqueueSurvivesSigkill) {

@@ -17,7 +17,7 @@ db = "$dir/data/errand.db"
 queues = "default=2,mail=1"
 auth-token = ["smoke-test-token-0123456789"]
 rate-limit = ["/v1/queues=0.001:2:global"]
-concurrency-limit = ["/v1=64:1s"]
+concurrency-limit = ["/v1=8:1s"]
 queue-max-waiting = "parked=1"
 TOML
 start_errand "$errand" "$dir" --threads 2 --config "$dir/errand.toml"

@@ -25,6 +25,29 @@ struct Signup {
 };
 BOOST_DESCRIBE_STRUCT(Signup, (), (email, age, newsletter, score, tags, address, level))
 
+struct Range {
+  int lo = 0;
+  int hi = 0;
+  void validate() const {
+    if (lo > hi) throw json::BindError("lo", "field 'lo' must not be above 'hi'");
+  }
+};
+BOOST_DESCRIBE_STRUCT(Range, (), (lo, hi))
+
+TEST(Bind, ValidateRunsAfterBindingAndIsA400) {
+  Router router;
+  router.post("/range", [](Context& c) {
+    const auto r = c.bind<Range>();
+    c.json(200, {{"width", r.hi - r.lo}});
+  });
+  auto ok = testing::perform(router, {"POST", "/range", {}, R"({"lo":1,"hi":4})"});
+  EXPECT_EQ(ok.status, 200);
+  auto bad = testing::perform(router, {"POST", "/range", {}, R"({"lo":5,"hi":4})"});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json().at("error").at("code"), "invalid_field");
+  EXPECT_EQ(bad.json().at("error").at("message"), "field 'lo' must not be above 'hi'");
+}
+
 class BindTest : public ::testing::Test {
  protected:
   BindTest() {

@@ -354,6 +354,31 @@ TEST_P(StoreContract, MaxWaitingRefusesAtTheLimitAndStoresNothing) {
   add(limited("keyed"));
 }
 
+TEST_P(StoreContract, PurgeAndSchedulesAndGroupsKeepCountsAndLimitsRight) {
+  const auto id = add(task("t", "p"));
+  ASSERT_EQ(store->claim("p", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->complete(id, "w1", "null", t0));
+  EXPECT_EQ(store->purge_final(t0 + seconds(1), 10), 1U);
+  EXPECT_TRUE(store->queues().empty());  // purged: not counted any more
+
+  NewTask full = task("t", "s");
+  full.max_waiting = 1;
+  add(full);
+  NewTask tick = task("tick", "s");
+  tick.max_waiting = 1;  // a schedule's firing is never refused
+  EXPECT_TRUE(store->fire_schedule("every-1s", t0, tick, t0));
+  // Group members carry no unique_key, so none of them is "deduplicated" past the limit.
+  NewTask keyed = task("t", "g");
+  keyed.unique_key = "k";
+  add(keyed);
+  std::vector<NewTask> members{task("t", "g"), task("t", "g")};
+  for (auto& m : members) {
+    m.unique_key = "k";
+    m.max_waiting = 2;
+  }
+  EXPECT_THROW(store->enqueue_group({new_task_id(t0)}, members, t0), StoreError);
+}
+
 TEST_P(StoreContract, QueueCountsFollowEveryTransition) {
   const auto counts = [&](std::string_view queue) {
     for (auto& q : store->queues()) {

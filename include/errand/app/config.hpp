@@ -63,7 +63,9 @@ struct Config {
 [[nodiscard]] RateLimitRule parse_rate_limit(std::string_view text);
 // "/v1/tasks=64" (no waiting), "/v1=32:2s" (wait up to 2 s for a slot).
 [[nodiscard]] ConcurrencyRule parse_concurrency_limit(std::string_view text);
-// "mail=1000,default=50000": waiting tasks at most, per queue.
+// Throws std::invalid_argument unless `token` is a usable bearer token.
+void check_token(std::string_view token);
+// "mail=1000,default=50000": waiting tasks at most, per queue (0: unlimited).
 [[nodiscard]] std::map<std::string, std::size_t, std::less<>> parse_queue_limits(
     std::string_view text);
 

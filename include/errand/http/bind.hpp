@@ -1,6 +1,8 @@
 #pragma once
-// bind<T>() for HTTP handlers: json::from_json<T> (see errand/json/bind.hpp)
-// with its BindError answered as 400 {"error":{"code":"invalid_field",...}}.
+// bind<T>() for HTTP handlers: json::from_json<T> (see errand/json/bind.hpp),
+// then T's `void validate() const` if it has one (the same hook typed task
+// payloads use, so one struct checks its values once for both), with every
+// BindError answered as 400 {"error":{"code":"invalid_field",...}}.
 
 #include <string>
 
@@ -12,7 +14,9 @@ namespace errand::http::detail {
 template <class T>
 T bind_value(const boost::json::value& v) {
   try {
-    return json::from_json<T>(v);
+    T value = json::from_json<T>(v);
+    if constexpr (requires { value.validate(); }) value.validate();
+    return value;
   } catch (const json::BindError& e) {
     throw Error(400, "invalid_field", e.what());
   }

@@ -78,9 +78,11 @@ struct RateLimitOptions {
 // a slot — only when its chain runs on the blocking pool, since waiting on an
 // I/O thread would stall every connection of that thread; non-blocking routes
 // are answered at once. The wait also ends when the request's deadline passes
-// (timeout middleware) or its client goes away. Then: 503
+// (timeout middleware) or the server shuts down. Then: 503
 // {"error":{"code":"concurrency_limited"}} with Retry-After. A streamed
-// response holds its slot only while the handler sets it up.
+// response holds its slot only while the handler sets it up. Waiters occupy
+// blocking-pool threads: keep max_in_flight well below the pool's size, or
+// the pool's own 503 `overloaded` answers first.
 struct ConcurrencyLimitOptions {
   std::size_t max_in_flight = 64;
   std::chrono::milliseconds max_wait{0};

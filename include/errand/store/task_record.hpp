@@ -55,7 +55,8 @@ struct NewTask {
   // Backpressure: when the queue already holds this many waiting tasks
   // (scheduled + pending + retrying), enqueue throws StoreError{queue_full} and
   // stores nothing. 0: no limit. Not stored with the task; ignored for group
-  // completions and schedule firings, which must not be lost.
+  // completions and schedule firings, which must not be lost. (Store::retry
+  // of a dead task is not limited either: an operator asked for it.)
   std::size_t max_waiting = 0;
 };
 

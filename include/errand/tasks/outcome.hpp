@@ -35,8 +35,9 @@ class Outcome {
   [[nodiscard]] static Outcome cancelled() { return {Kind::cancelled, nullptr, {}, std::nullopt}; }
   // The task could not run now for a reason that is not its fault (a
   // downstream's circuit is open, a quota is spent): it is scheduled again
-  // after `delay` and this attempt is not counted against max_attempts. The
-  // reason is logged, not stored as the task's error.
+  // after `delay` (at least 1 s) and this attempt is not counted against
+  // max_attempts. The reason is logged, not stored as the task's error. There
+  // is no limit on snoozes: a handler that always snoozes never finishes.
   [[nodiscard]] static Outcome snooze(std::chrono::milliseconds delay, std::string reason) {
     return {Kind::snooze, nullptr, std::move(reason), delay};
   }

@@ -59,6 +59,8 @@ struct AttemptInfo {
   int attempt = 0;
   int max_attempts = 0;
   std::chrono::milliseconds waited{0};  // from ready (run_at) to start
+  std::string_view trace_id{};          // of the request that enqueued the task
+  std::string_view request_id{};
 };
 
 // Observation points for metrics and tracing (the observe layer plugs in here).
@@ -67,8 +69,9 @@ struct Hooks {
   std::function<void(std::string_view type, std::string_view queue)> enqueued{};
   std::function<void(const AttemptInfo&)> before_attempt{};
   // outcome: "succeeded", "retrying", "dead", "cancelled", "requeued" (shutdown
-  // or rate limit: the attempt did not count), "lost" (lease lost, or the store
-  // failed: the task will be reclaimed).
+  // or rate limit: the attempt did not count), "snoozed" (Outcome::snooze: not
+  // counted either), "lost" (lease lost, or the store failed: the task will be
+  // reclaimed).
   std::function<void(const AttemptInfo&, std::string_view outcome, std::chrono::nanoseconds took)>
       after_attempt{};
   // A handler still running `stuck_after` past its deadline, ignoring its stop token.
