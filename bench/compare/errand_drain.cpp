@@ -1,0 +1,88 @@
+// errand's side of bench/compare/run for the task workloads, in the same shape
+// as the BullMQ and Sidekiq drivers:
+//   errand_compare drain DB N WORKERS   N no-op tasks stored first (batches of
+//       1000), then the runtime starts WORKERS workers; the time runs from the
+//       start to the Nth success. Results are kept, as BullMQ keeps its jobs.
+//   errand_compare pending DB N         N tasks left pending in a queue nobody
+//       serves; prints the process's resident memory and the file's size.
+// SQLite synchronous=NORMAL: a task acknowledged survives a crash of the
+// process (like Redis with appendfsync everysec, it may lose the last moments
+// on a power cut). Prints one JSON object.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "errand/store/sqlite_store.hpp"
+#include "errand/tasks/runtime.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  double pages = 0;
+  double resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+void fill(errand::tasks::Runtime& rt, std::size_t n, const std::string& queue) {
+  std::vector<errand::tasks::TaskSpec> batch;
+  for (std::size_t i = 0; i < n; i += batch.size()) {
+    batch.clear();
+    for (std::size_t k = i; k < std::min(n, i + 1000); ++k) {
+      errand::tasks::TaskSpec spec{"noop", {{"i", k}}, {}};
+      spec.options.queue = queue;
+      batch.push_back(std::move(spec));
+    }
+    rt.enqueue_batch(batch);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: %s drain|pending DB N [WORKERS]\n", argv[0]);
+    return 2;
+  }
+  const std::string mode = argv[1];
+  const std::string db = argv[2];
+  const auto n = static_cast<std::size_t>(std::stoull(argv[3]));
+  const unsigned workers = argc > 4 ? static_cast<unsigned>(std::stoul(argv[4])) : 4;
+  std::filesystem::remove(db);
+  auto store =
+      std::make_shared<errand::store::SqliteStore>(errand::store::SqliteOptions{.path = db});
+  errand::tasks::RuntimeConfig cfg;
+  cfg.queues = {{.name = "bench", .concurrency = workers}};
+  cfg.max_waiting = 0;
+  cfg.poll_interval = std::chrono::milliseconds(50);
+  errand::tasks::Runtime rt(store, cfg);
+  rt.handle_raw("noop", [](errand::tasks::TaskContext&) {});
+
+  if (mode == "pending") {
+    fill(rt, n, "parked");  // not served: everything stays pending
+    std::printf("{\"jobs\":%zu,\"rss_bytes\":%.0f,\"db_bytes\":%ju}\n", n, resident_bytes(),
+                static_cast<std::uintmax_t>(std::filesystem::file_size(db)));
+    return 0;
+  }
+  fill(rt, n, "bench");
+  const auto start = Clock::now();
+  rt.start();
+  while (true) {
+    std::size_t done = 0;
+    for (auto& q : store->queues()) done += q.succeeded;
+    if (done >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  rt.stop();
+  std::printf("{\"jobs_per_s\":%.1f,\"jobs\":%zu}\n", static_cast<double>(n) / secs, n);
+  return 0;
+}
