@@ -56,11 +56,12 @@ int main(int argc, char** argv) {
   const std::string db = argv[2];
   const auto n = static_cast<std::size_t>(std::stoull(argv[3]));
   const unsigned workers = argc > 4 ? static_cast<unsigned>(std::stoul(argv[4])) : 4;
+  const unsigned prefetch = argc > 5 ? static_cast<unsigned>(std::stoul(argv[5])) : 0;
   std::filesystem::remove(db);
   auto store =
       std::make_shared<errand::store::SqliteStore>(errand::store::SqliteOptions{.path = db});
   errand::tasks::RuntimeConfig cfg;
-  cfg.queues = {{.name = "bench", .concurrency = workers}};
+  cfg.queues = {{.name = "bench", .concurrency = workers, .prefetch = prefetch}};
   cfg.max_waiting = 0;
   cfg.poll_interval = std::chrono::milliseconds(50);
   errand::tasks::Runtime rt(store, cfg);

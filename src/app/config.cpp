@@ -63,9 +63,10 @@ std::pair<std::string, std::uint16_t> parse_listen(std::string_view text) {
 
 std::vector<tasks::QueueConfig> parse_queues(std::string_view text) {
   const auto bad = [&](std::string_view why) {
-    return std::invalid_argument(fmt::format(
-        "invalid queues '{}': {} (use NAME=WORKERS[:WEIGHT],..., e.g. default=4,mail=2:3)", text,
-        why));
+    return std::invalid_argument(
+        fmt::format("invalid queues '{}': {} (use NAME=WORKERS[:WEIGHT[:PREFETCH]],..., e.g. "
+                    "default=4,mail=2:3)",
+                    text, why));
   };
   std::vector<tasks::QueueConfig> out;
   std::size_t pos = 0;
@@ -92,7 +93,12 @@ std::vector<tasks::QueueConfig> parse_queues(std::string_view text) {
       return v;
     };
     q.concurrency = number(rest.substr(0, colon), 1, 1024);
-    if (colon != std::string_view::npos) q.weight = number(rest.substr(colon + 1), 1, 1000);
+    if (colon != std::string_view::npos) {
+      auto tail = rest.substr(colon + 1);
+      const auto second = tail.find(':');
+      q.weight = number(tail.substr(0, second), 1, 1000);
+      if (second != std::string_view::npos) q.prefetch = number(tail.substr(second + 1), 0, 4096);
+    }
     out.push_back(std::move(q));
   }
   return out;
@@ -370,7 +376,9 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::IsMember({"normal", "full"}))
       ->capture_default_str();
   std::string queues = "default=4";
-  serve_cmd->add_option("--queues", queues, "Queues and their workers: NAME=WORKERS[:WEIGHT],...")
+  serve_cmd
+      ->add_option("--queues", queues,
+                   "Queues and their workers: NAME=WORKERS[:WEIGHT[:PREFETCH]],...")
       ->envname("ERRAND_QUEUES")
       ->capture_default_str();
   add_duration(*serve_cmd, "--task-grace", config.task_grace, "ERRAND_TASK_GRACE",

@@ -266,7 +266,7 @@ struct Runtime::Impl {
         {
           const std::lock_guard lock(mu);
           if (stopping) return;
-          free = q->cfg.concurrency - q->busy - q->buffer.size();
+          free = q->cfg.concurrency + q->cfg.prefetch - q->busy - q->buffer.size();
         }
         if (free == 0) continue;
         const std::size_t want = std::min(free, cfg.claim_batch);

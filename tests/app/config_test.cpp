@@ -27,8 +27,11 @@ TEST(Config, ParsesQueues) {
   EXPECT_EQ(q[1].name, "mail");
   EXPECT_EQ(q[1].concurrency, 2U);
   EXPECT_EQ(q[1].weight, 3U);
-  for (const char* bad :
-       {"", "default", "default=0", "a=1,a=2", "a b=1", "x=2:0", "x=two", "x=1,", "x=5000"}) {
+  EXPECT_EQ(q[1].prefetch, 0U);
+  const auto p = parse_queues("bulk=16:1:32");
+  EXPECT_EQ(p[0].prefetch, 32U);
+  for (const char* bad : {"", "default", "default=0", "a=1,a=2", "a b=1", "x=2:0", "x=two", "x=1,",
+                          "x=5000", "x=1:1:", "x=1:1:9999", "x=1:1:1:1"}) {
     EXPECT_THROW((void)parse_queues(bad), std::invalid_argument) << bad;
   }
 }

@@ -358,6 +358,31 @@ TEST_F(RuntimeTest, ShutdownRequeuesWhatDidNotFinishWithoutUsingAnAttempt) {
   }
 }
 
+TEST_F(RuntimeTest, PrefetchClaimsAheadWithinItsBoundAndReturnsTasksOnShutdown) {
+  auto cfg = config();
+  cfg.queues = {{.name = "default", .concurrency = 1, .prefetch = 2}};
+  cfg.shutdown_grace = 50ms;
+  auto& rt = make(cfg);
+  std::atomic<int> started{0};
+  rt.handle_raw("long", [&](TaskContext& t) {
+    ++started;
+    while (t.sleep_for(1h)) {
+    }
+    return Outcome::cancelled();
+  });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(rt.enqueue("long", {}).id);
+  rt.start();
+  const auto counts = [&] { return store->queues().at(0); };
+  // One running and two claimed ahead: never more than workers + prefetch.
+  ASSERT_TRUE(test::eventually([&] { return started == 1 && counts().active == 3; }));
+  EXPECT_EQ(counts().pending, 2U);
+  rt.stop();
+  const auto after = counts();
+  EXPECT_EQ(after.pending, 5U);  // the running one and the prefetched ones all came back
+  for (const auto& id : ids) EXPECT_EQ(get(id).attempt, 0);
+}
+
 TEST_F(RuntimeTest, ShutdownLetsRunningTasksFinishWithinTheGrace) {
   auto& rt = make();
   test::Gate gate;

@@ -55,7 +55,8 @@ struct Config {
   SmtpOptions smtp;
 };
 
-// "default=4,mail=2:3": queue name = workers [: weight]. Throws std::invalid_argument.
+// "default=4,mail=2:3,bulk=16:1:32": queue name = workers [: weight [: prefetch]].
+// Throws std::invalid_argument.
 [[nodiscard]] std::vector<tasks::QueueConfig> parse_queues(std::string_view text);
 
 // "/v1/tasks=100:200" (100/s, burst 200, per client IP), "/=1000:2000:global",

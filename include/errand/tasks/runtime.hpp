@@ -6,9 +6,9 @@
 // purges old results, fires periodic schedules). No thread is detached; all are
 // joined by stop().
 //
-// Bounded everywhere: a queue never holds more claimed tasks in memory than it
-// has workers; the store's writer queue is bounded; enqueue validates size and
-// options and throws EnqueueError rather than storing something that cannot run.
+// Bounded everywhere: a queue never holds more claimed tasks in memory than
+// its workers plus its prefetch (0 by default); the store's writer queue is bounded; enqueue
+// validates size and options and throws EnqueueError rather than storing something that cannot run.
 //
 // Delivery is at least once. A task whose handler returns is recorded exactly
 // once (the lease owner check in the store); a task whose process dies is
@@ -49,6 +49,10 @@ struct QueueConfig {
   std::string name = "default";
   unsigned concurrency = 4;  // worker threads
   unsigned weight = 1;       // share of claim turns under weighted polling
+  // Tasks claimed ahead and kept ready beyond the busy workers, so a worker
+  // that finishes starts the next task without waiting for a claim. They hold
+  // a lease like running tasks; on shutdown they go back at once.
+  unsigned prefetch = 0;
 };
 
 // What a handler-facing hook sees of an attempt.
