@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load test with wrk: errand (bench/echo_server.cpp, release build) against a
-# Gin baseline (bench/gin/main.go) on the same machine in the same run. Routes:
+# Gin baseline (bench/compare/gin/main.go) on the same machine in the same run. Routes:
 # GET /healthz (static JSON) and POST /echo (bind a struct, reply with it).
 # Runs alternate errand/Gin so that machine noise hits both; prints every run,
 # then medians and the errand/Gin ratio.
@@ -31,7 +31,7 @@ start bare build/release/bench/errand_echo_server "$sthreads" bare
 servers=(errand bare)
 if [ -z "${NO_GIN:-}" ]; then
   GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$work/gocache" \
-    go build -o "$work/gin_echo" bench/gin/main.go
+    go build -o "$work/gin_echo" bench/compare/gin/main.go
   GOMAXPROCS=$sthreads start gin "$work/gin_echo"
   servers+=(gin)
 fi
