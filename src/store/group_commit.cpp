@@ -1,5 +1,9 @@
 #include "store/group_commit.hpp"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace errand::store::sqlite {
 
 namespace {
@@ -25,6 +29,20 @@ GroupCommit::~GroupCommit() {
   thread_.join();
 }
 
+void OneShot::wait() noexcept {
+  while (state_.load(std::memory_order_acquire) == 0) {
+    // Returns at once if the word is no longer 0; spurious wake-ups loop.
+    syscall(SYS_futex, &state_, FUTEX_WAIT_PRIVATE, 0U, nullptr, nullptr, 0U);
+  }
+}
+
+void OneShot::notify() noexcept {
+  state_.store(1, std::memory_order_release);
+  // The waiter may have seen the 1 and gone: waking a word nobody waits on is
+  // harmless (its stack is still mapped, and futex waiters tolerate spurious wakes).
+  syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0U);
+}
+
 void GroupCommit::run(const Op& op) {
   Pending p(&op);
   std::unique_lock lock(mu_);
@@ -36,7 +54,7 @@ void GroupCommit::run(const Op& op) {
   queue_.push_back(&p);
   lock.unlock();
   work_cv_.notify_one();
-  p.done.acquire();  // release() happens after `error` is set
+  p.done.wait();  // notify() happens after `error` is set
   if (p.error) std::rethrow_exception(p.error);
 }
 
@@ -59,7 +77,7 @@ void GroupCommit::loop(const std::stop_token& /*stop*/) {
     }
     room_cv_.notify_all();
     commit_batch(batch);
-    for (Pending* p : batch) p->done.release();  // p may be gone right after this
+    for (Pending* p : batch) p->done.notify();  // p may be gone right after this
     batch.clear();
   }
 }

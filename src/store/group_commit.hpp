@@ -11,19 +11,33 @@
 // `wait_for_room`, then gets StoreError(busy). No operation is ever dropped
 // silently: each caller returns only after its operation committed or failed.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 
 #include "store/sqlite_db.hpp"
 
 namespace errand::store::sqlite {
+
+// Wakes exactly one waiter, once. notify() is the writer's last touch of the
+// object (the waiter may destroy it as soon as it sees the flag), and wait()
+// sleeps in the kernel at once: libstdc++ 12's binary_semaphore spins with
+// sched_yield first, which showed as 6.5% of the CPU under enqueue load.
+class OneShot {
+ public:
+  void wait() noexcept;
+  void notify() noexcept;
+
+ private:
+  std::atomic<std::uint32_t> state_{0};  // a futex word: 0 waiting, 1 notified
+};
 
 class GroupCommit {
  public:
@@ -55,7 +69,7 @@ class GroupCommit {
     explicit Pending(const Op* o) : op(o) {}
     const Op* op;
     std::exception_ptr error;
-    std::binary_semaphore done{0};  // each caller is woken alone, not every waiter per batch
+    OneShot done;  // each caller is woken alone, not every waiter per batch
   };
   void loop(const std::stop_token& stop);
   void commit_batch(std::deque<Pending*>& batch);
