@@ -28,10 +28,9 @@ BOOST_DESCRIBE_STRUCT(Registration, (), (email, name))
 int main() {
   errand::App app(example::options("async_email"));
   errand::app::register_email_send(
-      app.tasks(),
-      {.host = example::env_or("SMTP_HOST", "127.0.0.1"),
-       .port = static_cast<std::uint16_t>(std::stoi(example::env_or("SMTP_PORT", "25"))),
-       .from = "welcome@example.org"});
+      app.tasks(), {.host = example::env_or("SMTP_HOST", "127.0.0.1"),
+                    .port = static_cast<std::uint16_t>(example::env_int("SMTP_PORT", 25, 1, 65535)),
+                    .from = "welcome@example.org"});
 
   app.http().post("/register", [&](errand::http::Context& c) {
     const auto in = c.bind<Registration>();

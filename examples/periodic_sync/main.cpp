@@ -15,7 +15,8 @@
 #include "../example_env.hpp"
 
 int main() {
-  const auto every = std::chrono::milliseconds(std::stoi(example::env_or("SYNC_EVERY_MS", "5000")));
+  const auto every =
+      std::chrono::milliseconds(example::env_int("SYNC_EVERY_MS", 5000, 10, 86'400'000));
   errand::App app(example::options("periodic_sync"));
   std::atomic<int> syncs{0};
 
