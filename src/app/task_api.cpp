@@ -123,17 +123,23 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
   const TaskApiOptions opt = std::move(options);
   const http::RouteOptions blocking{.blocking = true};
 
-  router.post(
-      "/v1/tasks",
-      [&rt](Context& c) {
-        require_json(c);
-        auto spec = to_spec(c.bind<wire::TaskBody>(), c, "");
-        const auto e = with_http_errors([&] {
-          return rt.enqueue(spec.type, std::move(spec.payload), std::move(spec.options));
-        });
-        c.json(e.created ? 202 : 200, enqueued_json(e));
-      },
-      blocking);
+  router.post("/v1/tasks", [&rt](Context& c) {
+    // Parsed and checked here, on the I/O thread; the insert joins the
+    // store's next group commit and the answer comes back by callback, so
+    // no thread waits for the disk (see docs/architecture.md).
+    require_json(c);
+    auto spec = to_spec(c.bind<wire::TaskBody>(), c, "");
+    with_http_errors([&] {
+      rt.enqueue_async(spec.type, std::move(spec.payload), std::move(spec.options),
+                       [later = std::make_shared<http::Deferred>(c.defer())](
+                           store::Enqueued e, const std::exception_ptr& error) {
+                         later->resume([e = std::move(e), error](Context& answer) {
+                           if (error) with_http_errors([&] { std::rethrow_exception(error); });
+                           answer.json(e.created ? 202 : 200, enqueued_json(e));
+                         });
+                       });
+    });
+  });
 
   router.post(
       "/v1/tasks/batch",

@@ -56,18 +56,21 @@ Handler concurrency_limit(ConcurrencyLimitOptions options) {
       ++slots->in_flight;
     }
     if (holding != nullptr) holding->add(1);
-    struct Release {
-      Slots& s;
-      observe::Gauge* holding;
-      ~Release() {
-        if (holding != nullptr) holding->add(-1);
-        {
-          const std::lock_guard lock(s.mu);
-          --s.in_flight;
-        }
-        s.freed.notify_one();
+    // The slot is held until the answer: for a deferred response, past the
+    // chain's return. Released even if the chain throws.
+    auto release = [slots, holding](Context& /*c*/) {
+      if (holding != nullptr) holding->add(-1);
+      {
+        const std::lock_guard lock(slots->mu);
+        --slots->in_flight;
       }
-    } release{*slots, holding};
+      slots->freed.notify_one();
+    };
+    struct Release {
+      Context& ctx;
+      decltype(release)& fn;
+      ~Release() { ctx.after(fn); }
+    } guard{c, release};
     c.next();
   };
 }

@@ -1,6 +1,9 @@
 #include "errand/http/context.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+
+#include <boost/asio/prefer.hpp>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/json/parse.hpp>
@@ -140,6 +143,50 @@ void Context::next() {
     (*chain_)[static_cast<std::size_t>(index_)](*this);
     ++index_;
   }
+}
+
+Deferred Context::defer() {
+  if (deferred_) throw std::logic_error("Context::defer() called twice for one request");
+  deferred_ = true;
+  if (ex_->executor) {
+    const std::lock_guard lock(ex_->mu);
+    ex_->deferred_work.emplace(
+        boost::asio::prefer(ex_->executor, boost::asio::execution::outstanding_work.tracked));
+  }
+  return Deferred(shared_from_this());
+}
+
+Deferred& Deferred::operator=(Deferred&& other) noexcept {
+  if (this != &other) {
+    Deferred dropped(std::move(*this));  // an unresumed handle answers 500 as it goes
+    ctx_ = std::move(other.ctx_);
+  }
+  return *this;
+}
+
+Deferred::~Deferred() {
+  if (!ctx_) return;
+  try {
+    resume([](Context& c) {
+      c.log().error("a deferred response was dropped without an answer",
+                    {{"method", c.method()}, {"path", c.path()}});
+      c.error(500, "internal", "internal server error");
+    });
+  } catch (...) {  // NOLINT(bugprone-empty-catch): allocation failure; the deadline answers
+  }
+}
+
+void Deferred::resume(std::function<void(Context&)> respond) {
+  if (!ctx_) throw std::logic_error("Deferred::resume() on an empty or resumed handle");
+  auto ctx = std::move(ctx_);
+  auto& ex = detail::ContextAccess::exchange(*ctx);
+  bool ready = false;
+  {
+    const std::lock_guard lock(ex.mu);
+    ex.resume = std::move(respond);
+    ready = ex.chain_returned;
+  }
+  if (ready) detail::schedule_finish(std::move(ctx));  // else the chain's end schedules it
 }
 
 std::shared_ptr<const RequestSnapshot> Context::snapshot(const SnapshotOptions& options) const {

@@ -1,6 +1,7 @@
 #include "dispatch.hpp"
 
 #include <fmt/format.h>
+#include <boost/asio/post.hpp>
 #include <boost/url/parse.hpp>
 
 #include "exchange.hpp"
@@ -68,6 +69,21 @@ Prepared prepare(const Router& router, Context& c) {
 }
 
 void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
+  if (ContextAccess::deferred(c)) {
+    // The chain threw after defer(): this error is the answer, sent when the
+    // chain returns; the handle's resume() will be ignored.
+    auto& ex = ContextAccess::exchange(c);
+    bool in_chain = false;
+    {
+      const std::lock_guard lock(ex.mu);
+      in_chain = !ex.finished;
+      ex.finished = true;
+    }
+    if (in_chain) {
+      ContextAccess::undefer(c);
+      ex.release_deferred_work();
+    }
+  }
   try {
     try {
       std::rethrow_exception(std::move(error));
@@ -89,6 +105,52 @@ void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
   }
 }
 
+namespace {
+
+// Runs the hooks a deferred response collected, then sends it.
+void finish_and_commit(Context& c) noexcept {
+  auto hooks = ContextAccess::take_after(c);
+  for (auto& hook : hooks) {
+    try {
+      hook(c);
+    } catch (const std::exception& e) {
+      c.log().error("an after() hook threw", {{"error", e.what()}});
+    } catch (...) {
+      c.log().error("an after() hook threw a non-standard exception");
+    }
+  }
+  ContextAccess::exchange(c).commit(ContextAccess::take_response(c));
+}
+
+void finish_deferred(Context& c) noexcept {
+  auto& ex = ContextAccess::exchange(c);
+  std::function<void(Context&)> respond;
+  {
+    const std::lock_guard lock(ex.mu);
+    if (ex.finished) return;  // answered already, by whoever set `finished`
+    ex.finished = true;
+    respond = std::move(ex.resume);
+  }
+  try {
+    if (respond) respond(c);
+  } catch (...) {
+    respond_to_exception(c, std::current_exception());
+  }
+  finish_and_commit(c);
+  ex.release_deferred_work();
+}
+
+}  // namespace
+
+void schedule_finish(std::shared_ptr<Context> ctx) {
+  auto& ex = ContextAccess::exchange(*ctx);
+  if (!ex.executor) {
+    finish_deferred(*ctx);
+    return;
+  }
+  boost::asio::post(ex.executor, [ctx = std::move(ctx)] { finish_deferred(*ctx); });
+}
+
 void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {
   ContextAccess::set_chain(c, chain);
   try {
@@ -96,7 +158,18 @@ void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {
   } catch (...) {
     respond_to_exception(c, std::current_exception());
   }
-  ContextAccess::exchange(c).commit(ContextAccess::take_response(c));
+  if (ContextAccess::deferred(c)) {
+    auto& ex = ContextAccess::exchange(c);
+    bool resumed = false;
+    {
+      const std::lock_guard lock(ex.mu);
+      ex.chain_returned = true;
+      resumed = static_cast<bool>(ex.resume);
+    }
+    if (resumed) schedule_finish(c.shared_from_this());
+    return;  // the Deferred finishes the response
+  }
+  finish_and_commit(c);  // hooks are there only when a deferral was called off
 }
 
 }  // namespace errand::http::detail

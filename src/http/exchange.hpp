@@ -11,6 +11,7 @@
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -39,6 +40,10 @@ struct Exchange {
   boost::asio::any_io_executor executor;
   std::stop_source stop;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+
+  // The connection, kept alive (and counted by the server's shutdown) as
+  // long as this exchange: a deferred response may outlive its answer.
+  std::shared_ptr<void> owner;
 
   // Delivers the response to whoever sends it; called at most once, never under `mu`.
   std::function<void(Response)> on_commit;
@@ -72,9 +77,26 @@ struct Exchange {
     return commit(std::move(response));
   }
 
+  // Lets a deferred request's io_context stop waiting for it (testing's own).
+  // Only once it is finished: until then timers and posts may still use it.
+  void release_deferred_work() {
+    const std::lock_guard lock(mu);
+    deferred_work.reset();
+  }
+
   std::mutex mu;
   bool committed = false;
   bool deadline_disarmed = false;
+
+  // A deferred response (Context::defer). The end of the chain and the
+  // handle's resume() may come in either order, on different threads; the
+  // second of the two schedules the finish on `executor`. Guarded by `mu`.
+  bool chain_returned = false;
+  bool finished = false;                 // the response was finished
+  std::function<void(Context&)> resume;  // from Deferred::resume
+  // Keeps `executor`'s io_context running until the deferred response is
+  // finished (http::testing runs its own until then).
+  std::optional<boost::asio::any_io_executor> deferred_work;
 };
 
 struct ContextAccess {
@@ -84,6 +106,13 @@ struct ContextAccess {
   static void set_chain(Context& c, const std::vector<Handler>& chain) {
     c.chain_ = &chain;
     c.index_ = -1;
+  }
+  static bool deferred(const Context& c) { return c.deferred_; }
+  // The chain threw after defer(): the response is given now, the handle's
+  // resume() is ignored, and after() hooks run at once from here on.
+  static void undefer(Context& c) { c.deferred_ = false; }
+  static std::vector<std::function<void(Context&)>> take_after(Context& c) {
+    return std::move(c.after_);
   }
   static Response take_response(Context& c) {
     Response r;
@@ -95,6 +124,11 @@ struct ContextAccess {
     return r;
   }
 };
+
+// Schedules the finish of a deferred response on the request's executor
+// (inline when it has none): runs the resume function, the after() hooks, and
+// commits. Does nothing if the response was finished already.
+void schedule_finish(std::shared_ptr<Context> ctx);
 
 // Builds a JSON error response (the same shape Context::error writes).
 Response error_response(int status, std::string_view code, std::string_view message);

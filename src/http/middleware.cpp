@@ -67,27 +67,30 @@ Handler access_log(observe::Logger logger) {
     const auto start = std::chrono::steady_clock::now();
     c.next();
     if (!logger.enabled(observe::Level::info)) return;
-    const auto elapsed =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-    boost::json::object line{{"method", c.method()},
-                             {"path", c.path()},
-                             {"route", c.route()},
-                             {"status", c.response_status()},
-                             {"bytes", c.response_body().size()},
-                             {"duration_ms", elapsed.count()},
-                             {"remote", c.remote_address()}};
-    if (!c.request_id().empty()) line.emplace("request_id", c.request_id());
-    if (!c.trace().trace_id.empty()) line.emplace("trace_id", c.trace().trace_id);
-    logger.info("request", std::move(line));
+    c.after([&logger, start](Context& done) {
+      const auto elapsed =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+      boost::json::object line{{"method", done.method()},
+                               {"path", done.path()},
+                               {"route", done.route()},
+                               {"status", done.response_status()},
+                               {"bytes", done.response_body().size()},
+                               {"duration_ms", elapsed.count()},
+                               {"remote", done.remote_address()}};
+      if (!done.request_id().empty()) line.emplace("request_id", done.request_id());
+      if (!done.trace().trace_id.empty()) line.emplace("trace_id", done.trace().trace_id);
+      logger.info("request", std::move(line));
+    });
   };
 }
 
 Handler metrics(observe::Registry& registry) {
   auto& total = registry.counter("http_requests_total", "HTTP requests answered",
                                  {"method", "route", "status"});
-  auto& duration =
-      registry.histogram("http_request_duration_seconds",
-                         "Time from dispatch to the end of the handler chain", {"method", "route"});
+  auto& duration = registry.histogram("http_request_duration_seconds",
+                                      "Time from dispatch to the end of the handler chain (for a "
+                                      "deferred response, to its answer)",
+                                      {"method", "route"});
   auto& in_flight =
       registry.gauge("http_requests_in_flight", "Requests whose handler chain is running").get();
   return [&total, &duration, &in_flight](Context& c) {
@@ -98,22 +101,18 @@ Handler metrics(observe::Registry& registry) {
                                                                                   : "OTHER";
     in_flight.add(1);
     const auto start = std::chrono::steady_clock::now();
+    auto record = [method, start, &total, &duration, &in_flight](Context& done) {
+      const std::string_view route = done.route().empty() ? "unmatched" : done.route();
+      total.with({method, route, std::to_string(done.response_status())}).inc();
+      duration.with({method, route})
+          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      in_flight.add(-1);
+    };
     struct Done {  // counted even if the chain throws
-      Context& c;
-      std::string_view method;
-      std::chrono::steady_clock::time_point start;
-      observe::Family<observe::Counter>& total;
-      observe::Family<observe::Histogram>& duration;
-      observe::Gauge& in_flight;
-      ~Done() {
-        const std::string_view route = c.route().empty() ? "unmatched" : c.route();
-        total.with({method, route, std::to_string(c.response_status())}).inc();
-        duration.with({method, route})
-            .observe(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        in_flight.add(-1);
-      }
-    } done{c, method, start, total, duration, in_flight};
+      Context& ctx;
+      decltype(record)& fn;
+      ~Done() { ctx.after(fn); }
+    } done{c, record};
     c.next();
   };
 }
@@ -170,6 +169,44 @@ Handler rate_limit(RateLimitOptions options) {
   };
 }
 
+namespace {
+
+using TimerPtr = std::shared_ptr<boost::asio::steady_timer>;
+
+// On the request's strand: at `at`, stop the handler and answer the timeout
+// response unless the chain or its deferred response finished first.
+TimerPtr arm_deadline(Context& c, std::chrono::steady_clock::time_point at,
+                      const std::shared_ptr<const TimeoutOptions>& opts) {
+  auto timer =
+      std::make_shared<boost::asio::steady_timer>(detail::ContextAccess::exchange(c).executor, at);
+  timer->async_wait([weak = c.weak_from_this(), opts](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto ctx = weak.lock()) {
+      detail::ContextAccess::exchange(*ctx).expire(
+          detail::error_response(opts->status, opts->code, opts->message));
+    }
+  });
+  return timer;
+}
+
+// The chain (or its deferred response) is done: decide "finished in time"
+// once, under the commit lock, and replace a late answer by the timeout's.
+void finish_deadline(Context& c, const TimerPtr& timer, std::chrono::steady_clock::time_point at,
+                     const TimeoutOptions& opts) {
+  auto& ex = detail::ContextAccess::exchange(c);
+  ex.disarm_deadline();
+  // A timer may only be touched on its executor; the posted lambda also
+  // keeps it alive until the cancellation has run.
+  if (timer) boost::asio::post(ex.executor, [timer] { timer->cancel(); });
+  if (c.stop_requested() || std::chrono::steady_clock::now() >= at) {
+    // The timer answered already, or the handler came back late: either way
+    // this request timed out, and the access log should say so.
+    c.error(opts.status, opts.code, opts.message);
+  }
+}
+
+}  // namespace
+
 Handler timeout(TimeoutOptions options) {
   auto opts = std::make_shared<const TimeoutOptions>(std::move(options));
   return [opts](Context& c) {
@@ -180,38 +217,23 @@ Handler timeout(TimeoutOptions options) {
       return;
     }
     ex.deadline = deadline;
-    std::shared_ptr<boost::asio::steady_timer> timer;
     // Only a chain on the blocking pool can be answered while it runs: a
     // non-blocking chain holds the connection's strand, so its timer could not
     // fire before the chain returns. There the check after next() suffices.
-    if (ex.executor && ex.blocking) {
-      timer = std::make_shared<boost::asio::steady_timer>(ex.executor, deadline);
-      timer->async_wait([weak = c.weak_from_this(), opts](boost::system::error_code ec) {
-        if (ec) return;
-        if (auto ctx = weak.lock()) {
-          detail::ContextAccess::exchange(*ctx).expire(
-              detail::error_response(opts->status, opts->code, opts->message));
-        }
-      });
-    }
-    auto finish = [&] {
-      ex.disarm_deadline();
-      // A timer may only be touched on its executor; the posted lambda also
-      // keeps it alive until the cancellation has run.
-      if (timer) boost::asio::post(ex.executor, [timer] { timer->cancel(); });
-    };
+    TimerPtr timer;
+    if (ex.executor && ex.blocking) timer = arm_deadline(c, deadline, opts);
     try {
       c.next();
     } catch (...) {
-      finish();
+      ex.disarm_deadline();
+      if (timer) boost::asio::post(ex.executor, [timer] { timer->cancel(); });
       throw;
     }
-    finish();
-    if (c.stop_requested() || std::chrono::steady_clock::now() >= deadline) {
-      // The timer answered already, or the handler came back late: either way
-      // this request timed out, and the access log should say so.
-      c.error(opts->status, opts->code, opts->message);
-    }
+    // A deferred response leaves the strand free: a timer can answer at the
+    // deadline whatever the route.
+    if (c.deferred() && !timer && ex.executor) timer = arm_deadline(c, deadline, opts);
+    c.after(
+        [timer, deadline, opts](Context& done) { finish_deadline(done, timer, deadline, *opts); });
   };
 }
 

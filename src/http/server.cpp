@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -300,12 +301,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ex->remote = remote_;
     ex->logger = server_.logger_;
     ex->executor = stream_.get_executor();
+    ex->owner = shared_from_this();
     version_ = ex->request.version();
     head_ = ex->request.method() == bhttp::verb::head;
     keep_alive_ = keep_alive_ && ex->request.keep_alive();
+    // Inline when the commit happens on the strand already (a non-blocking
+    // chain, a deferred finish, the deadline timer): one hand-off fewer.
     ex->on_commit = [self = shared_from_this()](detail::Response r) {
-      asio::post(self->stream_.get_executor(),
-                 [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
     server_.in_flight_.fetch_add(1);
     server_.requests_total_.fetch_add(1);
@@ -676,8 +680,16 @@ void Server::Impl::stop() {
   pool_->cancel_running();
   for_each_connection([](Connection& c) { c.force_close(); });
   {
+    // What remains holds a handler on the blocking pool or a deferred
+    // response (http::Deferred) whose callback has not come yet: both end
+    // (a store answers or fails every operation), and neither may outlive
+    // the I/O threads, so wait for them, saying so.
     std::unique_lock lock(conn_mu_);
-    conn_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return connections_.empty(); });
+    while (!conn_cv_.wait_for(lock, std::chrono::seconds(5),
+                              [this] { return connections_.empty(); })) {
+      logger_.warn("waiting for requests still in progress (blocking handlers, deferred responses)",
+                   {{"connections", connections_.size()}});
+    }
   }
   pool_->shutdown(true);
   work_.reset();

@@ -1,5 +1,6 @@
 #include "errand/http/testing.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/json/parse.hpp>
 
@@ -30,6 +31,9 @@ Response perform(Router& router, const Request& request, const observe::Logger& 
   ex->request.prepare_payload();
   ex->remote = "127.0.0.1:0";
   ex->logger = logger;
+  // Timers and deferred responses run here, on this thread, after the chain.
+  boost::asio::io_context ioc;
+  ex->executor = ioc.get_executor();
   Response out;
   ex->on_commit = [&out](detail::Response r) {
     out.status = r.status;
@@ -39,6 +43,8 @@ Response perform(Router& router, const Request& request, const observe::Logger& 
   auto ctx = std::make_shared<Context>(std::move(ex));
   const auto prepared = detail::prepare(router, *ctx);
   detail::run_and_commit(*ctx, *prepared.chain);
+  ctx.reset();
+  ioc.run();  // returns once no deferred response and no timer is pending
   return out;
 }
 

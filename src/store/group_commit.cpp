@@ -58,6 +58,45 @@ void GroupCommit::run(const Op& op) {
   if (p.error) std::rethrow_exception(p.error);
 }
 
+void GroupCommit::submit(Op op, Done done) {
+  auto p = std::make_unique<Pending>(nullptr);
+  p->owned = std::move(op);
+  p->op = &p->owned;
+  p->callback = std::move(done);
+  std::exception_ptr refused;
+  {
+    const std::lock_guard lock(mu_);
+    if (closing_) {
+      refused = std::make_exception_ptr(
+          StoreError(StoreError::Code::unavailable, "sqlite: the store is closed"));
+    } else if (queue_.size() >= options_.max_queued) {
+      refused = std::make_exception_ptr(
+          StoreError(StoreError::Code::busy, "sqlite: the write queue is full"));
+    } else {
+      queue_.push_back(p.get());
+    }
+  }
+  if (refused) {
+    p->error = refused;
+    finish(p.release());
+    return;
+  }
+  p.release();  // the writer owns it now
+  work_cv_.notify_one();
+}
+
+void GroupCommit::finish(Pending* p) noexcept {
+  if (!p->callback) {
+    p->done.notify();  // p may be gone right after this
+    return;
+  }
+  const std::unique_ptr<Pending> owned(p);
+  try {
+    p->callback(p->error);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): documented: a callback must not throw
+  }
+}
+
 std::size_t GroupCommit::queued() {
   const std::lock_guard lock(mu_);
   return queue_.size();
@@ -77,7 +116,7 @@ void GroupCommit::loop(const std::stop_token& /*stop*/) {
     }
     room_cv_.notify_all();
     commit_batch(batch);
-    for (Pending* p : batch) p->done.notify();  // p may be gone right after this
+    for (Pending* p : batch) finish(p);
     batch.clear();
   }
 }

@@ -10,6 +10,10 @@
 // The queue is bounded (max_queued): a caller that finds it full waits up to
 // `wait_for_room`, then gets StoreError(busy). No operation is ever dropped
 // silently: each caller returns only after its operation committed or failed.
+//
+// submit() is the same without the wait, for callers that must not block (an
+// I/O thread): the outcome goes to a callback on the writer thread, and a full
+// queue is an immediate busy error.
 
 #include <atomic>
 #include <chrono>
@@ -43,6 +47,9 @@ class GroupCommit {
  public:
   using Op = std::function<void(Db&)>;
   using OnCommit = std::function<void(std::size_t ops, std::chrono::nanoseconds took)>;
+  // nullptr: committed. Runs on the writer thread after the commit, so it must
+  // be quick and must not throw (what it throws is dropped).
+  using Done = std::function<void(std::exception_ptr)>;
 
   struct Options {
     std::size_t max_batch = 1024;
@@ -59,6 +66,10 @@ class GroupCommit {
   // Runs `op` on the writer thread inside a transaction; returns when it has
   // committed; rethrows what `op` or COMMIT threw.
   void run(const Op& op);
+  // Queues `op` and returns at once; `done` gets its outcome. When the queue
+  // is full or the store closing, `done` is called here, before submit()
+  // returns, with StoreError busy / unavailable and `op` never runs.
+  void submit(Op op, Done done);
   // Operations waiting for the next transaction.
   [[nodiscard]] std::size_t queued();
 
@@ -70,7 +81,11 @@ class GroupCommit {
     const Op* op;
     std::exception_ptr error;
     OneShot done;  // each caller is woken alone, not every waiter per batch
+    // submit() only: the Pending owns its operation, the writer deletes it.
+    Op owned;
+    Done callback;
   };
+  static void finish(Pending* p) noexcept;
   void loop(const std::stop_token& stop);
   void commit_batch(std::deque<Pending*>& batch);
   // Runs every operation of the open transaction; false if the transaction is

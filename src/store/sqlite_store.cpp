@@ -291,6 +291,26 @@ std::vector<Enqueued> SqliteStore::enqueue(std::vector<NewTask> tasks, TimePoint
   return out;
 }
 
+void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) {
+  // One allocation shared by the operation and its callback.
+  struct State {
+    std::vector<NewTask> tasks;
+    std::vector<Enqueued> out;
+    EnqueueDone done;
+  };
+  auto st = std::make_shared<State>(State{std::move(tasks), {}, std::move(done)});
+  impl_->writer->submit(
+      [st, now](Db& db) {
+        st->out.clear();
+        st->out.reserve(st->tasks.size());
+        for (auto& t : st->tasks) st->out.push_back(insert(db, std::move(t), now));
+      },
+      [st](const std::exception_ptr& error) {
+        if (error) st->out.clear();
+        st->done(std::move(st->out), error);
+      });
+}
+
 std::vector<Enqueued> SqliteStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                                  TimePoint now) {
   std::vector<Enqueued> out;

@@ -34,6 +34,17 @@ Enqueued Store::enqueue(NewTask task, TimePoint now) {
   return enqueue(std::move(one), now).front();
 }
 
+void Store::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) {
+  std::vector<Enqueued> out;
+  std::exception_ptr error;
+  try {
+    out = enqueue(std::move(tasks), now);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  done(std::move(out), error);
+}
+
 namespace detail {
 
 TaskRecord make_record(NewTask&& t, TimePoint now) {

@@ -778,6 +778,29 @@ store::Enqueued Runtime::enqueue(std::string_view type, boost::json::value paylo
   return enqueue_batch(one).front();
 }
 
+void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
+                            EnqueueOptions options, EnqueueDone done) {
+  const TimePoint at = impl_->now();
+  std::vector<store::NewTask> prepared;
+  prepared.push_back(
+      impl_->prepare({std::string(type), std::move(payload), std::move(options)}, at));
+  // The hook needs the type and queue after the store has taken the task.
+  auto type_queue = std::make_shared<std::vector<store::NewTask>>(1);
+  type_queue->front().type = prepared.front().type;
+  type_queue->front().queue = prepared.front().queue;
+  impl_->store->enqueue_async(
+      std::move(prepared), at,
+      [impl = impl_.get(), type_queue, done = std::move(done)](std::vector<store::Enqueued> out,
+                                                               const std::exception_ptr& error) {
+        if (error || out.empty()) {
+          done({}, error ? error : std::make_exception_ptr(std::logic_error("no answer")));
+          return;
+        }
+        impl->after_enqueue(*type_queue, out);
+        done(std::move(out.front()), nullptr);
+      });
+}
+
 std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>& tasks) {
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;

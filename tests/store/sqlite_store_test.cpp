@@ -196,5 +196,55 @@ TEST(SqliteStore, ManyThreadsEnqueueAndEveryAckIsStored) {
   EXPECT_EQ(pending, static_cast<std::size_t>(kThreads * kEach));
 }
 
+TEST(SqliteStore, EnqueueAsyncJoinsTheGroupCommitAndAFullQueueRefusesAtOnce) {
+  test::TempDir dir;
+  std::latch first_commit_seen(1);
+  std::latch release_writer(1);
+  std::atomic<int> commits{0};
+  SqliteStore s({.path = (dir.path() / "e.db").string(),
+                 .max_queued_writes = 4,
+                 .on_commit = [&](std::size_t, std::chrono::nanoseconds) {
+                   if (commits.fetch_add(1) != 0) return;
+                   first_commit_seen.count_down();
+                   release_writer.wait();  // hold the writer while the queue fills
+                 }});
+  std::jthread first([&] { s.enqueue(task(), t0); });
+  first_commit_seen.wait();
+
+  std::mutex mu;
+  std::vector<std::string> stored;
+  std::vector<StoreError::Code> refused;
+  std::thread::id refused_on;
+  const auto done = [&](std::vector<Enqueued> out, const std::exception_ptr& e) {
+    const std::lock_guard lock(mu);
+    if (!e) {
+      stored.push_back(out.at(0).id);
+      return;
+    }
+    refused_on = std::this_thread::get_id();
+    try {
+      std::rethrow_exception(e);
+    } catch (const StoreError& err) {
+      refused.push_back(err.code());
+    }
+  };
+  for (int i = 0; i < 5; ++i) s.enqueue_async({task()}, t0, done);  // never blocks
+  {
+    const std::lock_guard lock(mu);
+    ASSERT_EQ(refused.size(), 1U);  // the fifth: answered inline, on this thread
+    EXPECT_EQ(refused[0], StoreError::Code::busy);
+    EXPECT_EQ(refused_on, std::this_thread::get_id());
+    EXPECT_TRUE(stored.empty());
+  }
+  release_writer.count_down();
+  ASSERT_TRUE(test::eventually([&] {
+    const std::lock_guard lock(mu);
+    return stored.size() == 4;
+  }));
+  first.join();
+  const std::lock_guard lock(mu);
+  for (const auto& id : stored) EXPECT_TRUE(s.get(id).has_value());
+}
+
 }  // namespace
 }  // namespace errand::store

@@ -3,8 +3,10 @@
 
 #include <boost/json.hpp>
 
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "errand/store/memory_store.hpp"
@@ -307,6 +309,69 @@ TEST_P(StoreContract, PausedQueueYieldsNothingAndCountsShowIt) {
   EXPECT_EQ(qs[0].active, 1U);
   EXPECT_EQ(qs[1].queue, "empty");
   EXPECT_TRUE(qs[1].paused);
+}
+
+// The answer of enqueue_async, waited for (it may come inline or later).
+struct AsyncAnswer {
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  std::vector<Enqueued> out;
+  std::exception_ptr error;
+
+  Store::EnqueueDone callback() {
+    return [this](std::vector<Enqueued> o, const std::exception_ptr& e) {
+      const std::lock_guard lock(mu);
+      ++calls;
+      out = std::move(o);
+      error = e;
+      cv.notify_all();
+    };
+  }
+  bool wait() {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls > 0; });
+  }
+};
+
+TEST_P(StoreContract, EnqueueAsyncAnswersOnceWithWhatEnqueueWouldAnswer) {
+  AsyncAnswer a;
+  NewTask t = task();
+  t.unique_key = "k";
+  const auto id = t.id;
+  store->enqueue_async({t, task("u")}, t0, a.callback());
+  ASSERT_TRUE(a.wait());
+  ASSERT_FALSE(a.error);
+  ASSERT_EQ(a.out.size(), 2U);
+  EXPECT_EQ(a.out[0].id, id);
+  EXPECT_TRUE(a.out[0].created);
+  EXPECT_EQ(get(id).type, "t");  // durable by the time of the answer
+  EXPECT_EQ(get(a.out[1].id).type, "u");
+
+  AsyncAnswer dup;  // the same unique key: the first task's id, not created
+  NewTask again = task();
+  again.unique_key = "k";
+  store->enqueue_async({again}, t0, dup.callback());
+  ASSERT_TRUE(dup.wait());
+  ASSERT_EQ(dup.out.size(), 1U);
+  EXPECT_EQ(dup.out[0].id, id);
+  EXPECT_FALSE(dup.out[0].created);
+
+  AsyncAnswer refused;  // an error arrives through the callback, nothing stored
+  NewTask limited = task("v");
+  limited.max_waiting = 1;
+  store->enqueue_async({limited}, t0, refused.callback());
+  ASSERT_TRUE(refused.wait());
+  ASSERT_TRUE(refused.error);
+  EXPECT_TRUE(refused.out.empty());
+  try {
+    std::rethrow_exception(refused.error);
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::queue_full);
+  }
+  EXPECT_FALSE(store->get(limited.id).has_value());
+  const std::lock_guard lock(refused.mu);
+  EXPECT_EQ(refused.calls, 1);
 }
 
 TEST_P(StoreContract, MaxWaitingRefusesAtTheLimitAndStoresNothing) {

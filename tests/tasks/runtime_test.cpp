@@ -104,6 +104,42 @@ TEST_F(RuntimeTest, RunsATaskAndStoresItsResult) {
   EXPECT_TRUE(logged(R"("task_id":")" + e.id));
 }
 
+TEST_F(RuntimeTest, EnqueueAsyncAnswersByCallbackAndTheTaskRuns) {
+  auto& rt = make();
+  rt.handle<Welcome>("email.welcome", [](TaskContext&, const Welcome& in) {
+    return Outcome::done({{"to", in.email}});
+  });
+  rt.start();
+  std::mutex mu;
+  std::optional<store::Enqueued> answer;
+  std::exception_ptr error;
+  rt.enqueue_async("email.welcome", json::to_json(Welcome{"a@b.c", 0}), {},
+                   [&](store::Enqueued e, const std::exception_ptr& err) {
+                     const std::lock_guard lock(mu);
+                     answer = std::move(e);
+                     error = err;
+                   });
+  ASSERT_TRUE(test::eventually([&] {
+    const std::lock_guard lock(mu);
+    return answer.has_value();
+  }));
+  std::string id;
+  {
+    const std::lock_guard lock(mu);
+    EXPECT_FALSE(error);
+    EXPECT_TRUE(answer->created);
+    id = answer->id;
+  }
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+
+  // Bad input is refused at once, by exception, and the callback never runs.
+  bool called = false;
+  EXPECT_THROW(rt.enqueue_async("no.such.type", boost::json::object(), {},
+                                [&](store::Enqueued, const std::exception_ptr&) { called = true; }),
+               EnqueueError);
+  EXPECT_FALSE(called);
+}
+
 TEST_F(RuntimeTest, BadEnqueuesAreRefusedAndNothingIsStored) {
   auto& rt = make();
   rt.handle<Welcome>("email.welcome", [](TaskContext&, const Welcome&) {});

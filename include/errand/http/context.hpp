@@ -2,7 +2,8 @@
 // Context: one HTTP request and its response, as handlers and middleware see it.
 //
 // Threading: a Context is used by one thread at a time, the one running its
-// handler chain (an I/O thread, or a blocking-pool thread for blocking routes).
+// handler chain (an I/O thread, or a blocking-pool thread for blocking routes)
+// and, for a deferred response, then the connection's strand (deferred.hpp).
 // Do not keep a reference to it past the handler: hand background work a
 // snapshot() instead. The only cross-thread operation is the response commit,
 // which is serialised internally (a timeout may answer 408 while a blocking
@@ -24,6 +25,7 @@
 #include <boost/json/value_from.hpp>
 
 #include "errand/http/bind.hpp"
+#include "errand/http/deferred.hpp"
 #include "errand/http/error.hpp"
 #include "errand/http/snapshot.hpp"
 #include "errand/http/values.hpp"
@@ -138,6 +140,25 @@ class Context : public std::enable_shared_from_this<Context> {
   }
   [[nodiscard]] bool aborted() const { return aborted_; }
 
+  // --- answering later (see deferred.hpp) ---
+  // The chain returns without answering; the response is given when the
+  // returned handle is resumed. At most once per request (std::logic_error).
+  [[nodiscard]] Deferred defer();
+  [[nodiscard]] bool deferred() const { return deferred_; }
+  // For middleware code that must see the final response (logs, metrics,
+  // slots held until the answer): runs `fn` at once, or, when the chain has
+  // deferred its response, once that response is given, just before it is
+  // sent. Deferred hooks run in the order they were added (innermost
+  // middleware first, as its code after next() would). Must not throw.
+  template <class Fn>
+  void after(Fn&& fn) {
+    if (deferred_) {
+      after_.emplace_back(std::forward<Fn>(fn));
+    } else {
+      fn(*this);
+    }
+  }
+
   // An immutable copy for background work; see snapshot.hpp.
   [[nodiscard]] std::shared_ptr<const RequestSnapshot> snapshot(
       const SnapshotOptions& options = {}) const;
@@ -149,6 +170,8 @@ class Context : public std::enable_shared_from_this<Context> {
   const std::vector<Handler>* chain_ = nullptr;
   std::ptrdiff_t index_ = -1;
   bool aborted_ = false;
+  bool deferred_ = false;
+  std::vector<std::function<void(Context&)>> after_;  // hooks of a deferred response
   Params params_;
   Values values_;
   std::string request_id_;

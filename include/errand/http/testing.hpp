@@ -2,7 +2,10 @@
 // In-memory requests for tests: runs a request through a Router exactly as the
 // server's dispatcher does (same routing, chain, error mapping), without
 // sockets or threads. Blocking routes run inline; the timeout middleware can
-// only check its deadline when the handler returns (there is no timer).
+// only check a blocking handler's deadline when it returns. A deferred response
+// (Context::defer) is waited for: perform() returns once its handle has been
+// resumed (or dropped) and the answer finished; a timeout middleware's 408
+// still wins if the deadline came first.
 
 #include <optional>
 #include <string>

@@ -53,6 +53,8 @@ class SqliteStore final : public Store {
 
   using Store::enqueue;
   std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) override;
+  // Joins the next group commit; `done` runs on the writer thread.
+  void enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) override;
   std::vector<Enqueued> enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                       TimePoint now) override;
   std::vector<TaskRecord> claim(std::string_view queue, std::size_t max, const Lease& lease,

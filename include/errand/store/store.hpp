@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -115,6 +117,13 @@ class Store {
   // Atomic: all stored or none. Order of the answer = order of `tasks`.
   virtual std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) = 0;
   Enqueued enqueue(NewTask task, TimePoint now);
+  // The same without blocking the caller, for I/O threads. `done` is called
+  // exactly once, with the answer or the error (the same errors as enqueue()):
+  // on the store's writer thread, or before enqueue_async returns (a store
+  // without a writer thread, or a refusal such as a full write queue). It
+  // must be quick and must not throw. The default runs enqueue() inline.
+  using EnqueueDone = std::function<void(std::vector<Enqueued>, std::exception_ptr)>;
+  virtual void enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done);
   // Atomic: the members (each gets group_id = group.id) and the group itself.
   virtual std::vector<Enqueued> enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                               TimePoint now) = 0;

@@ -192,6 +192,15 @@ class Runtime {
                                 const EnqueueOptions& options = {}) {
     return enqueue(type, json::to_json(payload), options);
   }
+  // The same without blocking, for I/O threads (see http::Deferred): bad input
+  // throws EnqueueError here, at once; the store's answer goes to `done`,
+  // exactly once — on the store's writer thread, or inline before this
+  // returns (an in-memory store; a refusal such as a full write queue). `done`
+  // gets nullptr or the store::StoreError; it must be quick and must not
+  // throw. The enqueued hook runs before it, on the same thread.
+  using EnqueueDone = std::function<void(store::Enqueued, std::exception_ptr)>;
+  void enqueue_async(std::string_view type, boost::json::value payload, EnqueueOptions options,
+                     EnqueueDone done);
   // Atomic: all or none. An EnqueueError names the task: "tasks[3]: ...".
   std::vector<store::Enqueued> enqueue_batch(const std::vector<TaskSpec>& tasks);
   // Fan-out / fan-in: the members run independently; once every one is final,
