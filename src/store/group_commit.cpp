@@ -81,7 +81,7 @@ void GroupCommit::submit(Op op, Done done) {
     finish(p.release());
     return;
   }
-  p.release();  // the writer owns it now
+  (void)p.release();  // the writer owns it now (it is in queue_)
   work_cv_.notify_one();
 }
 

@@ -42,7 +42,8 @@ void Store::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone
   } catch (...) {
     error = std::current_exception();
   }
-  done(std::move(out), error);
+  const auto callback = std::move(done);
+  callback(std::move(out), error);
 }
 
 namespace detail {
