@@ -187,6 +187,27 @@ TEST_F(DeferredTest, AConcurrencySlotIsHeldUntilTheAnswer) {
   EXPECT_EQ(second.get().body, "second");
 }
 
+// One I/O thread: connections use the io_context's executor, not a strand.
+TEST(DeferredOneIoThread, AnsweredFromAnotherThreadAndTheConnectionGoesOn) {
+  auto cfg = TestServer::defaults();
+  cfg.threads = 1;
+  TestServer srv(cfg);
+  Parked parked;
+  srv.router().get("/parked", [&parked](Context& c) { parked.put(c.defer()); });
+  srv.router().get("/now", [](Context& c) { c.text(200, "now"); });
+  srv.start();
+  Client c(srv.port());
+  c.send(test::raw_request("GET", "/parked"));
+  ASSERT_TRUE(test::eventually([&] { return parked.size() == 1; }));
+  Client other(srv.port());  // the I/O thread is free while the answer is pending
+  EXPECT_EQ(other.request("GET", "/now").body, "now");
+  std::thread([d = parked.take()]() mutable {
+    d.resume([](Context& done) { done.text(200, "later"); });
+  }).join();
+  EXPECT_EQ(c.read().body, "later");
+  EXPECT_EQ(c.request("GET", "/now").body, "now");  // keep-alive
+}
+
 TEST(DeferredInMemory, PerformWaitsForTheAnswerFromAnotherThread) {
   Router r;
   std::jthread answering;
