@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
   const auto n = static_cast<std::size_t>(std::stoull(argv[3]));
   const unsigned workers = argc > 4 ? static_cast<unsigned>(std::stoul(argv[4])) : 4;
   const unsigned prefetch = argc > 5 ? static_cast<unsigned>(std::stoul(argv[5])) : 0;
-  std::filesystem::remove(db);
+  // A run killed midway leaves its WAL behind; with a new file it would be
+  // a mismatched log (SQLite's "disk I/O error").
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
   auto store =
       std::make_shared<errand::store::SqliteStore>(errand::store::SqliteOptions{.path = db});
   errand::tasks::RuntimeConfig cfg;

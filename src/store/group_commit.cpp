@@ -58,14 +58,18 @@ void GroupCommit::run(const Op& op) {
   if (p.error) std::rethrow_exception(p.error);
 }
 
-void GroupCommit::submit(Op op, Done done) {
+void GroupCommit::submit(Op op, Done done, bool may_wait) {
   auto p = std::make_unique<Pending>(nullptr);
   p->owned = std::move(op);
   p->op = &p->owned;
   p->callback = std::move(done);
   std::exception_ptr refused;
   {
-    const std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (may_wait) {
+      room_cv_.wait_for(lock, options_.wait_for_room,
+                        [&] { return closing_ || queue_.size() < options_.max_queued; });
+    }
     if (closing_) {
       refused = std::make_exception_ptr(
           StoreError(StoreError::Code::unavailable, "sqlite: the store is closed"));

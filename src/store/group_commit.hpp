@@ -66,10 +66,11 @@ class GroupCommit {
   // Runs `op` on the writer thread inside a transaction; returns when it has
   // committed; rethrows what `op` or COMMIT threw.
   void run(const Op& op);
-  // Queues `op` and returns at once; `done` gets its outcome. When the queue
-  // is full or the store closing, `done` is called here, before submit()
+  // Queues `op` and returns; `done` gets its outcome. When the queue is full
+  // (after waiting for room up to `wait_for_room` if `may_wait`, else at
+  // once) or the store closing, `done` is called here, before submit()
   // returns, with StoreError busy / unavailable and `op` never runs.
-  void submit(Op op, Done done);
+  void submit(Op op, Done done, bool may_wait = false);
   // Operations waiting for the next transaction.
   [[nodiscard]] std::size_t queued();
 

@@ -399,18 +399,42 @@ HeartbeatResult SqliteStore::extend_leases(const std::vector<std::string>& ids, 
   return out;
 }
 
+namespace {
+
+bool complete_in(Db& db, std::string_view id, std::string_view owner, std::string_view result_json,
+                 TimePoint now) {
+  auto q = db.query(
+      "UPDATE tasks SET state = 'succeeded', result = ?1, progress = 100, finished_at = ?2, "
+      "updated_at = ?2, lease_owner = NULL, lease_expires_at = NULL "
+      "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id");
+  q.bind(1, result_json).bind(2, ms(now)).bind(3, id).bind(4, owner);
+  return transition(db, std::move(q), now);
+}
+
+}  // namespace
+
 bool SqliteStore::complete(std::string_view id, std::string_view owner, std::string result_json,
                            TimePoint now) {
   bool ok = false;
-  impl_->write([&](Db& db) {
-    auto q = db.query(
-        "UPDATE tasks SET state = 'succeeded', result = ?1, progress = 100, finished_at = ?2, "
-        "updated_at = ?2, lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id");
-    q.bind(1, std::string_view(result_json)).bind(2, ms(now)).bind(3, id).bind(4, owner);
-    ok = transition(db, std::move(q), now);
-  });
+  impl_->write([&](Db& db) { ok = complete_in(db, id, owner, result_json, now); });
   return ok;
+}
+
+void SqliteStore::complete_async(std::string id, std::string owner, std::string result_json,
+                                 TimePoint now, CompleteDone done) {
+  struct State {
+    std::string id;
+    std::string owner;
+    std::string result;
+    CompleteDone done;
+    bool ok = false;
+  };
+  auto st = std::make_shared<State>(
+      State{std::move(id), std::move(owner), std::move(result_json), std::move(done)});
+  impl_->writer->submit(
+      [st, now](Db& db) { st->ok = complete_in(db, st->id, st->owner, st->result, now); },
+      [st](const std::exception_ptr& error) { st->done(!error && st->ok, error); },
+      /*may_wait=*/true);  // a worker thread, not an I/O thread: it may wait for room
 }
 
 bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string error,
@@ -577,16 +601,27 @@ Page SqliteStore::list(const ListQuery& query) {
     where += cond;
   };
   if (query.queue) add("queue = ?1");
-  if (query.state) add("state = ?2");
+  if (query.state) {
+    // The state goes into the text (it is one of our own names, never user
+    // text): a partial index serves a query only when its terms are there
+    // literally (schema version 3).
+    const auto s = to_string(*query.state);
+    add(fmt::format("state = '{}'", s));
+    if (s == "scheduled" || s == "retrying" || s == "dead" || s == "cancelled") {
+      add("state IN ('scheduled', 'retrying', 'dead', 'cancelled')");  // tasks_listed
+    }
+  }
   if (query.type) add("type = ?3");
   if (!query.cursor.empty()) add("id < ?4");
-  const std::string text =
-      fmt::format("SELECT {} FROM tasks{} ORDER BY id DESC LIMIT ?5", kCols, where);
+  // Active tasks are few (at most every worker's), but the planner would walk
+  // every id to avoid sorting them: take them from the lease index.
+  const bool active = query.state && *query.state == TaskState::active;
+  const std::string text = fmt::format("SELECT {} FROM tasks{}{} ORDER BY id DESC LIMIT ?5", kCols,
+                                       active ? " INDEXED BY tasks_lease" : "", where);
   return impl_->read([&](Db& db) {
     Page page;
     auto q = db.query(text);
     if (query.queue) q.bind(1, std::string_view(*query.queue));
-    if (query.state) q.bind(2, to_string(*query.state));
     if (query.type) q.bind(3, std::string_view(*query.type));
     if (!query.cursor.empty()) q.bind(4, std::string_view(query.cursor));
     q.bind(5, static_cast<std::int64_t>(query.limit) + 1);

@@ -46,6 +46,19 @@ void Store::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone
   callback(std::move(out), error);
 }
 
+void Store::complete_async(std::string id, std::string owner, std::string result_json,
+                           TimePoint now, CompleteDone done) {
+  bool ok = false;
+  std::exception_ptr error;
+  try {
+    ok = complete(id, owner, std::move(result_json), now);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  const auto callback = std::move(done);
+  callback(ok, error);
+}
+
 namespace detail {
 
 TaskRecord make_record(NewTask&& t, TimePoint now) {

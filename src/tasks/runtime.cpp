@@ -332,17 +332,23 @@ struct Runtime::Impl {
         q.buffer.pop_front();
         ++q.busy;
       }
-      run(*a);
+      const bool completing = run(a);
       {
         const std::lock_guard lock(mu);
         --q.busy;
-        if (auto it = in_flight.find(a->task.id); it != in_flight.end() && it->second == a) {
-          in_flight.erase(it);
-        }
+        if (!completing) forget(a);
         wake = true;
       }
       dispatcher_cv.notify_one();
       drained_cv.notify_all();
+    }
+  }
+
+  // Under mu: the attempt's outcome is recorded; heartbeats and shutdown stop
+  // following it (unless a newer attempt of the task replaced it already).
+  void forget(const std::shared_ptr<detail::Attempt>& a) {
+    if (auto it = in_flight.find(a->task.id); it != in_flight.end() && it->second == a) {
+      in_flight.erase(it);
     }
   }
 
@@ -373,7 +379,10 @@ struct Runtime::Impl {
     return false;
   }
 
-  void run(detail::Attempt& a) {
+  // True when the outcome is still being committed (complete_async): the
+  // completion then forgets the attempt, not the worker.
+  bool run(const std::shared_ptr<detail::Attempt>& ap) {
+    auto& a = *ap;
     const TaskType* type = registry.find(a.task.type);
     const TimePoint start = now();
     const AttemptInfo info{
@@ -387,16 +396,15 @@ struct Runtime::Impl {
         a.task.request_id};
     if (type == nullptr) {
       // Enqueued by another process that knows the type: this one cannot run it.
-      finish(a, info, Outcome::retry("task type '" + a.task.type + "' is not registered here"),
-             std::chrono::nanoseconds(0), nullptr);
-      return;
+      return finish(ap, info,
+                    Outcome::retry("task type '" + a.task.type + "' is not registered here"),
+                    std::chrono::nanoseconds(0), nullptr);
     }
     if (a.reason.load() != StopReason::none) {
       // Cancelled (or its lease lost) while it waited for a worker: do not start it.
-      finish(a, info, Outcome::cancelled(), std::chrono::nanoseconds(0), type);
-      return;
+      return finish(ap, info, Outcome::cancelled(), std::chrono::nanoseconds(0), type);
     }
-    if (!wait_for_turn(a, start)) return;
+    if (!wait_for_turn(a, start)) return false;
 
     {
       const std::lock_guard lock(mu);
@@ -421,7 +429,7 @@ struct Runtime::Impl {
     } catch (...) {
       out = Outcome::retry("unknown exception");
     }
-    finish(a, info, out, std::chrono::steady_clock::now() - t0, type);
+    return finish(ap, info, out, std::chrono::steady_clock::now() - t0, type);
   }
 
   // At least a second: a handler snoozing with 0 would spin claim/release.
@@ -429,8 +437,13 @@ struct Runtime::Impl {
     return std::clamp(out.delay().value_or(milliseconds(0)), milliseconds(1000), kMaxHorizon);
   }
 
-  void finish(detail::Attempt& a, const AttemptInfo& info, const Outcome& out,
-              std::chrono::nanoseconds took, const TaskType* type) {
+  // Records the outcome. A success is committed without waiting
+  // (complete_async): the worker goes on to its next task while the store's
+  // group commit takes this one, and the log line and after_attempt hook
+  // follow the commit (on the store's writer thread). Returns true then.
+  bool finish(const std::shared_ptr<detail::Attempt>& ap, const AttemptInfo& info,
+              const Outcome& out, std::chrono::nanoseconds took, const TaskType* type) {
+    auto& a = *ap;
     const TimePoint at = now();
     const StopReason reason = a.reason.load();
     const auto& id = a.task.id;
@@ -450,11 +463,42 @@ struct Runtime::Impl {
           std::clamp(delay.value_or(policy.delay(a.task.attempt)), milliseconds(0), kMaxHorizon);
       ok = store->fail(id, owner, error, at + wait, at);
     };
+    if (out.kind() == Outcome::Kind::done) {
+      try {
+        store->complete_async(
+            id, owner, boost::json::serialize(out.result()), at,
+            [this, ap, info, took](bool committed, const std::exception_ptr& failure) {
+              std::string_view outcome = "succeeded";
+              if (failure) {
+                ap->log.error(
+                    "recording the outcome failed; the task returns when its lease "
+                    "expires",
+                    {{"error", describe(failure)}, {"outcome", outcome}});
+                outcome = "lost";
+              } else if (!committed) {
+                ap->log.warn(
+                    "the task is no longer leased to this worker; its outcome was not "
+                    "recorded",
+                    {{"outcome", outcome}});
+                outcome = "lost";
+              }
+              report(*ap, info, outcome, {}, took, std::nullopt);
+              // Notified under the lock: once stop() sees in_flight empty the
+              // runtime may be destroyed, so nothing here may touch it after.
+              const std::lock_guard lock(mu);
+              forget(ap);
+              drained_cv.notify_all();
+            });
+        return true;
+      } catch (const std::exception& e) {  // it could not even be queued
+        a.log.error("recording the outcome failed; the task returns when its lease expires",
+                    {{"error", e.what()}, {"outcome", "succeeded"}});
+        report(a, info, "lost", {}, took, std::nullopt);
+        return false;
+      }
+    }
     try {
-      if (out.kind() == Outcome::Kind::done) {
-        label = "succeeded";
-        ok = store->complete(id, owner, boost::json::serialize(out.result()), at);
-      } else if (reason == StopReason::shutdown) {
+      if (reason == StopReason::shutdown) {
         label = "requeued";
         ok = store->release(id, owner, at, at);
       } else if (reason == StopReason::lease_lost) {
@@ -484,15 +528,34 @@ struct Runtime::Impl {
                  {{"outcome", label}});
       label = "lost";
     }
+    report(a, info, label, error, took,
+           out.kind() == Outcome::Kind::snooze ? std::optional(snooze_delay(out)) : std::nullopt);
+    return false;
+  }
+
+  void report(detail::Attempt& a, const AttemptInfo& info, std::string_view label,
+              const std::string& error, std::chrono::nanoseconds took,
+              std::optional<milliseconds> snoozed) {
     const double secs = std::chrono::duration<double>(took).count();
     if (label == "succeeded") {
       a.log.info("task succeeded", {{"duration_s", secs}});
     } else if (label == "snoozed") {
-      a.log.info("task snoozed", {{"reason", error}, {"delay_ms", snooze_delay(out).count()}});
+      a.log.info("task snoozed",
+                 {{"reason", error}, {"delay_ms", snoozed.value_or(milliseconds(0)).count()}});
     } else {
       a.log.warn("task " + std::string(label), {{"duration_s", secs}, {"error", error}});
     }
     if (cfg.hooks.after_attempt) cfg.hooks.after_attempt(info, label, took);
+  }
+
+  static std::string describe(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      return x.what();
+    } catch (...) {
+      return "unknown error";
+    }
   }
 
   // ---- maintenance --------------------------------------------------------

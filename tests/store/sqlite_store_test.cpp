@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <latch>
@@ -83,7 +84,7 @@ TEST(SqliteStore, NewerSchemaIsRefused) {
   }
 }
 
-TEST(SqliteStore, Version1FileGainsQueueCountsOnOpen) {
+TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   test::TempDir dir;
   const auto path = (dir.path() / "e.db").string();
   {
@@ -97,6 +98,9 @@ TEST(SqliteStore, Version1FileGainsQueueCountsOnOpen) {
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_update; "
                          "DROP TRIGGER queue_counts_delete; DROP TABLE queue_counts; "
+                         "DROP INDEX tasks_listed; "
+                         "CREATE INDEX tasks_state ON tasks(state, id); "
+                         "CREATE INDEX tasks_queue ON tasks(queue, state, id); "
                          "UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -106,6 +110,21 @@ TEST(SqliteStore, Version1FileGainsQueueCountsOnOpen) {
   const auto qs = s.queues();
   ASSERT_EQ(qs.size(), 1U);
   EXPECT_EQ(qs[0].pending, 3U);  // the two old tasks counted by the migration, the new by trigger
+  // Version 3: the full state indexes are replaced by partial ones.
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::vector<std::string> indexes;
+  ASSERT_EQ(sqlite3_exec(
+                db, "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
+                [](void* out, int, char** row, char**) {
+                  static_cast<std::vector<std::string>*>(out)->emplace_back(row[0]);
+                  return 0;
+                },
+                &indexes, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_NE(std::find(indexes.begin(), indexes.end(), "tasks_listed"), indexes.end());
+  EXPECT_EQ(std::find(indexes.begin(), indexes.end(), "tasks_state"), indexes.end());
+  EXPECT_EQ(std::find(indexes.begin(), indexes.end(), "tasks_queue"), indexes.end());
 }
 
 TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {

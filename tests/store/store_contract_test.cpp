@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -505,6 +506,49 @@ TEST_P(StoreContract, ListPagesNewestFirstWithFilters) {
   ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
   EXPECT_EQ(store->list({.state = TaskState::active, .limit = 10}).tasks.size(), 1U);
   EXPECT_EQ(store->list({.limit = 100}).tasks.size(), 6U);
+}
+
+TEST_P(StoreContract, ListFindsEveryStateWithAndWithoutAQueue) {
+  // One task in each state, in two queues, newest first within each state.
+  const auto in = [&](const std::string& queue) {
+    std::map<TaskState, std::string> ids;
+    NewTask later = task("t", queue);
+    later.run_at = t0 + seconds(60);
+    ids[TaskState::scheduled] = add(later);
+    ids[TaskState::pending] = add(task("t", queue));
+    for (auto s : {TaskState::active, TaskState::succeeded, TaskState::retrying, TaskState::dead,
+                   TaskState::cancelled}) {
+      NewTask t = task("t", queue);
+      t.max_attempts = s == TaskState::dead ? 1 : 3;
+      ids[s] = add(t);
+    }
+    return ids;
+  };
+  const auto a = in("qa");
+  const auto b = in("qb");
+  for (const auto* ids : {&a, &b}) {
+    const auto queue = ids == &a ? std::string("qa") : std::string("qb");
+    // Claim the five that must leave pending, oldest first, and move each on.
+    auto claimed = store->claim(queue, 6, lease(), t0);
+    ASSERT_EQ(claimed.size(), 6U);  // the pending one too; it goes back
+    ASSERT_TRUE(store->release(ids->at(TaskState::pending), "w1", t0, t0));
+    ASSERT_TRUE(store->complete(ids->at(TaskState::succeeded), "w1", "null", t0));
+    ASSERT_TRUE(store->fail(ids->at(TaskState::retrying), "w1", "e", t0 + seconds(60), t0));
+    ASSERT_TRUE(store->fail(ids->at(TaskState::dead), "w1", "e", std::nullopt, t0));
+    (void)store->cancel(ids->at(TaskState::cancelled), t0);
+    ASSERT_TRUE(store->finish_cancelled(ids->at(TaskState::cancelled), "w1", t0));
+  }
+  for (auto s : {TaskState::scheduled, TaskState::pending, TaskState::active, TaskState::succeeded,
+                 TaskState::retrying, TaskState::dead, TaskState::cancelled}) {
+    const auto all = store->list({.state = s, .limit = 10}).tasks;
+    ASSERT_EQ(all.size(), 2U) << to_string(s);
+    EXPECT_EQ(all[0].id, b.at(s)) << to_string(s);  // newest first
+    EXPECT_EQ(all[1].id, a.at(s)) << to_string(s);
+    const auto one = store->list({.queue = "qa", .state = s, .limit = 10}).tasks;
+    ASSERT_EQ(one.size(), 1U) << to_string(s);
+    EXPECT_EQ(one[0].id, a.at(s)) << to_string(s);
+    EXPECT_EQ(one[0].state, s);
+  }
 }
 
 TEST_P(StoreContract, GroupCompletionRunsOnceAllMembersAreFinal) {

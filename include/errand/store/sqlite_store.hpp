@@ -46,7 +46,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteOptions options);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;
@@ -55,6 +55,9 @@ class SqliteStore final : public Store {
   std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) override;
   // Joins the next group commit; `done` runs on the writer thread.
   void enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) override;
+  // Joins the next group commit; `done` runs on the writer thread.
+  void complete_async(std::string id, std::string owner, std::string result_json, TimePoint now,
+                      CompleteDone done) override;
   std::vector<Enqueued> enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                       TimePoint now) override;
   std::vector<TaskRecord> claim(std::string_view queue, std::size_t max, const Lease& lease,

@@ -140,6 +140,13 @@ class Store {
   // under that owner any more (reclaimed, or never was).
   virtual bool complete(std::string_view id, std::string_view owner, std::string result_json,
                         TimePoint now) = 0;
+  // complete() without waiting for it, for workers that should go on to the
+  // next task while the commit happens. `done` gets what complete() returns,
+  // or the error, exactly once: on the store's writer thread, or before this
+  // returns (the default runs complete() inline). Quick, must not throw.
+  using CompleteDone = std::function<void(bool ok, std::exception_ptr error)>;
+  virtual void complete_async(std::string id, std::string owner, std::string result_json,
+                              TimePoint now, CompleteDone done);
   // retry_at set: retrying until then; nullopt: dead.
   virtual bool fail(std::string_view id, std::string_view owner, std::string error,
                     std::optional<TimePoint> retry_at, TimePoint now) = 0;
