@@ -148,6 +148,10 @@ void schedule_finish(std::shared_ptr<Context> ctx) {
     finish_deferred(*ctx);
     return;
   }
+  // Held until post() has returned: the exchange's owner keeps the executor's
+  // context alive (the connection, or http::testing's io_context), and the
+  // handler may run and release `ctx` on another thread before post() is done.
+  const auto keep = ctx;
   boost::asio::post(ex.executor, [ctx = std::move(ctx)] { finish_deferred(*ctx); });
 }
 

@@ -32,8 +32,11 @@ Response perform(Router& router, const Request& request, const observe::Logger& 
   ex->remote = "127.0.0.1:0";
   ex->logger = logger;
   // Timers and deferred responses run here, on this thread, after the chain.
-  boost::asio::io_context ioc;
-  ex->executor = ioc.get_executor();
+  // Shared with the exchange: a thread resuming a deferred response is still
+  // inside post() when the answer may already have run here.
+  auto ioc = std::make_shared<boost::asio::io_context>();
+  ex->executor = ioc->get_executor();
+  ex->owner = ioc;
   Response out;
   ex->on_commit = [&out](detail::Response r) {
     out.status = r.status;
@@ -44,7 +47,7 @@ Response perform(Router& router, const Request& request, const observe::Logger& 
   const auto prepared = detail::prepare(router, *ctx);
   detail::run_and_commit(*ctx, *prepared.chain);
   ctx.reset();
-  ioc.run();  // returns once no deferred response and no timer is pending
+  ioc->run();  // returns once no deferred response and no timer is pending
   return out;
 }
 

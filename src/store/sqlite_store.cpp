@@ -420,8 +420,8 @@ bool SqliteStore::complete(std::string_view id, std::string_view owner, std::str
   return ok;
 }
 
-void SqliteStore::complete_async(std::string id, std::string owner, std::string result_json,
-                                 TimePoint now, CompleteDone done) {
+void SqliteStore::complete_async(std::string_view id, std::string_view owner,
+                                 std::string result_json, TimePoint now, CompleteDone done) {
   struct State {
     std::string id;
     std::string owner;
@@ -430,7 +430,7 @@ void SqliteStore::complete_async(std::string id, std::string owner, std::string 
     bool ok = false;
   };
   auto st = std::make_shared<State>(
-      State{std::move(id), std::move(owner), std::move(result_json), std::move(done)});
+      State{std::string(id), std::string(owner), std::move(result_json), std::move(done)});
   impl_->writer->submit(
       [st, now](Db& db) { st->ok = complete_in(db, st->id, st->owner, st->result, now); },
       [st](const std::exception_ptr& error) { st->done(!error && st->ok, error); },

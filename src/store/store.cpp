@@ -46,7 +46,7 @@ void Store::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone
   callback(std::move(out), error);
 }
 
-void Store::complete_async(std::string id, std::string owner, std::string result_json,
+void Store::complete_async(std::string_view id, std::string_view owner, std::string result_json,
                            TimePoint now, CompleteDone done) {
   bool ok = false;
   std::exception_ptr error;

@@ -535,7 +535,7 @@ struct Runtime::Impl {
 
   void report(detail::Attempt& a, const AttemptInfo& info, std::string_view label,
               const std::string& error, std::chrono::nanoseconds took,
-              std::optional<milliseconds> snoozed) {
+              std::optional<milliseconds> snoozed) const {
     const double secs = std::chrono::duration<double>(took).count();
     if (label == "succeeded") {
       a.log.info("task succeeded", {{"duration_s", secs}});

@@ -56,8 +56,8 @@ class SqliteStore final : public Store {
   // Joins the next group commit; `done` runs on the writer thread.
   void enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) override;
   // Joins the next group commit; `done` runs on the writer thread.
-  void complete_async(std::string id, std::string owner, std::string result_json, TimePoint now,
-                      CompleteDone done) override;
+  void complete_async(std::string_view id, std::string_view owner, std::string result_json,
+                      TimePoint now, CompleteDone done) override;
   std::vector<Enqueued> enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                       TimePoint now) override;
   std::vector<TaskRecord> claim(std::string_view queue, std::size_t max, const Lease& lease,

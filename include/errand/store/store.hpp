@@ -145,7 +145,7 @@ class Store {
   // or the error, exactly once: on the store's writer thread, or before this
   // returns (the default runs complete() inline). Quick, must not throw.
   using CompleteDone = std::function<void(bool ok, std::exception_ptr error)>;
-  virtual void complete_async(std::string id, std::string owner, std::string result_json,
+  virtual void complete_async(std::string_view id, std::string_view owner, std::string result_json,
                               TimePoint now, CompleteDone done);
   // retry_at set: retrying until then; nullopt: dead.
   virtual bool fail(std::string_view id, std::string_view owner, std::string error,
