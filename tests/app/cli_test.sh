@@ -21,13 +21,13 @@ expect_rc() {  # expected-rc command...: runs it, checks its exit code, prints i
 
 # enqueue --wait: progress on stderr, final state and result on stdout, exit 0.
 expect_rc 0 "$errand" enqueue demo.sleep --payload '{"seconds":0.3,"steps":3}' --wait
-echo "$out" | grep -q '^succeeded {"slept_ms":300,"steps":3}$' || fail "wait output: $out"
+grep <<<"$out" -q '^succeeded {"slept_ms":300,"steps":3}$' || fail "wait output: $out"
 grep -q '100% succeeded step 3/3' "$dir/stderr" || fail "no progress: $(cat "$dir/stderr")"
 
 # A task that ends dead makes --wait exit 1.
 expect_rc 1 "$errand" enqueue demo.sleep --payload '{"seconds":0,"fail_attempts":1}' \
   --max-attempts 1 --wait
-echo "$out" | grep -q '^dead: demo.sleep: failing attempt 1 on purpose$' || fail "dead: $out"
+grep <<<"$out" -q '^dead: demo.sleep: failing attempt 1 on purpose$' || fail "dead: $out"
 
 # enqueue prints the id; status shows it; cancel stops it; a second cancel is refused.
 expect_rc 0 "$errand" enqueue demo.sleep --payload '{"seconds":300,"steps":300}'
@@ -35,19 +35,19 @@ id="$out"
 [[ "$id" =~ ^[0-9A-Z]{26}$ ]] || fail "not an id: $id"
 for _ in $(seq 1 200); do
   expect_rc 0 "$errand" status "$id" --json
-  echo "$out" | grep -q '"state":"active"' && break
+  grep <<<"$out" -q '"state":"active"' && break
   sleep 0.05
 done
 expect_rc 0 "$errand" status "$id"
-echo "$out" | grep -q "^state  *active$" || fail "status: $out"
+grep <<<"$out" -q "^state  *active$" || fail "status: $out"
 expect_rc 0 "$errand" cancel "$id"
-echo "$out" | grep -q "cancel requested" || fail "cancel: $out"
+grep <<<"$out" -q "cancel requested" || fail "cancel: $out"
 for _ in $(seq 1 200); do
   expect_rc 0 "$errand" status "$id" --json
-  echo "$out" | grep -q '"state":"cancelled"' && break
+  grep <<<"$out" -q '"state":"cancelled"' && break
   sleep 0.05
 done
-echo "$out" | grep -q '"state":"cancelled"' || fail "not cancelled: $out"
+grep <<<"$out" -q '"state":"cancelled"' || fail "not cancelled: $out"
 expect_rc 1 "$errand" cancel "$id"
 grep -q "409 task_final" "$dir/stderr" || fail "second cancel: $(cat "$dir/stderr")"
 expect_rc 0 "$errand" retry "$id"
@@ -55,12 +55,12 @@ expect_rc 0 "$errand" retry "$id"
 
 # list and queues: tables by default, JSON with --json.
 expect_rc 0 "$errand" list --limit 10
-echo "$out" | head -1 | grep -q "^ID  *TYPE  *QUEUE  *STATE" || fail "list header: $out"
-[ "$(echo "$out" | grep -c demo.sleep)" -eq 3 ] || fail "list rows: $out"
+grep <<<"${out%%$'\n'*}" -q "^ID  *TYPE  *QUEUE  *STATE" || fail "list header: $out"
+[ "$(grep <<<"$out" -c demo.sleep)" -eq 3 ] || fail "list rows: $out"
 expect_rc 0 "$errand" list --state dead --json
-echo "$out" | grep -q '"state":"dead"' || fail "list --json: $out"
+grep <<<"$out" -q '"state":"dead"' || fail "list --json: $out"
 expect_rc 0 "$errand" queues
-echo "$out" | grep -q "^default  *no" || fail "queues: $out"
+grep <<<"$out" -q "^default  *no" || fail "queues: $out"
 
 # Errors: the server's message and exit 1; bad usage exit 2; no server exit 3.
 expect_rc 1 "$errand" enqueue no.such.type

@@ -105,6 +105,6 @@ PY
 [ "$(wc -l <"$dir/exprs")" -ge 20 ] || { echo "dashboard has too few queries"; exit 1; }
 while IFS= read -r expr; do
   answer=$(query "$expr")
-  echo "$answer" | grep -q '"status":"success"' || { echo "dashboard query refused: $expr -> $answer"; exit 1; }
+  grep <<<"$answer" -q '"status":"success"' || { echo "dashboard query refused: $expr -> $answer"; exit 1; }
 done <"$dir/exprs"
 echo "prometheus: ok (errand :$port, prometheus :$prom_port)"

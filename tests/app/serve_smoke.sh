@@ -33,42 +33,45 @@ call() {  # METHOD TARGET [BODY [TOKEN]]: print the status line, headers and bod
   exec 3<&-
 }
 get() { call GET "$1"; }
+# Checks read here-strings, never `echo | grep -q` or `| head -1`: under
+# pipefail, the reader leaving early kills the writer with SIGPIPE, a flake.
 expect() {  # WHAT STATUS RESPONSE
-  echo "$3" | head -1 | grep -q " $2 " || { echo "$1: expected $2, got: $3"; exit 1; }
+  grep <<<"${3%%$'\n'*}" -q " $2 " || { echo "$1: expected $2, got: $3"; exit 1; }
 }
 
 health=$(get /healthz)
-echo "$health" | head -1 | grep -q "200 OK" || { echo "healthz: $health"; exit 1; }
-echo "$health" | grep -q '{"status":"ok"}' || { echo "healthz body: $health"; exit 1; }
+grep <<<"${health%%$'\n'*}" -q "200 OK" || { echo "healthz: $health"; exit 1; }
+grep <<<"$health" -q '{"status":"ok"}' || { echo "healthz body: $health"; exit 1; }
 ready=$(get /readyz)
-echo "$ready" | head -1 | grep -q "200 OK" || { echo "readyz: $ready"; exit 1; }
+grep <<<"${ready%%$'\n'*}" -q "200 OK" || { echo "readyz: $ready"; exit 1; }
 missing=$(call GET /missing "" "$token")
-echo "$missing" | grep -q '"code":"not_found"' || { echo "404: $missing"; exit 1; }
+grep <<<"$missing" -q '"code":"not_found"' || { echo "404: $missing"; exit 1; }
 
 # Bearer auth: /healthz, /readyz, /metrics stay open; everything else needs the token.
 noauth=$(call GET /v1/queues)
 expect "no token" 401 "$noauth"
-echo "$noauth" | grep -qi '^WWW-Authenticate: Bearer realm="errand"' || { echo "no challenge: $noauth"; exit 1; }
+grep <<<"$noauth" -qi '^WWW-Authenticate: Bearer realm="errand"' || { echo "no challenge: $noauth"; exit 1; }
 expect "wrong token" 401 "$(call GET /v1/tasks "" wrong-token-wrong-token)"
 expect "metrics" 200 "$(get /metrics)"
 # The rate limit on /v1/queues (burst 2, global; the 401 above took one).
 expect "queues with token" 200 "$(call GET /v1/queues "" "$token")"
 limited=$(call GET /v1/queues "" "$token")
 expect "rate limited" 429 "$limited"
-echo "$limited" | grep -qi '^Retry-After: ' || { echo "no Retry-After: $limited"; exit 1; }
+grep <<<"$limited" -qi '^Retry-After: ' || { echo "no Retry-After: $limited"; exit 1; }
 # Backpressure: the unserved queue "parked" takes one waiting task.
 task='{"type":"demo.noop","queue":"parked"}'
 expect "first parked task" 202 "$(call POST /v1/tasks "$task" "$token")"
 full=$(call POST /v1/tasks "$task" "$token")
 expect "parked queue full" 503 "$full"
-echo "$full" | grep -q '"code":"queue_full"' || { echo "not queue_full: $full"; exit 1; }
+grep <<<"$full" -q '"code":"queue_full"' || { echo "not queue_full: $full"; exit 1; }
 # The CLI sends the token from ERRAND_TOKEN; without it the server refuses it.
-ERRAND_SERVER="http://127.0.0.1:$port" ERRAND_TOKEN="$token" "$errand" list --queue parked | grep -q demo.noop || { echo "cli list with token failed"; exit 1; }
+listed=$(ERRAND_SERVER="http://127.0.0.1:$port" ERRAND_TOKEN="$token" "$errand" list --queue parked)
+grep -q demo.noop <<<"$listed" || { echo "cli list with token failed: $listed"; exit 1; }
 if ERRAND_SERVER="http://127.0.0.1:$port" "$errand" list >/dev/null 2>"$dir/cli.err"; then echo "cli without token succeeded"; exit 1; fi
 grep -q "unauthorized\|Bearer" "$dir/cli.err" || { echo "cli error does not say why: $(cat "$dir/cli.err")"; exit 1; }
 metrics=$(get /metrics)
-echo "$metrics" | grep -q '^ratelimit_rejected_total{route="/v1/queues"} 1' || { echo "no rate-limit metric: $metrics"; exit 1; }
-echo "$metrics" | grep -q '^auth_rejected_total{reason="missing_token"} 2' || { echo "no auth metric"; exit 1; }
+grep <<<"$metrics" -q '^ratelimit_rejected_total{route="/v1/queues"} 1' || { echo "no rate-limit metric: $metrics"; exit 1; }
+grep <<<"$metrics" -q '^auth_rejected_total{reason="missing_token"} 2' || { echo "no auth metric"; exit 1; }
 
 [ -f "$dir/data/errand.db" ] || { echo "no SQLite store at --db"; exit 1; }
 grep -q '"msg":"task runtime started".*"queues":2' "$dir/log" || { echo "no task runtime"; cat "$dir/log"; exit 1; }
