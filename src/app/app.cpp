@@ -228,6 +228,29 @@ store::Enqueued App::enqueue(const http::Context& c, std::string_view type,
   });
 }
 
+void enqueue_deferred(tasks::Runtime& runtime, http::Context& c, std::string_view type,
+                      boost::json::value payload, tasks::EnqueueOptions options,
+                      std::function<void(http::Context&, const store::Enqueued&)> respond) {
+  with_http_errors([&] {
+    runtime.enqueue_async(
+        type, std::move(payload), std::move(options),
+        [later = std::make_shared<http::Deferred>(c.defer()), respond = std::move(respond)](
+            store::Enqueued e, std::exception_ptr error) {
+          later->resume(
+              [e = std::move(e), error = std::move(error), respond](http::Context& answer) {
+                if (error) with_http_errors([&] { std::rethrow_exception(error); });
+                respond(answer, e);
+              });
+        });
+  });
+}
+
+void App::enqueue_then(http::Context& c, std::string_view type, boost::json::value payload,
+                       tasks::EnqueueOptions options, Respond respond) {
+  enqueue_deferred(*impl_->runtime, c, type, std::move(payload),
+                   from_request(c, std::move(options)), std::move(respond));
+}
+
 void App::start() {
   if (impl_->started) return;
   impl_->started = true;

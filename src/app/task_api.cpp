@@ -129,16 +129,10 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
     // no thread waits for the disk (see docs/architecture.md).
     require_json(c);
     auto spec = to_spec(c.bind<wire::TaskBody>(), c, "");
-    with_http_errors([&] {
-      rt.enqueue_async(spec.type, std::move(spec.payload), std::move(spec.options),
-                       [later = std::make_shared<http::Deferred>(c.defer())](
-                           store::Enqueued e, const std::exception_ptr& error) {
-                         later->resume([e = std::move(e), error](Context& answer) {
-                           if (error) with_http_errors([&] { std::rethrow_exception(error); });
-                           answer.json(e.created ? 202 : 200, enqueued_json(e));
-                         });
-                       });
-    });
+    enqueue_deferred(rt, c, spec.type, std::move(spec.payload), std::move(spec.options),
+                     [](Context& answer, const store::Enqueued& e) {
+                       answer.json(e.created ? 202 : 200, enqueued_json(e));
+                     });
   });
 
   router.post(

@@ -94,9 +94,14 @@ void GroupCommit::finish(Pending* p) noexcept {
     p->done.notify();  // p may be gone right after this
     return;
   }
-  const std::unique_ptr<Pending> owned(p);
+  // Everything the callback gets is moved to it and the Pending is gone
+  // first: once the callback has told its waiter, this thread holds no
+  // reference to the error (whose last release is then the waiter's).
+  auto callback = std::move(p->callback);
+  auto error = std::move(p->error);
+  delete p;  // NOLINT(cppcoreguidelines-owning-memory): submit() released it to us
   try {
-    p->callback(p->error);
+    callback(std::move(error));
   } catch (...) {  // NOLINT(bugprone-empty-catch): documented: a callback must not throw
   }
 }

@@ -48,7 +48,8 @@ class GroupCommit {
   using Op = std::function<void(Db&)>;
   using OnCommit = std::function<void(std::size_t ops, std::chrono::nanoseconds took)>;
   // nullptr: committed. Runs on the writer thread after the commit, so it must
-  // be quick and must not throw (what it throws is dropped).
+  // be quick and must not throw (what it throws is dropped). The error is
+  // handed over: move it on rather than copy it.
   using Done = std::function<void(std::exception_ptr)>;
 
   struct Options {

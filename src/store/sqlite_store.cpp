@@ -305,9 +305,9 @@ void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enque
         st->out.reserve(st->tasks.size());
         for (auto& t : st->tasks) st->out.push_back(insert(db, std::move(t), now));
       },
-      [st](const std::exception_ptr& error) {
+      [st](std::exception_ptr error) {
         if (error) st->out.clear();
-        st->done(std::move(st->out), error);
+        st->done(std::move(st->out), std::move(error));
       });
 }
 
@@ -433,7 +433,10 @@ void SqliteStore::complete_async(std::string_view id, std::string_view owner,
       State{std::string(id), std::string(owner), std::move(result_json), std::move(done)});
   impl_->writer->submit(
       [st, now](Db& db) { st->ok = complete_in(db, st->id, st->owner, st->result, now); },
-      [st](const std::exception_ptr& error) { st->done(!error && st->ok, error); },
+      [st](std::exception_ptr error) {
+        const bool ok = !error && st->ok;
+        st->done(ok, std::move(error));
+      },
       /*may_wait=*/true);  // a worker thread, not an I/O thread: it may wait for room
 }
 

@@ -43,7 +43,7 @@ void Store::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone
     error = std::current_exception();
   }
   const auto callback = std::move(done);
-  callback(std::move(out), error);
+  callback(std::move(out), std::move(error));
 }
 
 void Store::complete_async(std::string_view id, std::string_view owner, std::string result_json,
@@ -56,7 +56,7 @@ void Store::complete_async(std::string_view id, std::string_view owner, std::str
     error = std::current_exception();
   }
   const auto callback = std::move(done);
-  callback(ok, error);
+  callback(ok, std::move(error));
 }
 
 namespace detail {

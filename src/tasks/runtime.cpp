@@ -851,17 +851,18 @@ void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
   auto type_queue = std::make_shared<std::vector<store::NewTask>>(1);
   type_queue->front().type = prepared.front().type;
   type_queue->front().queue = prepared.front().queue;
-  impl_->store->enqueue_async(
-      std::move(prepared), at,
-      [impl = impl_.get(), type_queue, done = std::move(done)](std::vector<store::Enqueued> out,
-                                                               const std::exception_ptr& error) {
-        if (error || out.empty()) {
-          done({}, error ? error : std::make_exception_ptr(std::logic_error("no answer")));
-          return;
-        }
-        impl->after_enqueue(*type_queue, out);
-        done(std::move(out.front()), nullptr);
-      });
+  impl_->store->enqueue_async(std::move(prepared), at,
+                              [impl = impl_.get(), type_queue, done = std::move(done)](
+                                  std::vector<store::Enqueued> out, std::exception_ptr error) {
+                                if (error || out.empty()) {
+                                  if (!error)
+                                    error = std::make_exception_ptr(std::logic_error("no answer"));
+                                  done({}, std::move(error));  // moved on: see GroupCommit::Done
+                                  return;
+                                }
+                                impl->after_enqueue(*type_queue, out);
+                                done(std::move(out.front()), nullptr);
+                              });
 }
 
 std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>& tasks) {

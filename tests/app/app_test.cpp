@@ -6,6 +6,7 @@
 
 #include "errand/errand.hpp"
 #include "support/http_client.hpp"
+#include "support/temp_dir.hpp"
 
 namespace errand {
 
@@ -94,6 +95,55 @@ TEST(App, HandlerEnqueuesUnderTheRequestsTraceAndTheTaskRuns) {
   EXPECT_EQ(bad.json().at("error").at("code").as_string(), "invalid_payload");
   EXPECT_NE(std::string(bad.json().at("error").at("message").as_string()).find("'email'"),
             std::string::npos);
+  app.stop();
+}
+
+TEST(App, EnqueueThenAnswersAfterTheCommitWithoutBlockingTheIoThread) {
+  test::TempDir dir;
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.http.threads = 1;
+  o.sqlite.path = (dir.path() / "e.db").string();
+  o.tasks.poll_interval = 10ms;
+  o.logger = observe::Logger::null();
+  App app(o);
+  std::mutex mu;
+  std::string task_trace;
+  app.tasks().handle<Signup>("email.welcome", [&](tasks::TaskContext& t, const Signup&) {
+    const std::lock_guard lock(mu);
+    task_trace = t.trace().trace_id;
+    return tasks::Outcome::done();
+  });
+  app.http().post("/register", [&](http::Context& c) {  // a non-blocking route
+    app.enqueue_then(c, "email.welcome", json::to_json(c.bind<Signup>()), {},
+                     [](http::Context& answer, const store::Enqueued& e) {
+                       answer.json(202, {{"task_id", e.id}});
+                     });
+  });
+  app.start();
+
+  test::Client client(app.port());
+  const std::string trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const auto res = client.request("POST", "/register", R"({"email":"a@b.c"})",
+                                  {{"traceparent", "00-" + trace_id + "-00f067aa0ba902b7-01"}});
+  ASSERT_EQ(res.status, 202) << res.body;
+  const std::string id(res.json().at("task_id").as_string());
+  EXPECT_TRUE(app.store().get(id).has_value());  // committed before the answer
+  ASSERT_TRUE(test::eventually([&] {
+    auto r = app.store().get(id);
+    return r && r->state == store::TaskState::succeeded;
+  }));
+  {
+    const std::lock_guard lock(mu);
+    EXPECT_EQ(task_trace, trace_id);
+  }
+  // Bad input is answered at once, in the error shape; the connection goes on.
+  auto bad = client.request("POST", "/register", R"({"mail":"x"})");
+  EXPECT_EQ(bad.status, 400);
+  bad = client.request("POST", "/register", "not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json().at("error").at("code").as_string(), "invalid_json");
   app.stop();
 }
 

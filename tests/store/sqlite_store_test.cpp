@@ -234,7 +234,7 @@ TEST(SqliteStore, EnqueueAsyncJoinsTheGroupCommitAndAFullQueueRefusesAtOnce) {
   std::vector<std::string> stored;
   std::vector<StoreError::Code> refused;
   std::thread::id refused_on;
-  const auto done = [&](std::vector<Enqueued> out, const std::exception_ptr& e) {
+  const auto done = [&](std::vector<Enqueued> out, std::exception_ptr e) {
     const std::lock_guard lock(mu);
     if (!e) {
       stored.push_back(out.at(0).id);

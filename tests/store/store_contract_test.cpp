@@ -321,11 +321,11 @@ struct AsyncAnswer {
   std::exception_ptr error;
 
   Store::EnqueueDone callback() {
-    return [this](std::vector<Enqueued> o, const std::exception_ptr& e) {
+    return [this](std::vector<Enqueued> o, std::exception_ptr e) {
       const std::lock_guard lock(mu);
       ++calls;
       out = std::move(o);
-      error = e;
+      error = std::move(e);  // the store keeps no reference once we are told
       cv.notify_all();
     };
   }

@@ -114,10 +114,10 @@ TEST_F(RuntimeTest, EnqueueAsyncAnswersByCallbackAndTheTaskRuns) {
   std::optional<store::Enqueued> answer;
   std::exception_ptr error;
   rt.enqueue_async("email.welcome", json::to_json(Welcome{"a@b.c", 0}), {},
-                   [&](store::Enqueued e, const std::exception_ptr& err) {
+                   [&](store::Enqueued e, std::exception_ptr err) {
                      const std::lock_guard lock(mu);
                      answer = std::move(e);
-                     error = err;
+                     error = std::move(err);
                    });
   ASSERT_TRUE(test::eventually([&] {
     const std::lock_guard lock(mu);

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -66,6 +67,13 @@ auto with_http_errors(F&& f) {
   }
 }
 
+// Enqueues through `runtime` with the response deferred until the task is
+// committed; App::enqueue_then and POST /v1/tasks share it. `options` are
+// used as given (App::enqueue_then adds the request's trace first).
+void enqueue_deferred(tasks::Runtime& runtime, http::Context& c, std::string_view type,
+                      boost::json::value payload, tasks::EnqueueOptions options,
+                      std::function<void(http::Context&, const store::Enqueued&)> respond);
+
 class App {
  public:
   // Opens the store (throws store::StoreError if it cannot) and builds the
@@ -91,6 +99,16 @@ class App {
               tasks::EnqueueOptions options = {}) {
     return enqueue(c, type, json::to_json(payload), std::move(options));
   }
+
+  // The same without blocking the handler's thread, for non-blocking routes:
+  // the response is deferred (http::Deferred) until the task is committed,
+  // then `respond` writes it on the request's connection. Bad input throws
+  // http::Error at once (400/413/422); a store refusal is answered as
+  // enqueue() would throw it (503/507). Holds no thread while the store
+  // commits: this is how POST /v1/tasks enqueues.
+  using Respond = std::function<void(http::Context&, const store::Enqueued&)>;
+  void enqueue_then(http::Context& c, std::string_view type, boost::json::value payload,
+                    tasks::EnqueueOptions options, Respond respond);
 
   // Starts the runtime, then the server (for tests and embedding).
   void start();
