@@ -184,6 +184,7 @@ void Deferred::resume(std::function<void(Context&)> respond) {
   {
     const std::lock_guard lock(ex.mu);
     ex.resume = std::move(respond);
+    ex.resumed = true;
     ready = ex.chain_returned;
   }
   if (ready) detail::schedule_finish(std::move(ctx));  // else the chain's end schedules it

@@ -168,7 +168,7 @@ void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {
     {
       const std::lock_guard lock(ex.mu);
       ex.chain_returned = true;
-      resumed = static_cast<bool>(ex.resume);
+      resumed = ex.resumed;
     }
     if (resumed) schedule_finish(c.shared_from_this());
     return;  // the Deferred finishes the response

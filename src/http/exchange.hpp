@@ -29,6 +29,11 @@ struct Response {
 };
 
 struct Exchange {
+  // The connection, kept alive (and counted by the server's shutdown) as
+  // long as this exchange: a deferred response may outlive its answer.
+  // First, so released last: everything below may use its executor.
+  std::shared_ptr<void> owner;
+
   boost::beast::http::request<boost::beast::http::string_body> request;
   std::string path;       // percent-encoded, no query
   std::string query;      // percent-encoded, without '?'
@@ -40,10 +45,6 @@ struct Exchange {
   boost::asio::any_io_executor executor;
   std::stop_source stop;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-
-  // The connection, kept alive (and counted by the server's shutdown) as
-  // long as this exchange: a deferred response may outlive its answer.
-  std::shared_ptr<void> owner;
 
   // Delivers the response to whoever sends it; called at most once, never under `mu`.
   std::function<void(Response)> on_commit;
@@ -94,6 +95,7 @@ struct Exchange {
   bool chain_returned = false;
   bool finished = false;                 // the response was finished
   std::function<void(Context&)> resume;  // from Deferred::resume
+  bool resumed = false;                  // resume() came (even with an empty function)
   // Keeps `executor`'s io_context running until the deferred response is
   // finished (http::testing runs its own until then).
   std::optional<boost::asio::any_io_executor> deferred_work;

@@ -51,13 +51,21 @@ namespace {
 // executor type its stream has.
 class ConnectionBase {
  public:
-  ConnectionBase() = default;
+  ConnectionBase(Server::Impl& server, bool overflow) : server_(server), overflow_(overflow) {}
   ConnectionBase(const ConnectionBase&) = delete;
   ConnectionBase& operator=(const ConnectionBase&) = delete;
-  virtual ~ConnectionBase() = default;
+  // Leaves the server's registry here, after the derived connection's socket
+  // and strand are gone: the last reference may be dropped on another thread
+  // (a deferred response's), and once unregistered the server may stop and
+  // destroy its io_context.
+  virtual ~ConnectionBase();
   // Each posts itself to the connection's executor.
   virtual void post_drain() = 0;
   virtual void post_force_close() = 0;
+
+ protected:
+  Server::Impl& server_;
+  bool overflow_;
 };
 
 constexpr std::size_t read_chunk = 4096;
@@ -160,7 +168,7 @@ class Connection final : public ConnectionBase,
   using Socket = typename Stream::socket_type;
 
   Connection(Server::Impl& server, Socket socket, bool overflow)
-      : server_(server), stream_(std::move(socket)), overflow_(overflow) {
+      : ConnectionBase(server, overflow), stream_(std::move(socket)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -168,13 +176,7 @@ class Connection final : public ConnectionBase,
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  ~Connection() override {
-    if (overflow_) {
-      server_.overflow_in_progress_.fetch_sub(1);
-    } else {
-      server_.unregister_connection(this);
-    }
-  }
+  ~Connection() override = default;
 
   void start() {
     if (overflow_) {
@@ -580,7 +582,6 @@ class Connection final : public ConnectionBase,
     stream_.close();
   }
 
-  Server::Impl& server_;
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -592,7 +593,6 @@ class Connection final : public ConnectionBase,
   bool head_ = false;
   bool keep_alive_ = true;
   bool idle_ = false;
-  bool overflow_;
   std::size_t lingered_ = 0;
   // Streamed responses only.
   std::shared_ptr<Context::StreamSource> stream_source_;
@@ -605,6 +605,14 @@ class Connection final : public ConnectionBase,
 }  // namespace
 
 // ---------------------------------------------------------------- Impl
+
+ConnectionBase::~ConnectionBase() {
+  if (overflow_) {
+    server_.overflow_in_progress_.fetch_sub(1);
+  } else {
+    server_.unregister_connection(this);
+  }
+}
 
 void Server::Impl::register_connection(ConnectionBase* c,
                                        const std::shared_ptr<ConnectionBase>& sp) {

@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <stdexcept>
+
 namespace errand::store::sqlite {
 
 namespace {
@@ -44,6 +46,13 @@ void OneShot::notify() noexcept {
 }
 
 void GroupCommit::run(const Op& op) {
+  // From the writer itself (a submit() callback, or a hook it runs, writing
+  // synchronously) this would wait for its own thread forever.
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    throw std::logic_error(
+        "sqlite: a synchronous store write from the store's writer thread (a callback or hook "
+        "that runs there must hand the write to another thread)");
+  }
   Pending p(&op);
   std::unique_lock lock(mu_);
   if (!room_cv_.wait_for(lock, options_.wait_for_room,

@@ -16,6 +16,7 @@ namespace {
 //   tasks_finished retention purge
 //   tasks_unique   idempotent enqueue: one unfinished task per unique_key
 //   tasks_state, tasks_queue   listing newest first, and counts per queue/state
+//                              (both replaced in version 3, below)
 //   tasks_group    a group's members, when the last one finishes
 //
 // Version 2: queue_counts holds the number of tasks per (queue, state), kept

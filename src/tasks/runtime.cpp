@@ -86,6 +86,25 @@ struct Runtime::Impl {
   bool workers_exit = false;                                                       // guarded by mu
   bool maintenance_exit = false;                                                   // guarded by mu
   std::map<std::string, std::shared_ptr<detail::Attempt>, std::less<>> in_flight;  // guarded by mu
+  // Store callbacks not yet run (enqueue_async, complete_async): they use this
+  // object, so stop() and the destructor wait for them. Guarded by mu.
+  std::size_t pending_async = 0;
+
+  void async_started() {
+    const std::lock_guard lock(mu);
+    ++pending_async;
+  }
+  // Under mu, the callback's last act: after it the runtime may be destroyed.
+  void async_done_locked() {
+    --pending_async;
+    drained_cv.notify_all();
+  }
+  void wait_async() {
+    std::unique_lock lock(mu);
+    while (!drained_cv.wait_for(lock, cfg.stuck_after, [&] { return pending_async == 0; })) {
+      cfg.logger.warn("waiting for the store to answer", {{"operations", pending_async}});
+    }
+  }
   std::map<std::string, TimePoint, std::less<>> reservations;  // rate-limit turns; guarded by mu
 
   std::jthread dispatcher;
@@ -464,6 +483,7 @@ struct Runtime::Impl {
       ok = store->fail(id, owner, error, at + wait, at);
     };
     if (out.kind() == Outcome::Kind::done) {
+      async_started();
       try {
         store->complete_async(
             id, owner, boost::json::serialize(out.result()), at,
@@ -487,10 +507,14 @@ struct Runtime::Impl {
               // runtime may be destroyed, so nothing here may touch it after.
               const std::lock_guard lock(mu);
               forget(ap);
-              drained_cv.notify_all();
+              async_done_locked();
             });
         return true;
       } catch (const std::exception& e) {  // it could not even be queued
+        {
+          const std::lock_guard lock(mu);
+          async_done_locked();
+        }
         a.log.error("recording the outcome failed; the task returns when its lease expires",
                     {{"error", e.what()}, {"outcome", "succeeded"}});
         report(a, info, "lost", {}, took, std::nullopt);
@@ -784,7 +808,8 @@ struct Runtime::Impl {
     running.clear();
     {
       std::unique_lock lock(mu);
-      while (!drained_cv.wait_for(lock, cfg.stuck_after, [&] { return in_flight.empty(); })) {
+      while (!drained_cv.wait_for(lock, cfg.stuck_after,
+                                  [&] { return in_flight.empty() && pending_async == 0; })) {
         for (auto& [id, a] : in_flight) {
           a->log.error("shutdown waits for a handler that ignores its stop token");
         }
@@ -810,6 +835,7 @@ Runtime::Runtime(std::shared_ptr<store::Store> store, RuntimeConfig config)
 
 Runtime::~Runtime() {
   stop();
+  impl_->wait_async();  // enqueue_async callbacks may come without a start()
 }
 
 Registry& Runtime::registry() {
@@ -851,18 +877,21 @@ void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
   auto type_queue = std::make_shared<std::vector<store::NewTask>>(1);
   type_queue->front().type = prepared.front().type;
   type_queue->front().queue = prepared.front().queue;
-  impl_->store->enqueue_async(std::move(prepared), at,
-                              [impl = impl_.get(), type_queue, done = std::move(done)](
-                                  std::vector<store::Enqueued> out, std::exception_ptr error) {
-                                if (error || out.empty()) {
-                                  if (!error)
-                                    error = std::make_exception_ptr(std::logic_error("no answer"));
-                                  done({}, std::move(error));  // moved on: see GroupCommit::Done
-                                  return;
-                                }
-                                impl->after_enqueue(*type_queue, out);
-                                done(std::move(out.front()), nullptr);
-                              });
+  impl_->async_started();
+  impl_->store->enqueue_async(
+      std::move(prepared), at,
+      [impl = impl_.get(), type_queue, done = std::move(done)](std::vector<store::Enqueued> out,
+                                                               std::exception_ptr error) {
+        if (error || out.empty()) {
+          if (!error) error = std::make_exception_ptr(std::logic_error("no answer"));
+          done({}, std::move(error));  // moved on: see GroupCommit::Done
+        } else {
+          impl->after_enqueue(*type_queue, out);
+          done(std::move(out.front()), nullptr);
+        }
+        const std::lock_guard lock(impl->mu);
+        impl->async_done_locked();  // the last touch: the runtime may go now
+      });
 }
 
 std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>& tasks) {

@@ -63,6 +63,10 @@ class DeferredTest : public ::testing::Test {
       later.resume([](Context& done) { done.text(200, "inline"); });
     });
     r.get("/dropped", [](Context& c) { (void)c.defer(); });
+    r.get("/empty", [](Context& c) {  // an empty function sends what was set
+      c.text(200, "set before");
+      c.defer().resume({});
+    });
     r.get("/throws", [this](Context& c) {
       parked.put(c.defer());
       throw Error(409, "conflict", "thrown after defer");
@@ -136,6 +140,13 @@ TEST_F(DeferredTest, ADroppedHandleAnswers500AndLogs) {
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.json().at("error").at("code").as_string(), "internal");
   EXPECT_TRUE(srv.wait_for_log("a deferred response was dropped"));
+}
+
+TEST_F(DeferredTest, AnEmptyResumeSendsWhatTheHandlerSet) {
+  Client c(srv.port());
+  const auto r = c.request("GET", "/empty");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "set before");
 }
 
 TEST_F(DeferredTest, AThrowAfterDeferIsTheAnswerAndALaterResumeIsIgnored) {

@@ -265,5 +265,30 @@ TEST(SqliteStore, EnqueueAsyncJoinsTheGroupCommitAndAFullQueueRefusesAtOnce) {
   for (const auto& id : stored) EXPECT_TRUE(s.get(id).has_value());
 }
 
+TEST(SqliteStore, ASynchronousWriteFromTheWriterThreadIsALogicErrorNotAHang) {
+  test::TempDir dir;
+  SqliteStore s({.path = (dir.path() / "e.db").string()});
+  std::mutex mu;
+  std::string refused;
+  bool called = false;
+  s.enqueue_async({task()}, t0, [&](std::vector<Enqueued>, const std::exception_ptr&) {
+    std::string what;
+    try {
+      s.enqueue(task(), t0);  // on the writer thread: would wait for itself
+    } catch (const std::logic_error& e) {
+      what = e.what();
+    }
+    const std::lock_guard lock(mu);
+    refused = what;
+    called = true;
+  });
+  ASSERT_TRUE(test::eventually([&] {
+    const std::lock_guard lock(mu);
+    return called;
+  }));
+  const std::lock_guard lock(mu);
+  EXPECT_NE(refused.find("writer thread"), std::string::npos) << refused;
+}
+
 }  // namespace
 }  // namespace errand::store

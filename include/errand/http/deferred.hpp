@@ -22,7 +22,9 @@
 //    answered 408 at its deadline whether or not resume() came; a later
 //    resume() then runs but its response is dropped.
 //  * The Deferred keeps the request (and its connection) alive; it holds no
-//    thread. If the server is stopped first, fn never runs.
+//    thread. Server::stop() waits for every pending Deferred to be resumed
+//    or dropped (logging every 5 s), so resume from something that ends — a
+//    store callback, a client with a timeout — or drop the handle.
 
 #include <functional>
 #include <memory>

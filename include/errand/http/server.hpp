@@ -11,6 +11,9 @@
 //    is closed.
 //  * stop(): stop accepting, close idle connections, let in-flight requests
 //    finish for `shutdown_grace`, then cancel (stop_token) and close the rest.
+//    It then waits (logging every 5 s) for what still holds a connection: a
+//    blocking handler that ignores its stop token, or a deferred response
+//    (http::Deferred) not yet resumed; neither may outlive the I/O threads.
 //
 // Threading: configure the router and call start() on one thread; stats(),
 // port() and draining() may be called from any thread; stop() from any thread

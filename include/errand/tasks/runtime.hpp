@@ -68,7 +68,10 @@ struct AttemptInfo {
 };
 
 // Observation points for metrics and tracing (the observe layer plugs in here).
-// Called on worker/dispatcher threads; must be thread-safe and must not throw.
+// Called on worker/dispatcher threads and, for enqueue_async and successful
+// attempts (recorded without waiting), on the store's writer thread: they must
+// be quick, thread-safe, must not throw, and must not write to the store
+// synchronously (from the writer thread that throws std::logic_error).
 struct Hooks {
   std::function<void(std::string_view type, std::string_view queue)> enqueued{};
   std::function<void(const AttemptInfo&)> before_attempt{};
