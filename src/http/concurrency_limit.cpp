@@ -66,11 +66,7 @@ Handler concurrency_limit(ConcurrencyLimitOptions options) {
       }
       slots->freed.notify_one();
     };
-    struct Release {
-      Context& ctx;
-      decltype(release)& fn;
-      ~Release() { ctx.after(fn); }
-    } guard{c, release};
+    const detail::AfterScope guard(c, release);
     c.next();
   };
 }

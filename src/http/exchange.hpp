@@ -127,6 +127,21 @@ struct ContextAccess {
   }
 };
 
+// Hands `fn` to Context::after when the scope ends — also when the chain
+// throws — for middleware whose bookkeeping must see the final answer.
+template <class Fn>
+class AfterScope {
+ public:
+  AfterScope(Context& c, Fn& fn) : c_(c), fn_(fn) {}
+  AfterScope(const AfterScope&) = delete;
+  AfterScope& operator=(const AfterScope&) = delete;
+  ~AfterScope() { c_.after(fn_); }
+
+ private:
+  Context& c_;
+  Fn& fn_;
+};
+
 // Schedules the finish of a deferred response on the request's executor
 // (inline when it has none): runs the resume function, the after() hooks, and
 // commits. Does nothing if the response was finished already.

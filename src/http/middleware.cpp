@@ -108,11 +108,7 @@ Handler metrics(observe::Registry& registry) {
           .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       in_flight.add(-1);
     };
-    struct Done {  // counted even if the chain throws
-      Context& ctx;
-      decltype(record)& fn;
-      ~Done() { ctx.after(fn); }
-    } done{c, record};
+    const detail::AfterScope done(c, record);  // counted even if the chain throws
     c.next();
   };
 }
@@ -189,15 +185,19 @@ TimerPtr arm_deadline(Context& c, std::chrono::steady_clock::time_point at,
   return timer;
 }
 
-// The chain (or its deferred response) is done: decide "finished in time"
-// once, under the commit lock, and replace a late answer by the timeout's.
-void finish_deadline(Context& c, const TimerPtr& timer, std::chrono::steady_clock::time_point at,
-                     const TimeoutOptions& opts) {
-  auto& ex = detail::ContextAccess::exchange(c);
+// Decides "finished in time" once, under the commit lock, and stops the timer.
+void disarm(detail::Exchange& ex, const TimerPtr& timer) {
   ex.disarm_deadline();
   // A timer may only be touched on its executor; the posted lambda also
   // keeps it alive until the cancellation has run.
   if (timer) boost::asio::post(ex.executor, [timer] { timer->cancel(); });
+}
+
+// The chain (or its deferred response) is done: disarm, and replace a late
+// answer by the timeout's.
+void finish_deadline(Context& c, const TimerPtr& timer, std::chrono::steady_clock::time_point at,
+                     const TimeoutOptions& opts) {
+  disarm(detail::ContextAccess::exchange(c), timer);
   if (c.stop_requested() || std::chrono::steady_clock::now() >= at) {
     // The timer answered already, or the handler came back late: either way
     // this request timed out, and the access log should say so.
@@ -225,8 +225,7 @@ Handler timeout(TimeoutOptions options) {
     try {
       c.next();
     } catch (...) {
-      ex.disarm_deadline();
-      if (timer) boost::asio::post(ex.executor, [timer] { timer->cancel(); });
+      disarm(ex, timer);
       throw;
     }
     // A deferred response leaves the strand free: a timer can answer at the

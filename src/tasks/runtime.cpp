@@ -488,21 +488,9 @@ struct Runtime::Impl {
         store->complete_async(
             id, owner, boost::json::serialize(out.result()), at,
             [this, ap, info, took](bool committed, const std::exception_ptr& failure) {
-              std::string_view outcome = "succeeded";
-              if (failure) {
-                ap->log.error(
-                    "recording the outcome failed; the task returns when its lease "
-                    "expires",
-                    {{"error", describe(failure)}, {"outcome", outcome}});
-                outcome = "lost";
-              } else if (!committed) {
-                ap->log.warn(
-                    "the task is no longer leased to this worker; its outcome was not "
-                    "recorded",
-                    {{"outcome", outcome}});
-                outcome = "lost";
-              }
-              report(*ap, info, outcome, {}, took, std::nullopt);
+              report(*ap, info,
+                     recorded(*ap, "succeeded", committed, failure ? describe(failure) : ""), {},
+                     took, std::nullopt);
               // Notified under the lock: once stop() sees in_flight empty the
               // runtime may be destroyed, so nothing here may touch it after.
               const std::lock_guard lock(mu);
@@ -515,12 +503,11 @@ struct Runtime::Impl {
           const std::lock_guard lock(mu);
           async_done_locked();
         }
-        a.log.error("recording the outcome failed; the task returns when its lease expires",
-                    {{"error", e.what()}, {"outcome", "succeeded"}});
-        report(a, info, "lost", {}, took, std::nullopt);
+        report(a, info, recorded(a, "succeeded", true, e.what()), {}, took, std::nullopt);
         return false;
       }
     }
+    std::string failure;
     try {
       if (reason == StopReason::shutdown) {
         label = "requeued";
@@ -543,18 +530,28 @@ struct Runtime::Impl {
         fail_or_retry(out.delay());
       }
     } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    report(a, info, recorded(a, label, ok, failure), error, took,
+           out.kind() == Outcome::Kind::snooze ? std::optional(snooze_delay(out)) : std::nullopt);
+    return false;
+  }
+
+  // What recording an outcome came to: `label`, or "lost" (and a log line)
+  // when the store failed (`failure` says how) or the lease was not ours.
+  static std::string_view recorded(detail::Attempt& a, std::string_view label, bool ok,
+                                   const std::string& failure) {
+    if (!failure.empty()) {
       a.log.error("recording the outcome failed; the task returns when its lease expires",
-                  {{"error", e.what()}, {"outcome", label}});
-      label = "lost";
+                  {{"error", failure}, {"outcome", label}});
+      return "lost";
     }
     if (!ok) {
       a.log.warn("the task is no longer leased to this worker; its outcome was not recorded",
                  {{"outcome", label}});
-      label = "lost";
+      return "lost";
     }
-    report(a, info, label, error, took,
-           out.kind() == Outcome::Kind::snooze ? std::optional(snooze_delay(out)) : std::nullopt);
-    return false;
+    return label;
   }
 
   void report(detail::Attempt& a, const AttemptInfo& info, std::string_view label,
@@ -874,19 +871,19 @@ void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
   prepared.push_back(
       impl_->prepare({std::string(type), std::move(payload), std::move(options)}, at));
   // The hook needs the type and queue after the store has taken the task.
-  auto type_queue = std::make_shared<std::vector<store::NewTask>>(1);
-  type_queue->front().type = prepared.front().type;
-  type_queue->front().queue = prepared.front().queue;
+  std::vector<store::NewTask> type_queue(1);
+  type_queue.front().type = prepared.front().type;
+  type_queue.front().queue = prepared.front().queue;
   impl_->async_started();
   impl_->store->enqueue_async(
       std::move(prepared), at,
-      [impl = impl_.get(), type_queue, done = std::move(done)](std::vector<store::Enqueued> out,
-                                                               std::exception_ptr error) {
+      [impl = impl_.get(), type_queue = std::move(type_queue), done = std::move(done)](
+          std::vector<store::Enqueued> out, std::exception_ptr error) {
         if (error || out.empty()) {
           if (!error) error = std::make_exception_ptr(std::logic_error("no answer"));
           done({}, std::move(error));  // moved on: see GroupCommit::Done
         } else {
-          impl->after_enqueue(*type_queue, out);
+          impl->after_enqueue(type_queue, out);
           done(std::move(out.front()), nullptr);
         }
         const std::lock_guard lock(impl->mu);
