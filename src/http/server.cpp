@@ -36,6 +36,7 @@
 #include "blocking_pool.hpp"
 #include "dispatch.hpp"
 #include "exchange.hpp"
+#include "request_framing.hpp"
 
 namespace errand::http {
 
@@ -238,10 +239,36 @@ class Connection final : public ConnectionBase,
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(cfg().max_header_bytes));
     parser_->body_limit(cfg().max_body_bytes);
+    fold_scanned_ = 0;
+    header_bytes_ = 0;
     stream_.expires_at(request_started_ + cfg().header_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = this->shared_from_this()](
-                                 beast::error_code ec, std::size_t n) { self->on_header(ec, n); });
+    parse_header();
+  }
+
+  // Beast's async_read_header, by hand, so the raw header bytes can be checked
+  // for obsolete line folding before the parser unfolds them.
+  void parse_header() {
+    const std::string_view buffered(static_cast<const char*>(buffer_.data().data()),
+                                    buffer_.size());
+    if (detail::find_obs_fold(buffered, fold_scanned_)) {
+      return fail(400, "bad_request", "obsolete line folding is not accepted in a request header");
+    }
+    beast::error_code ec = bhttp::error::need_more;
+    if (!buffered.empty()) {
+      const auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      header_bytes_ += used;
+      if (fold_scanned_ != std::string_view::npos) fold_scanned_ -= std::min(fold_scanned_, used);
+    }
+    if (ec != bhttp::error::need_more) return on_header(ec, header_bytes_);
+    if (buffer_.size() >= buffer_.max_size()) return on_header(bhttp::error::header_limit, 0);
+    stream_.async_read_some(
+        buffer_.prepare(read_chunk),
+        [self = this->shared_from_this()](beast::error_code rec, std::size_t n) {
+          if (rec) return self->on_header(rec, 0);
+          self->buffer_.commit(n);
+          self->parse_header();
+        });
   }
 
   // The request line at the front of `buffered` ends in "HTTP/<digit>.<digit>".
@@ -283,6 +310,7 @@ class Connection final : public ConnectionBase,
     if (ec) return fail(400, "bad_request", fmt::format("malformed request: {}", ec.message()));
 
     const auto& req = parser_->get();
+    if (auto bad = detail::check_framing(req)) return fail(bad->status, bad->code, bad->message);
     if (req.version() != 11 && req.version() != 10) {
       return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
     }
@@ -585,6 +613,8 @@ class Connection final : public ConnectionBase,
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::size_t fold_scanned_ = 0;  // where find_obs_fold resumes in buffer_
+  std::size_t header_bytes_ = 0;  // what the parser consumed of this request's header
   std::string remote_;
   std::string head_buffer_;  // the response head being written (capacity reused)
   std::string body_buffer_;  // its body

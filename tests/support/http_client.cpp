@@ -107,6 +107,27 @@ bool Client::wait_closed() {
   }
 }
 
+std::optional<std::string> Client::read_until_closed() {
+  stream_.expires_after(timeout_);
+  while (true) {
+    beast::error_code result;
+    std::size_t n = 0;
+    stream_.async_read_some(buffer_.prepare(4096), [&](beast::error_code ec, std::size_t got) {
+      result = ec;
+      n = got;
+    });
+    ioc_.restart();
+    ioc_.run();
+    if (result == beast::error::timeout) return std::nullopt;
+    if (result) {
+      std::string rest(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      buffer_.clear();
+      return rest;
+    }
+    buffer_.commit(n);
+  }
+}
+
 std::string raw_request(std::string_view method, std::string_view target,
                         std::string_view extra_headers, std::string_view body) {
   std::string out;

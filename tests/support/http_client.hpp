@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -52,6 +53,9 @@ class Client {
   // True once the server has closed the connection (EOF or reset), false if it
   // is still open when the timeout passes. Discards anything received.
   bool wait_closed();
+  // Everything the server sends after what read() took, up to its close;
+  // nullopt if the connection is still open when the timeout passes.
+  std::optional<std::string> read_until_closed();
 
  private:
   boost::asio::io_context ioc_;

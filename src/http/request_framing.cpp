@@ -1,0 +1,119 @@
+#include "request_framing.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+#include <fmt/format.h>
+#include <boost/beast/core/string.hpp>
+
+namespace errand::http::detail {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+// What the error messages quote of a client's header value.
+constexpr std::size_t quoted_max = 64;
+
+bool is_tchar(char ch) {
+  const auto u = static_cast<unsigned char>(ch);
+  if (std::isalnum(u) != 0) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string quoted(std::string_view s) {
+  if (s.size() <= quoted_max) return std::string(s);
+  return fmt::format("{}… ({} bytes)", s.substr(0, quoted_max), s.size());
+}
+
+FramingError bad(std::string message) { return {400, "bad_request", std::move(message)}; }
+
+}  // namespace
+
+bool find_obs_fold(std::string_view buffered, std::size_t& from) {
+  if (from == std::string_view::npos) return false;  // the header has ended
+  for (;;) {
+    const auto lf = buffered.find('\n', from);
+    if (lf == std::string_view::npos || lf + 1 >= buffered.size()) {
+      // Resume at this LF next time: its follower has not arrived yet.
+      from = lf == std::string_view::npos ? buffered.size() : lf;
+      return false;
+    }
+    const char next = buffered[lf + 1];
+    if (next == ' ' || next == '\t') return true;
+    // "\r\n\r\n": the header ended, what follows is body or the next request.
+    if (next == '\r' || next == '\n') {
+      from = std::string_view::npos;
+      return false;
+    }
+    from = lf + 1;
+  }
+}
+
+std::optional<FramingError> check_framing(const bhttp::request_header<>& header) {
+  std::vector<std::string_view> codings;
+  std::size_t te_fields = 0;
+  std::size_t cl_fields = 0;
+  std::string_view content_length;
+  for (const auto& f : header) {
+    if (f.name() == bhttp::field::transfer_encoding) {
+      ++te_fields;
+      std::string_view list = f.value();
+      while (!list.empty()) {
+        const auto comma = list.find(',');
+        const auto item = trim_ows(list.substr(0, comma));
+        // Empty list elements are allowed (RFC 9110 §5.6.1) and mean nothing.
+        if (!item.empty()) codings.push_back(item);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
+    } else if (f.name() == bhttp::field::content_length) {
+      ++cl_fields;
+      content_length = f.value();
+    }
+  }
+
+  if (cl_fields > 1) return bad("more than one Content-Length header");
+  if (cl_fields == 1) {
+    const bool digits = !content_length.empty() &&
+                        std::all_of(content_length.begin(), content_length.end(),
+                                    [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (!digits) {
+      return bad(fmt::format("Content-Length must be a decimal number, got \"{}\"",
+                             quoted(content_length)));
+    }
+  }
+  if (te_fields == 0) return std::nullopt;
+
+  if (cl_fields > 0) return bad("a request may not carry both Content-Length and Transfer-Encoding");
+  if (header.version() < 11) return bad("HTTP/1.0 requests may not carry Transfer-Encoding");
+  if (codings.empty()) return bad("Transfer-Encoding names no transfer coding");
+  for (const auto c : codings) {
+    if (!std::all_of(c.begin(), c.end(), is_tchar)) {
+      return bad(fmt::format("malformed transfer coding \"{}\"", quoted(c)));
+    }
+  }
+  const auto is_chunked = [](std::string_view c) { return boost::beast::iequals(c, "chunked"); };
+  if (!is_chunked(codings.back())) {
+    return bad(fmt::format("the last transfer coding must be chunked, got \"{}\"",
+                           quoted(codings.back())));
+  }
+  if (std::count_if(codings.begin(), codings.end(), is_chunked) > 1) {
+    return bad("chunked may be applied only once");
+  }
+  if (codings.size() > 1) {
+    return FramingError{501, "not_implemented",
+                        fmt::format("transfer coding \"{}\" is not supported (only chunked is)",
+                                    quoted(codings.front()))};
+  }
+  return std::nullopt;
+}
+
+}  // namespace errand::http::detail
