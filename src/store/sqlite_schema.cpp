@@ -1,6 +1,8 @@
 #include "store/sqlite_schema.hpp"
 
 #include <array>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -120,6 +122,49 @@ CREATE INDEX tasks_listed ON tasks(state, id)
 
 }  // namespace
 
+void check_owner(Db& db, const std::string& path) {
+  std::int64_t id = 0;
+  {
+    auto q = db.query("PRAGMA application_id");
+    if (q.step()) id = q.i64(0);
+  }
+  if (id == kApplicationId) return;
+  if (id != 0) {
+    throw StoreError(StoreError::Code::invalid,
+                     fmt::format("sqlite: {} belongs to another application (its application_id "
+                                 "is {:#010x}, errand's is {:#010x}); errand leaves it untouched: "
+                                 "point --db at a new file",
+                                 path, static_cast<std::uint32_t>(id),
+                                 static_cast<std::uint32_t>(kApplicationId)));
+  }
+  // application_id 0: a new file, an errand database made before the id was
+  // set (recognised by its schema_version and tasks tables), or someone else's.
+  std::vector<std::string> tables;
+  bool has_version = false;
+  bool has_tasks = false;
+  {
+    auto q = db.query(
+        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE "
+        "'sqlite\\_%' ESCAPE '\\' ORDER BY name");
+    while (q.step()) {
+      auto name = std::string(q.text(0));
+      has_version = has_version || name == "schema_version";
+      has_tasks = has_tasks || name == "tasks";
+      tables.push_back(std::move(name));
+    }
+  }
+  if (tables.empty() || (has_version && has_tasks)) return;
+  std::string listed;
+  for (std::size_t i = 0; i < tables.size() && i < 5; ++i) {
+    listed += (i > 0 ? ", " : "") + tables[i];
+  }
+  if (tables.size() > 5) listed += fmt::format(" and {} more", tables.size() - 5);
+  throw StoreError(StoreError::Code::invalid,
+                   fmt::format("sqlite: {} is not an errand database (it holds {}); errand leaves "
+                               "it untouched: point --db at a new file",
+                               path, listed));
+}
+
 void migrate(Db& db, int latest) {
   if (latest > static_cast<int>(kMigrations.size())) {
     throw StoreError(StoreError::Code::invalid, "sqlite: schema version has no migration");
@@ -139,6 +184,9 @@ void migrate(Db& db, int latest) {
                                    version, latest));
     }
     for (int v = version; v < latest; ++v) db.exec(kMigrations.at(static_cast<std::size_t>(v)));
+    // In the same transaction: a file is marked errand's exactly when it holds
+    // errand's schema (files made before the id get it here).
+    db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId).c_str());
     if (version == 0) {
       db.query("INSERT INTO schema_version (version) VALUES (?1)").bind(1, latest).run();
     } else if (version < latest) {

@@ -243,6 +243,7 @@ SqliteStore::SqliteStore(SqliteOptions options) : impl_(std::make_unique<Impl>()
   }
   const int busy = static_cast<int>(o.busy_timeout.count());
   auto db = std::make_unique<Db>(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy);
+  sqlite::check_owner(*db, o.path);  // before WAL: nothing may touch a foreign file
   // journal_mode answers with a row; WAL is persistent in the file.
   {
     auto q = db->query("PRAGMA journal_mode = WAL");

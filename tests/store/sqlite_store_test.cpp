@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <latch>
 #include <mutex>
 #include <thread>
@@ -64,6 +66,107 @@ TEST(SqliteStore, NotADatabaseIsReportedAsCorrupt) {
   const auto path = dir.path() / "junk.db";
   std::ofstream(path) << std::string(8192, 'x');
   EXPECT_EQ(error_code([&] { SqliteStore s({.path = path.string()}); }), StoreError::Code::corrupt);
+}
+
+// Runs SQL on a file with the plain SQLite API, as another program would.
+void sql(const std::string& path, const char* statements) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, statements, nullptr, nullptr, &err), SQLITE_OK) << err;
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+std::int64_t application_id(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  std::int64_t id = -1;
+  sqlite3_exec(
+      db, "PRAGMA application_id",
+      [](void* out, int, char** row, char**) {
+        *static_cast<std::int64_t*>(out) = std::stoll(row[0]);
+        return 0;
+      },
+      &id, nullptr);
+  sqlite3_close(db);
+  return id;
+}
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Another application's database: refused with a message naming what it
+// holds, and left byte for byte as it was, with no -wal or -shm beside it.
+TEST(SqliteStore, AForeignDatabaseIsRefusedAndLeftUntouched) {
+  test::TempDir dir;
+  const auto path = dir.path() / "shop.db";
+  sql(path.string(),
+      "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);"
+      "INSERT INTO customers (name) VALUES ('ada');"
+      "CREATE TABLE orders (id INTEGER PRIMARY KEY)");
+  const auto before = file_bytes(path);
+  try {
+    SqliteStore s({.path = path.string()});
+    FAIL() << "took over another application's database";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::invalid);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("is not an errand database"), std::string::npos) << what;
+    EXPECT_NE(what.find("customers, orders"), std::string::npos) << what;
+  }
+  EXPECT_EQ(file_bytes(path), before);
+  EXPECT_FALSE(std::filesystem::exists(path.string() + "-wal"));
+  EXPECT_FALSE(std::filesystem::exists(path.string() + "-shm"));
+  EXPECT_EQ(application_id(path.string()), 0);
+}
+
+// Even a file with errand's table names is refused when its application_id
+// says it belongs to someone else.
+TEST(SqliteStore, AnotherApplicationIdIsRefused) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "other.db").string();
+  sql(path, "PRAGMA application_id = 1234; CREATE TABLE schema_version (version INTEGER);"
+            "CREATE TABLE tasks (id TEXT)");
+  try {
+    SqliteStore s({.path = path});
+    FAIL() << "opened a file with another application_id";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::invalid);
+    EXPECT_NE(std::string(e.what()).find("0x000004d2"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(application_id(path), 1234);
+}
+
+TEST(SqliteStore, NewDatabasesCarryErrandsApplicationId) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "new.db").string();
+  { SqliteStore s({.path = path}); }
+  EXPECT_EQ(application_id(path), 0x45524E44);
+  // An empty file (touch errand.db) is a new database too.
+  const auto empty = dir.path() / "empty.db";
+  std::ofstream{empty}.flush();
+  { SqliteStore s({.path = empty.string()}); }
+  EXPECT_EQ(application_id(empty.string()), 0x45524E44);
+}
+
+// A database errand made before it set application_id (0, with errand's
+// schema_version) is recognised, keeps its tasks and gets the id on open.
+TEST(SqliteStore, AnErrandDatabaseWithoutTheIdGetsItOnOpen) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "old.db").string();
+  std::string id;
+  {
+    SqliteStore s({.path = path});
+    id = s.enqueue(task(), t0).id;
+  }
+  sql(path, "PRAGMA application_id = 0");
+  ASSERT_EQ(application_id(path), 0);
+  SqliteStore s({.path = path});
+  EXPECT_TRUE(s.get(id).has_value());
+  EXPECT_EQ(application_id(path), 0x45524E44);
 }
 
 TEST(SqliteStore, NewerSchemaIsRefused) {
