@@ -12,6 +12,7 @@
 #include "app/http_client.hpp"
 #include "app/task_json.hpp"
 #include "errand/app/builtin_tasks.hpp"
+#include "errand/detail/quote.hpp"
 #include "errand/observe/trace_context.hpp"
 
 namespace errand::app {
@@ -30,7 +31,8 @@ struct EmailTask {
       const auto at = a.find('@');
       if (a.size() > 254 || at == std::string::npos || at == 0 || at + 1 == a.size() ||
           a.find_first_of(" <>\r\n\t,;") != std::string::npos) {
-        throw json::BindError(field, "field '" + field + "' is not an e-mail address: '" + a + "'");
+        throw json::BindError(field, "field '" + field + "' is not an e-mail address: '" +
+                                         errand::detail::quote(a) + "'");
       }
     };
     for (std::size_t i = 0; i < to.size(); ++i) check_address(to[i], fmt::format("to[{}]", i));

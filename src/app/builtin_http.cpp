@@ -13,6 +13,7 @@
 
 #include "app/http_client.hpp"
 #include "errand/app/builtin_tasks.hpp"
+#include "errand/detail/quote.hpp"
 
 namespace errand::app {
 
@@ -45,11 +46,12 @@ struct HttpRequestTask {
           });
       if (bad_name)
         throw json::BindError("headers",
-                              "field 'headers' has an invalid header name '" + name + "'");
+                              "field 'headers' has an invalid header name '" +
+                                  errand::detail::quote(name) + "'");
       if (value.find_first_of("\r\n") != std::string::npos ||
           value.find('\0') != std::string::npos) {
-        throw json::BindError("headers." + name,
-                              "field 'headers." + name + "' must not contain CR, LF or NUL");
+        const auto field = "headers." + errand::detail::quote(name);
+        throw json::BindError(field, "field '" + field + "' must not contain CR, LF or NUL");
       }
     }
     if (timeout_ms && (*timeout_ms < 1 || *timeout_ms > 300'000)) {

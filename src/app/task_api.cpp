@@ -10,6 +10,7 @@
 
 #include "app/openapi.hpp"
 #include "app/task_json.hpp"
+#include "errand/detail/quote.hpp"
 #include "errand/app/app.hpp"
 #include "errand/http/context.hpp"
 
@@ -63,7 +64,8 @@ void require_json(const Context& c) {
                  [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (media != "application/json") {
     throw Error(415, "unsupported_media_type",
-                fmt::format("Content-Type must be application/json, not '{}'", *type));
+                fmt::format("Content-Type must be application/json, not '{}'",
+                            errand::detail::quote(*type)));
   }
 }
 
@@ -128,7 +130,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
     // store's next group commit and the answer comes back by callback, so
     // no thread waits for the disk (see docs/architecture.md).
     require_json(c);
-    auto spec = to_spec(c.bind<wire::TaskBody>(), c, "");
+    auto spec = to_spec(c.bind<wire::TaskBody>(json::Unknown::reject), c, "");
     enqueue_deferred(rt, c, spec.type, std::move(spec.payload), std::move(spec.options),
                      [](Context& answer, const store::Enqueued& e) {
                        answer.json(e.created ? 202 : 200, enqueued_json(e));
@@ -139,7 +141,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/batch",
       [&rt, opt](Context& c) {
         require_json(c);
-        auto body = c.bind<wire::BatchBody>();
+        auto body = c.bind<wire::BatchBody>(json::Unknown::reject);
         if (body.tasks.empty()) throw Error(400, "invalid_field", "field 'tasks' is empty");
         if (body.tasks.size() > opt.max_batch) {
           throw Error(
@@ -370,7 +372,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
   router.post(
       "/async-task",
       [&rt](Context& c) {
-        auto body = c.bind<wire::AsyncTaskBody>();
+        auto body = c.bind<wire::AsyncTaskBody>(json::Unknown::reject);
         const auto e = with_http_errors([&] {
           return rt.enqueue(body.task_type, body.task_param.value_or(boost::json::object()),
                             from_request(c));

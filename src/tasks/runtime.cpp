@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "errand/detail/quote.hpp"
 #include "errand/guard/token_bucket.hpp"
 #include "errand/tasks/cron.hpp"
 #include "tasks/attempt.hpp"
@@ -159,7 +160,7 @@ struct Runtime::Impl {
   store::NewTask prepare(const TaskSpec& spec, TimePoint at) const {
     const TaskType* type = registry.find(spec.type);
     if (type == nullptr) {
-      refuse(EnqueueError::Code::unknown_type, "unknown task type '" + spec.type + "'");
+      refuse(EnqueueError::Code::unknown_type, "unknown task type '" + errand::detail::quote(spec.type) + "'");
     }
     if (type->check) {
       try {

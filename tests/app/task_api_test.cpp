@@ -160,6 +160,52 @@ TEST_F(TaskApi, BadEnqueuesGetClearErrors) {
   }
 }
 
+// A typo is an error, not a silently dropped option: unknown top-level fields
+// of every task body, and fields a typed payload does not have, are refused
+// by name; nothing is stored.
+TEST_F(TaskApi, UnknownFieldsAreRefusedByName) {
+  auto r = post("/v1/tasks", R"({"type":"demo.sleep","priorty":5})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_field");
+  EXPECT_NE(r.body.find("unknown field 'priorty'"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("priority"), std::string::npos) << r.body;  // the known fields are listed
+  r = post("/v1/tasks", R"({"type":"demo.sleep","a":1,"b":2})");
+  EXPECT_NE(r.body.find("unknown fields 'a', 'b'"), std::string::npos) << r.body;
+  r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep"},{"type":"demo.sleep","qeue":"x"}]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("tasks[1].qeue"), std::string::npos) << r.body;
+  r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep"}],"atomic":true})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("'atomic'"), std::string::npos) << r.body;
+  r = post("/async-task", R"({"task_type":"demo.sleep","task_params":{}})", "");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("'task_params'"), std::string::npos) << r.body;
+  // demo.sleep has `seconds`, not `ms`: it would have slept its default.
+  r = post("/v1/tasks", R"({"type":"demo.sleep","payload":{"ms":5}})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(code(r), "invalid_payload");
+  EXPECT_NE(r.body.find("unknown field 'ms'"), std::string::npos) << r.body;
+  // Raw handlers take any JSON.
+  EXPECT_EQ(post("/v1/tasks", R"({"type":"demo.noop","payload":{"anything":[1,2]}})").status, 202);
+  EXPECT_EQ(get("/v1/tasks?limit=100").json().at("tasks").as_array().size(), 1U);
+}
+
+// What an error message repeats of the client's input is bounded.
+TEST_F(TaskApi, ErrorsQuoteABoundedPrefixOfTheInput) {
+  const std::string huge(10 * 1024, 'q');
+  auto r = post("/v1/tasks", R"({"type":")" + huge + R"("})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "unknown_task_type");
+  EXPECT_LT(r.body.size(), 400U) << r.body.size();
+  EXPECT_NE(r.body.find("(10240 bytes)"), std::string::npos) << r.body;
+  r = post("/v1/tasks", R"({"type":"demo.sleep",")" + huge + R"(":1})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_LT(r.body.size(), 600U) << r.body.size();
+  r = post("/v1/tasks", R"({"type":"demo.sleep"})", huge);
+  EXPECT_EQ(r.status, 415);
+  EXPECT_LT(r.body.size(), 400U) << r.body.size();
+}
+
 TEST_F(TaskApi, BatchIsAtomicAndBounded) {
   auto r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep","payload":{"seconds":0}},
                                                  {"type":"demo.sleep","queue":"mail"}]})");

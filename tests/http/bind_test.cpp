@@ -130,5 +130,66 @@ TEST_F(BindTest, ContentTypeIsNotRequired) {
   EXPECT_EQ(post("email=a", "application/x-www-form-urlencoded").status, 400);
 }
 
+struct FreeForm {
+  std::string kind;
+  static constexpr json::Unknown unknown_fields = json::Unknown::ignore;
+};
+BOOST_DESCRIBE_STRUCT(FreeForm, (), (kind))
+
+struct Outer {
+  std::optional<Address> address;
+  std::optional<FreeForm> extra;
+  std::optional<std::map<std::string, Address>> by_name;
+};
+BOOST_DESCRIBE_STRUCT(Outer, (), (address, extra, by_name))
+
+// Unknown fields are ignored by default (above: "unknown":"ignored"); strict
+// binding names them, at any depth, unless a struct declares itself free-form.
+TEST(StrictBind, UnknownFieldsAreIgnoredByDefaultAndRefusedWhenStrict) {
+  const auto v = boost::json::parse(R"({"address":{"city":"Oslo","zipp":"0150"}})");
+  EXPECT_EQ(json::from_json<Outer>(v).address->city, "Oslo");
+  try {
+    (void)json::from_json<Outer>(v, json::Unknown::reject);
+    FAIL() << "strict binding accepted an unknown field";
+  } catch (const json::BindError& e) {
+    EXPECT_EQ(e.path(), "address.zipp");
+    EXPECT_STREQ(e.what(), "unknown field 'address.zipp' (known: city, zip)");
+  }
+  // A free-form struct keeps what it does not know, even inside a strict bind.
+  const auto loose = boost::json::parse(R"({"extra":{"kind":"k","more":1}})");
+  EXPECT_EQ(json::from_json<Outer>(loose, json::Unknown::reject).extra->kind, "k");
+  // Map values are structs too: their unknown fields are named under the key.
+  const auto in_map = boost::json::parse(R"({"by_name":{"home":{"city":"x","floor":2}}})");
+  EXPECT_THROW((void)json::from_json<Outer>(in_map, json::Unknown::reject), json::BindError);
+}
+
+TEST(StrictBind, ManyOrHugeUnknownKeysGiveABoundedMessage) {
+  boost::json::object o;
+  o["kind"] = "k";
+  for (int i = 0; i < 1000; ++i) o["k" + std::to_string(i)] = i;
+  o[std::string(10'000, 'z')] = 1;
+  try {
+    (void)json::from_json<Address>(o, json::Unknown::reject);
+    FAIL();
+  } catch (const json::BindError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 400U) << e.what();
+    EXPECT_NE(std::string(e.what()).find("more"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StrictBind, ContextBindIsStrictOnRequest) {
+  Router router;
+  router.post("/strict", [](Context& c) {
+    c.json(200, {{"city", c.bind<Address>(json::Unknown::reject).city}});
+  });
+  router.post("/lenient", [](Context& c) { c.json(200, {{"city", c.bind<Address>().city}}); });
+  const std::string body = R"({"city":"Oslo","cty":"typo"})";
+  EXPECT_EQ(testing::perform(router, {"POST", "/lenient", {}, body}).status, 200);
+  const auto r = testing::perform(router, {"POST", "/strict", {}, body});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json().at("error").at("code"), "invalid_field");
+  EXPECT_EQ(r.json().at("error").at("message"), "unknown field 'cty' (known: city, zip)");
+}
+
 }  // namespace bind_test
 }  // namespace errand::http

@@ -3,6 +3,9 @@
 // then T's `void validate() const` if it has one (the same hook typed task
 // payloads use, so one struct checks its values once for both), with every
 // BindError answered as 400 {"error":{"code":"invalid_field",...}}.
+//
+// Unknown fields are ignored by default (Gin's and encoding/json's behaviour);
+// `c.bind<T>(json::Unknown::reject)` makes them a 400 naming each one.
 
 #include <string>
 
@@ -12,9 +15,9 @@
 namespace errand::http::detail {
 
 template <class T>
-T bind_value(const boost::json::value& v) {
+T bind_value(const boost::json::value& v, json::Unknown unknown) {
   try {
-    T value = json::from_json<T>(v);
+    T value = json::from_json<T>(v, unknown);
     if constexpr (requires { value.validate(); }) value.validate();
     return value;
   } catch (const json::BindError& e) {

@@ -74,9 +74,11 @@ class Context : public std::enable_shared_from_this<Context> {
   // Parses the body as JSON and binds it to a described struct (see bind.hpp).
   // Like Gin's BindJSON, the Content-Type is not checked (`curl -d` sends
   // form-urlencoded). Throws http::Error: 400 invalid_json / invalid_field.
+  // Fields T does not have are ignored, unless `unknown` is Unknown::reject
+  // (strict: each is a 400 invalid_field naming it).
   template <class T>
-  [[nodiscard]] T bind() const {
-    return detail::bind_value<T>(body_json());
+  [[nodiscard]] T bind(json::Unknown unknown = json::Unknown::ignore) const {
+    return detail::bind_value<T>(body_json(), unknown);
   }
   [[nodiscard]] boost::json::value body_json() const;
 

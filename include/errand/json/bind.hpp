@@ -2,14 +2,25 @@
 // from_json<T>(value): builds a T from JSON, where T is a struct described with
 // BOOST_DESCRIBE_STRUCT (members may be strings, bool, integers, floating point,
 // std::optional<U> for optional fields, std::vector<U>, std::map<std::string, U>,
-// boost::json::value, or other described structs). Unknown fields are ignored, like encoding/json.
-// to_json(t) is the inverse, for the same types.
+// boost::json::value, or other described structs). to_json(t) is the inverse.
+//
+// Unknown fields: by default ignored, like Go's encoding/json, so a client may
+// send more than a handler reads. from_json<T>(v, Unknown::reject) refuses
+// them instead, in T and every described struct inside it ("field 'priorty'
+// is not known"); the task API and typed task payloads bind this way, so a
+// typo is an error rather than a silently lost option. A struct decides for
+// itself by declaring
+//   static constexpr errand::json::Unknown unknown_fields = Unknown::ignore;
+// (a free-form payload) or `= Unknown::reject` (always strict).
+// Members of type boost::json::value are free-form JSON either way.
 //
 // On bad input from_json throws json::BindError naming the first offending
 // field by its path ("field 'a.b[2]' must be a string, got integer"). The HTTP
 // layer turns it into 400 invalid_field; the task layer into a rejected enqueue.
 // Pure functions: safe on any thread.
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -21,11 +32,14 @@
 #include <vector>
 
 #include <boost/describe/members.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/mp11/algorithm.hpp>
 
 namespace errand::json {
+
+enum class Unknown { ignore, reject };
 
 class BindError : public std::invalid_argument {
  public:
@@ -59,9 +73,14 @@ struct is_vector<std::vector<T, A>> : std::true_type {};
 
 [[noreturn]] void throw_field_error(const std::string& path, std::string_view what);
 [[nodiscard]] std::string_view json_kind(const boost::json::value& v);
+// "a.b" for member b of a (the key quoted to a bounded length: it came from a client).
+[[nodiscard]] std::string member_path(const std::string& path, std::string_view key);
+// Throws naming every key of `obj` that is not in `known`.
+[[noreturn]] void throw_unknown_fields(const std::string& path, const boost::json::object& obj,
+                                       const std::string_view* known, std::size_t n_known);
 
 template <class T>
-T bind_value(const boost::json::value& v, const std::string& path);
+T bind_value(const boost::json::value& v, const std::string& path, Unknown unknown);
 
 template <class T>
 T bind_integer(const boost::json::value& v, const std::string& path) {
@@ -87,14 +106,25 @@ T bind_integer(const boost::json::value& v, const std::string& path) {
 }
 
 template <class T>
-T bind_struct(const boost::json::value& v, const std::string& path) {
+T bind_struct(const boost::json::value& v, const std::string& path, Unknown unknown) {
   if (!v.is_object()) {
     throw_field_error(path.empty() ? std::string("(body)") : path,
                       std::string("must be an object, got ") + std::string(json_kind(v)));
   }
   const auto& obj = v.get_object();
   T out{};
+  if constexpr (requires { T::unknown_fields; }) unknown = T::unknown_fields;
   using Members = boost::describe::describe_members<T, boost::describe::mod_public>;
+  if (unknown == Unknown::reject) {
+    std::array<std::string_view, boost::mp11::mp_size<Members>::value> known{};
+    std::size_t i = 0;
+    boost::mp11::mp_for_each<Members>([&](auto member) { known[i++] = member.name; });
+    for (const auto& kv : obj) {
+      if (std::find(known.begin(), known.end(), kv.key()) == known.end()) {
+        throw_unknown_fields(path, obj, known.data(), known.size());
+      }
+    }
+  }
   boost::mp11::mp_for_each<Members>([&](auto member) {
     using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
     std::string field_path = path.empty() ? member.name : path + "." + member.name;
@@ -106,13 +136,13 @@ T bind_struct(const boost::json::value& v, const std::string& path) {
         throw_field_error(field_path, "is required");
       }
     }
-    out.*member.pointer = bind_value<M>(*it, field_path);
+    out.*member.pointer = bind_value<M>(*it, field_path, unknown);
   });
   return out;
 }
 
 template <class T>
-T bind_value(const boost::json::value& v, const std::string& path) {
+T bind_value(const boost::json::value& v, const std::string& path, Unknown unknown) {
   if constexpr (std::is_same_v<T, boost::json::value>) {
     return v;
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -134,7 +164,7 @@ T bind_value(const boost::json::value& v, const std::string& path) {
     return std::string(v.get_string());
   } else if constexpr (is_optional<T>::value) {
     if (v.is_null()) return T{};
-    return T{bind_value<typename T::value_type>(v, path)};
+    return T{bind_value<typename T::value_type>(v, path, unknown)};
   } else if constexpr (is_string_map<T>::value) {
     if (!v.is_object()) {
       throw_field_error(path, std::string("must be an object, got ") + std::string(json_kind(v)));
@@ -142,7 +172,7 @@ T bind_value(const boost::json::value& v, const std::string& path) {
     T out;
     for (const auto& [key, item] : v.get_object()) {
       out.emplace(std::string(key),
-                  bind_value<typename T::mapped_type>(item, path + "." + std::string(key)));
+                  bind_value<typename T::mapped_type>(item, member_path(path, key), unknown));
     }
     return out;
   } else if constexpr (is_vector<T>::value) {
@@ -153,14 +183,14 @@ T bind_value(const boost::json::value& v, const std::string& path) {
     out.reserve(v.get_array().size());
     std::size_t i = 0;
     for (const auto& item : v.get_array()) {
-      out.push_back(
-          bind_value<typename T::value_type>(item, path + "[" + std::to_string(i++) + "]"));
+      out.push_back(bind_value<typename T::value_type>(
+          item, path + "[" + std::to_string(i++) + "]", unknown));
     }
     return out;
   } else {
     static_assert(boost::describe::has_describe_members<T>::value,
                   "from_json<T>: T must be described with BOOST_DESCRIBE_STRUCT");
-    return bind_struct<T>(v, path);
+    return bind_struct<T>(v, path, unknown);
   }
 }
 
@@ -169,8 +199,8 @@ T bind_value(const boost::json::value& v, const std::string& path) {
 namespace errand::json {
 
 template <class T>
-[[nodiscard]] T from_json(const boost::json::value& v) {
-  return detail::bind_value<T>(v, "");
+[[nodiscard]] T from_json(const boost::json::value& v, Unknown unknown = Unknown::ignore) {
+  return detail::bind_value<T>(v, "", unknown);
 }
 
 // Boost.JSON already converts described structs, optionals and vectors.

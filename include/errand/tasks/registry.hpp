@@ -4,7 +4,9 @@
 //
 // A typed handler gets its payload bound from JSON (a BOOST_DESCRIBE_STRUCT,
 // see errand/json/bind.hpp); enqueueing a payload that does not bind is
-// refused at enqueue time, naming the field. If T has `void validate() const`
+// refused at enqueue time, naming the field — and so is a field T does not
+// have, unless T declares a free-form payload
+// (`static constexpr json::Unknown unknown_fields = json::Unknown::ignore;`). If T has `void validate() const`
 // (throwing json::BindError), it runs at enqueue time too, for range checks. A raw handler gets the
 // JSON. Handlers may return Outcome or void (void: done, no result).
 
@@ -67,11 +69,13 @@ class Registry {
   template <class T, class F>
   void handle(std::string name, F handler, TaskOptions options = {}) {
     add({std::move(name), wrap([h = std::move(handler)](TaskContext& t) {
-           T in = json::from_json<T>(t.payload());  // checked at enqueue; throws if not
+           // Checked strictly at enqueue; read leniently here, so a task stored
+           // before a field was removed from T still runs.
+           T in = json::from_json<T>(t.payload());
            return h(t, in);
          }),
          [](const boost::json::value& v) {
-           const T in = json::from_json<T>(v);
+           const T in = json::from_json<T>(v, json::Unknown::reject);
            if constexpr (requires { in.validate(); }) in.validate();  // may throw BindError
          },
          std::move(options)});
