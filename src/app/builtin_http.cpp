@@ -45,9 +45,8 @@ struct HttpRequestTask {
                        std::string_view::npos;
           });
       if (bad_name)
-        throw json::BindError("headers",
-                              "field 'headers' has an invalid header name '" +
-                                  errand::detail::quote(name) + "'");
+        throw json::BindError("headers", "field 'headers' has an invalid header name '" +
+                                             errand::detail::quote(name) + "'");
       if (value.find_first_of("\r\n") != std::string::npos ||
           value.find('\0') != std::string::npos) {
         const auto field = "headers." + errand::detail::quote(name);

@@ -10,8 +10,8 @@
 
 #include "app/openapi.hpp"
 #include "app/task_json.hpp"
-#include "errand/detail/quote.hpp"
 #include "errand/app/app.hpp"
+#include "errand/detail/quote.hpp"
 #include "errand/http/context.hpp"
 
 namespace errand::app {

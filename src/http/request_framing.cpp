@@ -33,7 +33,9 @@ std::string quoted(std::string_view s) {
   return fmt::format("{}… ({} bytes)", s.substr(0, quoted_max), s.size());
 }
 
-FramingError bad(std::string message) { return {400, "bad_request", std::move(message)}; }
+FramingError bad(std::string message) {
+  return {400, "bad_request", std::move(message)};
+}
 
 }  // namespace
 
@@ -82,9 +84,9 @@ std::optional<FramingError> check_framing(const bhttp::request_header<>& header)
 
   if (cl_fields > 1) return bad("more than one Content-Length header");
   if (cl_fields == 1) {
-    const bool digits = !content_length.empty() &&
-                        std::all_of(content_length.begin(), content_length.end(),
-                                    [](char ch) { return ch >= '0' && ch <= '9'; });
+    const bool digits =
+        !content_length.empty() && std::all_of(content_length.begin(), content_length.end(),
+                                               [](char ch) { return ch >= '0' && ch <= '9'; });
     if (!digits) {
       return bad(fmt::format("Content-Length must be a decimal number, got \"{}\"",
                              quoted(content_length)));
@@ -92,7 +94,8 @@ std::optional<FramingError> check_framing(const bhttp::request_header<>& header)
   }
   if (te_fields == 0) return std::nullopt;
 
-  if (cl_fields > 0) return bad("a request may not carry both Content-Length and Transfer-Encoding");
+  if (cl_fields > 0)
+    return bad("a request may not carry both Content-Length and Transfer-Encoding");
   if (header.version() < 11) return bad("HTTP/1.0 requests may not carry Transfer-Encoding");
   if (codings.empty()) return bad("Transfer-Encoding names no transfer coding");
   for (const auto c : codings) {

@@ -262,13 +262,12 @@ class Connection final : public ConnectionBase,
     }
     if (ec != bhttp::error::need_more) return on_header(ec, header_bytes_);
     if (buffer_.size() >= buffer_.max_size()) return on_header(bhttp::error::header_limit, 0);
-    stream_.async_read_some(
-        buffer_.prepare(read_chunk),
-        [self = this->shared_from_this()](beast::error_code rec, std::size_t n) {
-          if (rec) return self->on_header(rec, 0);
-          self->buffer_.commit(n);
-          self->parse_header();
-        });
+    stream_.async_read_some(buffer_.prepare(read_chunk), [self = this->shared_from_this()](
+                                                             beast::error_code rec, std::size_t n) {
+      if (rec) return self->on_header(rec, 0);
+      self->buffer_.commit(n);
+      self->parse_header();
+    });
   }
 
   // The request line at the front of `buffered` ends in "HTTP/<digit>.<digit>".

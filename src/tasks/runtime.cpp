@@ -160,7 +160,8 @@ struct Runtime::Impl {
   store::NewTask prepare(const TaskSpec& spec, TimePoint at) const {
     const TaskType* type = registry.find(spec.type);
     if (type == nullptr) {
-      refuse(EnqueueError::Code::unknown_type, "unknown task type '" + errand::detail::quote(spec.type) + "'");
+      refuse(EnqueueError::Code::unknown_type,
+             "unknown task type '" + errand::detail::quote(spec.type) + "'");
     }
     if (type->check) {
       try {

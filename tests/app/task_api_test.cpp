@@ -171,7 +171,8 @@ TEST_F(TaskApi, UnknownFieldsAreRefusedByName) {
   EXPECT_NE(r.body.find("priority"), std::string::npos) << r.body;  // the known fields are listed
   r = post("/v1/tasks", R"({"type":"demo.sleep","a":1,"b":2})");
   EXPECT_NE(r.body.find("unknown fields 'a', 'b'"), std::string::npos) << r.body;
-  r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep"},{"type":"demo.sleep","qeue":"x"}]})");
+  r = post("/v1/tasks/batch",
+           R"({"tasks":[{"type":"demo.sleep"},{"type":"demo.sleep","qeue":"x"}]})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("tasks[1].qeue"), std::string::npos) << r.body;
   r = post("/v1/tasks/batch", R"({"tasks":[{"type":"demo.sleep"}],"atomic":true})");

@@ -23,7 +23,9 @@ struct Shape {
   int status;
 };
 
-void PrintTo(const Shape& shape, std::ostream* os) { *os << shape.name; }
+void PrintTo(const Shape& shape, std::ostream* os) {
+  *os << shape.name;
+}
 
 class SmugglingTest : public ::testing::TestWithParam<Shape> {
  protected:

@@ -128,8 +128,9 @@ TEST(SqliteStore, AForeignDatabaseIsRefusedAndLeftUntouched) {
 TEST(SqliteStore, AnotherApplicationIdIsRefused) {
   test::TempDir dir;
   const auto path = (dir.path() / "other.db").string();
-  sql(path, "PRAGMA application_id = 1234; CREATE TABLE schema_version (version INTEGER);"
-            "CREATE TABLE tasks (id TEXT)");
+  sql(path,
+      "PRAGMA application_id = 1234; CREATE TABLE schema_version (version INTEGER);"
+      "CREATE TABLE tasks (id TEXT)");
   try {
     SqliteStore s({.path = path});
     FAIL() << "opened a file with another application_id";

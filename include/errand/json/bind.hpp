@@ -183,8 +183,8 @@ T bind_value(const boost::json::value& v, const std::string& path, Unknown unkno
     out.reserve(v.get_array().size());
     std::size_t i = 0;
     for (const auto& item : v.get_array()) {
-      out.push_back(bind_value<typename T::value_type>(
-          item, path + "[" + std::to_string(i++) + "]", unknown));
+      out.push_back(bind_value<typename T::value_type>(item, path + "[" + std::to_string(i++) + "]",
+                                                       unknown));
     }
     return out;
   } else {

@@ -6,9 +6,9 @@
 // see errand/json/bind.hpp); enqueueing a payload that does not bind is
 // refused at enqueue time, naming the field — and so is a field T does not
 // have, unless T declares a free-form payload
-// (`static constexpr json::Unknown unknown_fields = json::Unknown::ignore;`). If T has `void validate() const`
-// (throwing json::BindError), it runs at enqueue time too, for range checks. A raw handler gets the
-// JSON. Handlers may return Outcome or void (void: done, no result).
+// (`static constexpr json::Unknown unknown_fields = json::Unknown::ignore;`). If T has `void
+// validate() const` (throwing json::BindError), it runs at enqueue time too, for range checks. A
+// raw handler gets the JSON. Handlers may return Outcome or void (void: done, no result).
 
 #include <chrono>
 #include <functional>
