@@ -35,12 +35,12 @@ int main() {
                                   {"waited_ms", a.waited.count()}});
   };
   options.tasks.hooks.after_attempt = [log](const errand::tasks::AttemptInfo& a,
-                                            std::string_view outcome,
+                                            errand::tasks::AttemptOutcome outcome,
                                             std::chrono::nanoseconds took) {
     log.info("attempt finished",
              {{"task_id", a.id},
               {"type", a.type},
-              {"outcome", outcome},
+              {"outcome", errand::tasks::to_string(outcome)},
               {"trace_id", a.trace_id},
               {"took_ms", std::chrono::duration<double, std::milli>(took).count()}});
   };

@@ -122,12 +122,12 @@ void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
     if (user.before_attempt) user.before_attempt(i);
   };
   hooks.after_attempt = [&executions, &duration, &retries, user](const tasks::AttemptInfo& i,
-                                                                 std::string_view outcome,
+                                                                 tasks::AttemptOutcome outcome,
                                                                  std::chrono::nanoseconds took) {
     const double seconds = std::chrono::duration<double>(took).count();
-    executions.with({i.type, i.queue, outcome}).observe(seconds);
+    executions.with({i.type, i.queue, tasks::to_string(outcome)}).observe(seconds);
     duration.with({i.type, i.queue}).observe(seconds);
-    if (outcome == "retrying") retries.with({i.type, i.queue}).inc();
+    if (outcome == tasks::AttemptOutcome::retrying) retries.with({i.type, i.queue}).inc();
     if (user.after_attempt) user.after_attempt(i, outcome, took);
   };
   hooks.stuck = [&stuck, user](const tasks::AttemptInfo& i) {

@@ -7,14 +7,13 @@
 #include <fmt/format.h>
 #include <boost/beast/core/string.hpp>
 
+#include "errand/detail/quote.hpp"
+
 namespace errand::http::detail {
 
 namespace bhttp = boost::beast::http;
 
 namespace {
-
-// What the error messages quote of a client's header value.
-constexpr std::size_t quoted_max = 64;
 
 bool is_tchar(char ch) {
   const auto u = static_cast<unsigned char>(ch);
@@ -26,11 +25,6 @@ std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-std::string quoted(std::string_view s) {
-  if (s.size() <= quoted_max) return std::string(s);
-  return fmt::format("{}… ({} bytes)", s.substr(0, quoted_max), s.size());
 }
 
 FramingError bad(std::string message) {
@@ -89,7 +83,7 @@ std::optional<FramingError> check_framing(const bhttp::request_header<>& header)
                                                [](char ch) { return ch >= '0' && ch <= '9'; });
     if (!digits) {
       return bad(fmt::format("Content-Length must be a decimal number, got \"{}\"",
-                             quoted(content_length)));
+                             errand::detail::quote(content_length)));
     }
   }
   if (te_fields == 0) return std::nullopt;
@@ -100,13 +94,13 @@ std::optional<FramingError> check_framing(const bhttp::request_header<>& header)
   if (codings.empty()) return bad("Transfer-Encoding names no transfer coding");
   for (const auto c : codings) {
     if (!std::all_of(c.begin(), c.end(), is_tchar)) {
-      return bad(fmt::format("malformed transfer coding \"{}\"", quoted(c)));
+      return bad(fmt::format("malformed transfer coding \"{}\"", errand::detail::quote(c)));
     }
   }
   const auto is_chunked = [](std::string_view c) { return boost::beast::iequals(c, "chunked"); };
   if (!is_chunked(codings.back())) {
     return bad(fmt::format("the last transfer coding must be chunked, got \"{}\"",
-                           quoted(codings.back())));
+                           errand::detail::quote(codings.back())));
   }
   if (std::count_if(codings.begin(), codings.end(), is_chunked) > 1) {
     return bad("chunked may be applied only once");
@@ -114,7 +108,7 @@ std::optional<FramingError> check_framing(const bhttp::request_header<>& header)
   if (codings.size() > 1) {
     return FramingError{501, "not_implemented",
                         fmt::format("transfer coding \"{}\" is not supported (only chunked is)",
-                                    quoted(codings.front()))};
+                                    errand::detail::quote(codings.front()))};
   }
   return std::nullopt;
 }

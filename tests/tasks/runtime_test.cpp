@@ -189,7 +189,12 @@ TEST_F(RuntimeTest, ExceptionsAreRetriedWithBackoffThenDead) {
   EXPECT_EQ(r.last_error, "downstream said no");
   EXPECT_LE(r.run_at - clock->now(), policy.ceiling(r.attempt));  // the full-jitter window
   clock->advance(policy.ceiling(1));
-  ASSERT_TRUE(test::eventually([&] { return calls >= 2; }));
+  // The second failure must be recorded (its backoff counted from this
+  // clock) before the clock moves past that backoff.
+  ASSERT_TRUE(test::eventually([&] {
+    const auto t = get(id);
+    return t.state == TaskState::retrying && t.attempt == 2;
+  }));
   clock->advance(policy.ceiling(2));
   ASSERT_TRUE(reaches(id, TaskState::dead));
   EXPECT_EQ(calls.load(), 3);
@@ -600,10 +605,10 @@ TEST_F(RuntimeTest, HooksSeeEveryAttempt) {
     const std::lock_guard lock(mu);
     events.push_back("before " + std::to_string(i.attempt));
   };
-  cfg.hooks.after_attempt = [&](const AttemptInfo& i, std::string_view outcome,
+  cfg.hooks.after_attempt = [&](const AttemptInfo& i, AttemptOutcome outcome,
                                 std::chrono::nanoseconds) {
     const std::lock_guard lock(mu);
-    events.push_back("after " + std::to_string(i.attempt) + " " + std::string(outcome));
+    events.push_back("after " + std::to_string(i.attempt) + " " + std::string(to_string(outcome)));
   };
   auto& rt = make(cfg);
   rt.handle_raw("once-flaky", [](TaskContext& t) {

@@ -40,6 +40,7 @@
 #include "errand/observe/logger.hpp"
 #include "errand/observe/trace_context.hpp"
 #include "errand/store/store.hpp"
+#include "errand/tasks/attempt_outcome.hpp"
 #include "errand/tasks/clock.hpp"
 #include "errand/tasks/registry.hpp"
 
@@ -75,11 +76,8 @@ struct AttemptInfo {
 struct Hooks {
   std::function<void(std::string_view type, std::string_view queue)> enqueued{};
   std::function<void(const AttemptInfo&)> before_attempt{};
-  // outcome: "succeeded", "retrying", "dead", "cancelled", "requeued" (shutdown
-  // or rate limit: the attempt did not count), "snoozed" (Outcome::snooze: not
-  // counted either), "lost" (lease lost, or the store failed: the task will be
-  // reclaimed).
-  std::function<void(const AttemptInfo&, std::string_view outcome, std::chrono::nanoseconds took)>
+  // What was recorded for the attempt (see attempt_outcome.hpp).
+  std::function<void(const AttemptInfo&, AttemptOutcome outcome, std::chrono::nanoseconds took)>
       after_attempt{};
   // A handler still running `stuck_after` past its deadline, ignoring its stop token.
   std::function<void(const AttemptInfo&)> stuck{};

@@ -1,0 +1,117 @@
+// The dispatcher thread: in polling order, claims tasks for every queue with
+// idle workers (up to workers + prefetch, so the buffer stays bounded) and
+// hands them to the queue's workers.
+#include <algorithm>
+
+#include "tasks/runtime/runtime_impl.hpp"
+
+namespace errand::tasks {
+
+std::vector<Runtime::Impl::Queue*> Runtime::Impl::polling_order(std::mt19937& rng) {
+  std::vector<Queue*> order;
+  order.reserve(queues.size());
+  for (auto& q : queues) order.push_back(q.get());
+  if (cfg.polling == RuntimeConfig::Polling::weighted && order.size() > 1) {
+    // Weighted draw without replacement: a queue of weight 3 goes first three
+    // times as often as one of weight 1.
+    std::vector<Queue*> drawn;
+    drawn.reserve(order.size());
+    while (!order.empty()) {
+      unsigned total = 0;
+      for (const Queue* q : order) total += q->cfg.weight;
+      unsigned pick = std::uniform_int_distribution<unsigned>(0, total - 1)(rng);
+      auto it = order.begin();
+      while (pick >= (*it)->cfg.weight) {
+        pick -= (*it)->cfg.weight;
+        ++it;
+      }
+      drawn.push_back(*it);
+      order.erase(it);
+    }
+    return drawn;
+  }
+  return order;
+}
+
+std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&& t) {
+  auto a = std::make_shared<detail::Attempt>();
+  auto parent = observe::TraceContext::parse(t.traceparent);
+  a->trace = parent ? parent->child() : observe::TraceContext::generate();
+  a->log = cfg.logger.with({{"task_id", t.id},
+                            {"type", t.type},
+                            {"queue", t.queue},
+                            {"attempt", t.attempt},
+                            {"trace_id", a->trace.trace_id},
+                            {"span_id", a->trace.span_id},
+                            {"request_id", t.request_id}});
+  a->store = store.get();
+  a->clock = clock.get();
+  a->owner = owner;
+  a->task = std::move(t);
+  return a;
+}
+
+void Runtime::Impl::dispatch_loop() {
+  std::mt19937 rng{std::random_device{}()};
+  while (true) {
+    bool more = false;
+    for (Queue* q : polling_order(rng)) {
+      std::size_t free = 0;
+      {
+        const MutexLock lock(mu);
+        if (stopping) return;
+        free = q->cfg.concurrency + q->cfg.prefetch - q->busy - q->buffer.size();
+      }
+      if (free == 0) continue;
+      const std::size_t want = std::min(free, cfg.claim_batch);
+      std::vector<store::TaskRecord> got;
+      const TimePoint at = now();
+      try {
+        got = store->claim(q->cfg.name, want, {owner, at + cfg.lease}, at);
+      } catch (const std::exception& e) {
+        cfg.logger.error("claim failed", {{"queue", q->cfg.name}, {"error", e.what()}});
+        continue;
+      }
+      if (got.empty()) continue;
+      more = more || got.size() == want;
+      std::vector<std::shared_ptr<detail::Attempt>> late;
+      {
+        const MutexLock lock(mu);
+        for (auto& t : got) {
+          auto a = make_attempt(std::move(t));
+          if (stopping) {
+            late.push_back(std::move(a));
+            continue;
+          }
+          // Replaces a previous attempt of the same task that is still
+          // finishing here (its outcome is recorded; it only logs now):
+          // heartbeats, deadlines and cancels must follow the new one.
+          in_flight.insert_or_assign(a->task.id, a);
+          q->buffer.push_back(std::move(a));
+        }
+      }
+      q->cv.notify_all();
+      release_all(late);
+    }
+    MutexLock lock(mu);
+    if (stopping) return;
+    if (!more)
+      lock.wait_for(dispatcher_cv, cfg.poll_interval,
+                    [&]() ERRAND_REQUIRES(mu) { return wake || stopping; });
+    wake = false;
+  }
+}
+
+// Claimed but never started: back to pending, attempt not counted.
+void Runtime::Impl::release_all(const std::vector<std::shared_ptr<detail::Attempt>>& attempts) {
+  for (const auto& a : attempts) {
+    try {
+      const TimePoint at = now();
+      store->release(a->task.id, owner, at, at);
+    } catch (const std::exception& e) {
+      a->log.error("release failed; the task returns when its lease expires",
+                   {{"error", e.what()}});
+    }
+  }
+}
+}  // namespace errand::tasks

@@ -1,0 +1,164 @@
+// Enqueue: a TaskSpec is checked against its type and the limits, becomes a
+// store::NewTask, and is handed to the store (blocking, batched, grouped or by
+// callback). Nothing reaches the store unless every check passed.
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include "errand/detail/quote.hpp"
+#include "tasks/runtime/runtime_impl.hpp"
+
+namespace errand::tasks {
+
+namespace {
+
+[[noreturn]] void refuse(EnqueueError::Code code, const std::string& message) {
+  throw EnqueueError(code, message);
+}
+
+}  // namespace
+
+store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at) const {
+  const TaskType* type = registry.find(spec.type);
+  if (type == nullptr) {
+    refuse(EnqueueError::Code::unknown_type,
+           "unknown task type '" + errand::detail::quote(spec.type) + "'");
+  }
+  if (type->check) {
+    try {
+      type->check(spec.payload);
+    } catch (const json::BindError& e) {
+      refuse(EnqueueError::Code::invalid_payload, std::string("payload: ") + e.what());
+    }
+  }
+  const auto& o = spec.options;
+  store::NewTask t;
+  t.payload = boost::json::serialize(spec.payload);
+  if (t.payload.size() > cfg.max_payload_bytes) {
+    refuse(EnqueueError::Code::payload_too_large,
+           fmt::format("payload is {} bytes; the limit is {}", t.payload.size(),
+                       cfg.max_payload_bytes));
+  }
+  t.queue = o.queue.value_or(type->options.queue);
+  if (!valid_name(t.queue)) {
+    refuse(EnqueueError::Code::invalid_option,
+           "queue: names are 1-128 characters of A-Z a-z 0-9 . _ : -");
+  }
+  t.priority = o.priority.value_or(type->options.priority);
+  if (t.priority < -kMaxPriority || t.priority > kMaxPriority) {
+    refuse(EnqueueError::Code::invalid_option,
+           fmt::format("priority must be within [-{0}, {0}]", kMaxPriority));
+  }
+  t.max_attempts = o.max_attempts.value_or(type->options.max_attempts);
+  if (t.max_attempts < 1 || t.max_attempts > cfg.max_attempts_limit) {
+    refuse(EnqueueError::Code::invalid_option,
+           fmt::format("max_attempts must be within [1, {}]", cfg.max_attempts_limit));
+  }
+  t.timeout = o.timeout.value_or(type->options.timeout.value_or(cfg.default_timeout));
+  if (t.timeout < milliseconds(0) || t.timeout > kMaxHorizon) {
+    refuse(EnqueueError::Code::invalid_option, "timeout must be within 0 and 10 years");
+  }
+  if (o.delay && o.run_at) {
+    refuse(EnqueueError::Code::invalid_option, "give delay or run_at, not both");
+  }
+  if (o.delay && (*o.delay < milliseconds(0) || *o.delay > kMaxHorizon)) {
+    refuse(EnqueueError::Code::invalid_option, "delay must be within 0 and 10 years");
+  }
+  if (o.run_at && (*o.run_at > at + kMaxHorizon || *o.run_at < at - kMaxHorizon)) {
+    refuse(EnqueueError::Code::invalid_option, "run_at must be within 10 years of now");
+  }
+  t.run_at = o.run_at ? *o.run_at : at + o.delay.value_or(milliseconds(0));
+  if (o.unique_key.size() > kMaxUniqueKey) {
+    refuse(EnqueueError::Code::invalid_option,
+           fmt::format("unique_key is longer than {} bytes", kMaxUniqueKey));
+  }
+  t.unique_key = o.unique_key;
+  const auto limit = cfg.queue_max_waiting.find(t.queue);
+  t.max_waiting = limit == cfg.queue_max_waiting.end() ? cfg.max_waiting : limit->second;
+  t.type = spec.type;
+  t.traceparent = o.trace.value_or(observe::TraceContext::generate()).to_traceparent();
+  t.request_id = o.request_id;
+  t.id = store::new_task_id(at);
+  return t;
+}
+
+void Runtime::Impl::after_enqueue(const std::vector<store::NewTask>& tasks,
+                                  const std::vector<store::Enqueued>& done) {
+  bool local = false;
+  for (std::size_t i = 0; i < done.size() && i < tasks.size(); ++i) {
+    if (!done[i].created) continue;
+    if (cfg.hooks.enqueued) cfg.hooks.enqueued(tasks[i].type, tasks[i].queue);
+    local = local || (done[i].state == store::TaskState::pending && find_queue(tasks[i].queue));
+  }
+  if (local) poke_dispatcher();
+}
+
+store::Enqueued Runtime::enqueue(std::string_view type, boost::json::value payload,
+                                 EnqueueOptions options) {
+  std::vector<TaskSpec> one;
+  one.push_back({std::string(type), std::move(payload), std::move(options)});
+  return enqueue_batch(one).front();
+}
+
+void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
+                            EnqueueOptions options, EnqueueDone done) {
+  const TimePoint at = impl_->now();
+  std::vector<store::NewTask> prepared;
+  prepared.push_back(
+      impl_->prepare({std::string(type), std::move(payload), std::move(options)}, at));
+  // The hook needs the type and queue after the store has taken the task.
+  std::vector<store::NewTask> type_queue(1);
+  type_queue.front().type = prepared.front().type;
+  type_queue.front().queue = prepared.front().queue;
+  impl_->async_started();
+  impl_->store->enqueue_async(
+      std::move(prepared), at,
+      [impl = impl_.get(), type_queue = std::move(type_queue), done = std::move(done)](
+          std::vector<store::Enqueued> out, std::exception_ptr error) {
+        if (error || out.empty()) {
+          if (!error) error = std::make_exception_ptr(std::logic_error("no answer"));
+          done({}, std::move(error));  // moved on: see GroupCommit::Done
+        } else {
+          impl->after_enqueue(type_queue, out);
+          done(std::move(out.front()), nullptr);
+        }
+        const Impl::MutexLock lock(impl->mu);
+        impl->async_done_locked();  // the last touch: the runtime may go now
+      });
+}
+
+std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>& tasks) {
+  const TimePoint at = impl_->now();
+  std::vector<store::NewTask> prepared;
+  prepared.reserve(tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    try {
+      prepared.push_back(impl_->prepare(tasks[i], at));
+    } catch (const EnqueueError& e) {
+      if (tasks.size() == 1) throw;
+      throw EnqueueError(e.code(), fmt::format("tasks[{}]: {}", i, e.what()));
+    }
+  }
+  auto done = impl_->store->enqueue(prepared, at);
+  impl_->after_enqueue(prepared, done);
+  return done;
+}
+
+GroupEnqueued Runtime::enqueue_group(const std::vector<TaskSpec>& members,
+                                     std::optional<TaskSpec> completion) {
+  const TimePoint at = impl_->now();
+  std::vector<store::NewTask> prepared;
+  prepared.reserve(members.size());
+  for (const auto& t : members) prepared.push_back(impl_->prepare(t, at));
+  store::GroupSpec group{store::new_task_id(at), std::nullopt};
+  GroupEnqueued out;
+  out.group_id = group.id;
+  if (completion) {
+    group.completion = impl_->prepare(*completion, at);
+    group.completion->max_waiting = 0;  // runs when the members finish: never refused
+    out.completion_id = group.completion->id;
+  }
+  out.members = impl_->store->enqueue_group(group, prepared, at);
+  impl_->after_enqueue(prepared, out.members);
+  return out;
+}
+}  // namespace errand::tasks

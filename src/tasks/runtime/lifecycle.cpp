@@ -1,0 +1,102 @@
+// Start (threads, buckets, schedules' first ticks) and the two-phase stop:
+// stop claiming, release what never started, wait shutdown_grace, then stop
+// running handlers and wait for every outcome and store callback.
+#include "tasks/runtime/runtime_impl.hpp"
+
+namespace errand::tasks {
+
+void Runtime::Impl::start() {
+  {
+    const MutexLock lock(mu);
+    if (started) throw std::logic_error("runtime: start() called twice");
+    started = true;
+  }
+  for (const auto& [name, type] : registry.types()) {
+    if (type.options.rate_limit) {
+      buckets.emplace(name,
+                      std::make_unique<guard::TokenBucket>(type.options.rate_limit->per_second,
+                                                           type.options.rate_limit->burst));
+    }
+  }
+  const TimePoint at = now();
+  for (auto& s : schedules) {
+    // The first tick is the next one: a restart does not fire a tick twice.
+    s.last_tick = s.latest(at);
+    s.next_due = s.next(at);
+  }
+  for (auto& q : queues) {
+    for (unsigned i = 0; i < q->cfg.concurrency; ++i) {
+      q->workers.emplace_back([this, qp = q.get()] { work(*qp); });
+    }
+  }
+  maintenance = std::jthread([this] { maintenance_loop(); });
+  dispatcher = std::jthread([this] { dispatch_loop(); });
+  cfg.logger.info("task runtime started", {{"owner", owner}, {"queues", queues.size()}});
+}
+
+void Runtime::Impl::stop() {
+  {
+    const MutexLock lock(mu);
+    if (!started || stopping) return;
+    stopping = true;
+  }
+  dispatcher_cv.notify_all();
+  if (dispatcher.joinable()) dispatcher.join();
+
+  std::vector<std::shared_ptr<detail::Attempt>> unstarted;
+  {
+    const MutexLock lock(mu);
+    for (auto& q : queues) {
+      for (auto& a : q->buffer) {
+        in_flight.erase(a->task.id);
+        unstarted.push_back(std::move(a));
+      }
+      q->buffer.clear();
+    }
+  }
+  release_all(unstarted);
+
+  std::vector<std::shared_ptr<detail::Attempt>> running;
+  {
+    MutexLock lock(mu);
+    if (!lock.wait_for(drained_cv, cfg.shutdown_grace,
+                       [&]() ERRAND_REQUIRES(mu) { return in_flight.empty(); })) {
+      for (auto& [id, a] : in_flight) running.push_back(a);
+    }
+  }
+  if (!running.empty()) {
+    cfg.logger.warn("shutdown grace over; stopping running tasks", {{"tasks", running.size()}});
+  }
+  for (auto& a : running) a->request_stop(StopReason::shutdown);
+  running.clear();
+  {
+    MutexLock lock(mu);
+    while (!lock.wait_for(drained_cv, cfg.stuck_after, [&]() ERRAND_REQUIRES(mu) {
+      return in_flight.empty() && pending_async == 0;
+    })) {
+      for (auto& [id, a] : in_flight) {
+        a->log.error("shutdown waits for a handler that ignores its stop token");
+      }
+    }
+    workers_exit = true;
+  }
+  for (auto& q : queues) {
+    q->cv.notify_all();
+    q->workers.clear();  // joins
+  }
+  {
+    const MutexLock lock(mu);
+    maintenance_exit = true;
+  }
+  maintenance_cv.notify_all();
+  if (maintenance.joinable()) maintenance.join();
+  cfg.logger.info("task runtime stopped", {{"owner", owner}});
+}
+
+void Runtime::start() {
+  impl_->start();
+}
+void Runtime::stop() {
+  impl_->stop();
+}
+}  // namespace errand::tasks

@@ -1,0 +1,112 @@
+// The maintenance thread, every tick: deadlines (stop tokens) and stuck
+// handlers, lease heartbeats (cancel requests from other processes arrive
+// here), reclaim of expired leases, periodic schedules, retention purge.
+#include "tasks/runtime/runtime_impl.hpp"
+
+namespace errand::tasks {
+
+void Runtime::Impl::maintenance_loop() {
+  TimePoint next_heartbeat = now() + cfg.lease / 3;
+  TimePoint next_reclaim = now();
+  TimePoint next_purge = now();
+  while (true) {
+    {
+      MutexLock lock(mu);
+      if (lock.wait_for(maintenance_cv, cfg.maintenance_tick,
+                        [&]() ERRAND_REQUIRES(mu) { return maintenance_exit; })) {
+        return;
+      }
+    }
+    const TimePoint at = now();
+    watchdog(at);
+    if (at >= next_heartbeat) {
+      heartbeat(at);
+      next_heartbeat = at + cfg.lease / 3;
+    }
+    if (at >= next_reclaim) {
+      guarded("reclaim", [&] {
+        if (const auto n = store->reclaim_expired(at); n > 0) {
+          cfg.logger.warn("reclaimed tasks whose worker stopped heartbeating", {{"tasks", n}});
+          poke_dispatcher();
+        }
+      });
+      next_reclaim = at + cfg.lease / 2;
+    }
+    fire_schedules(at);
+    if (at >= next_purge) {
+      guarded("purge", [&] {
+        std::size_t n = 0;
+        for (int round = 0; round < 10; ++round) {
+          const auto k = store->purge_final(at - cfg.retention, kPurgeBatch);
+          n += k;
+          if (k < kPurgeBatch) break;
+        }
+        if (n > 0) cfg.logger.info("purged final tasks past retention", {{"tasks", n}});
+      });
+      next_purge = at + cfg.purge_interval;
+      const MutexLock lock(mu);
+      std::erase_if(reservations, [&](const auto& r) { return r.second + cfg.lease < at; });
+    }
+  }
+}
+
+void Runtime::Impl::watchdog(TimePoint at) {
+  std::vector<std::shared_ptr<detail::Attempt>> overdue;
+  std::vector<std::shared_ptr<detail::Attempt>> stuck;
+  {
+    const MutexLock lock(mu);
+    for (auto& [id, a] : in_flight) {
+      if (!a->started || at < a->deadline) continue;
+      if (a->reason.load() == StopReason::none) overdue.push_back(a);
+      if (!a->stuck_reported && at >= a->deadline + cfg.stuck_after) {
+        a->stuck_reported = true;
+        stuck.push_back(a);
+      }
+    }
+  }
+  for (auto& a : overdue) {
+    a->log.warn("deadline passed; stop requested", {{"timeout_ms", a->task.timeout.count()}});
+    a->request_stop(StopReason::timeout);
+  }
+  for (auto& a : stuck) {
+    a->log.error("handler ignores its stop token past its deadline; its worker stays busy",
+                 {{"timeout_ms", a->task.timeout.count()}});
+    if (cfg.hooks.stuck) {
+      cfg.hooks.stuck({a->task.id, a->task.type, a->task.queue, a->task.attempt,
+                       a->task.max_attempts, milliseconds(0)});
+    }
+  }
+}
+
+void Runtime::Impl::heartbeat(TimePoint at) {
+  std::vector<std::string> ids;
+  {
+    const MutexLock lock(mu);
+    ids.reserve(in_flight.size());
+    for (const auto& [id, a] : in_flight) ids.push_back(id);
+  }
+  if (ids.empty()) return;
+  store::HeartbeatResult hb;
+  try {
+    hb = store->extend_leases(ids, {owner, at + cfg.lease}, at);
+  } catch (const std::exception& e) {
+    cfg.logger.error("heartbeat failed", {{"error", e.what()}, {"tasks", ids.size()}});
+    return;
+  }
+  stop_local(hb.cancel_requested, StopReason::cancelled);
+  stop_local(hb.lost, StopReason::lease_lost);
+}
+
+void Runtime::Impl::stop_local(const std::vector<std::string>& ids, StopReason why) {
+  for (const auto& id : ids) {
+    std::shared_ptr<detail::Attempt> a;
+    {
+      const MutexLock lock(mu);
+      auto it = in_flight.find(id);
+      if (it == in_flight.end()) continue;
+      a = it->second;
+    }
+    a->request_stop(why);
+  }
+}
+}  // namespace errand::tasks

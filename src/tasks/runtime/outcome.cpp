@@ -1,0 +1,151 @@
+// Recording an attempt's outcome in the store, then its log line and the
+// after_attempt hook. The stop reason decides first (shutdown → requeued,
+// cancel → cancelled, timeout → a failed attempt, lease lost → nothing), then
+// what the handler answered.
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include "tasks/runtime/runtime_impl.hpp"
+
+namespace errand::tasks {
+
+std::string_view to_string(AttemptOutcome outcome) {
+  constexpr std::array<std::string_view, 7> names = {"succeeded", "retrying", "dead", "cancelled",
+                                                     "requeued",  "snoozed",  "lost"};
+  return names.at(static_cast<std::size_t>(outcome));
+}
+
+// At least a second: a handler snoozing with 0 would spin claim/release.
+milliseconds Runtime::Impl::snooze_delay(const Outcome& out) {
+  return std::clamp(out.delay().value_or(milliseconds(0)), milliseconds(1000), kMaxHorizon);
+}
+
+// Records the outcome. A success is committed without waiting
+// (complete_async): the worker goes on to its next task while the store's
+// group commit takes this one, and the log line and after_attempt hook
+// follow the commit (on the store's writer thread). Returns true then.
+bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const AttemptInfo& info,
+                           const Outcome& out, std::chrono::nanoseconds took,
+                           const TaskType* type) {
+  auto& a = *ap;
+  const TimePoint at = now();
+  const StopReason reason = a.reason.load();
+  const auto& id = a.task.id;
+  AttemptOutcome recorded_as = AttemptOutcome::lost;
+  std::string error = out.error();
+  bool ok = true;
+  auto fail_or_retry = [&](std::optional<milliseconds> delay) {
+    if (a.task.attempt >= a.task.max_attempts) {
+      recorded_as = AttemptOutcome::dead;
+      ok = store->fail(id, owner, error, std::nullopt, at);
+      return;
+    }
+    const RetryPolicy policy =
+        type != nullptr && type->options.retry ? *type->options.retry : cfg.retry;
+    recorded_as = AttemptOutcome::retrying;
+    const auto wait =
+        std::clamp(delay.value_or(policy.delay(a.task.attempt)), milliseconds(0), kMaxHorizon);
+    ok = store->fail(id, owner, error, at + wait, at);
+  };
+  if (out.kind() == Outcome::Kind::done) {
+    async_started();
+    try {
+      store->complete_async(
+          id, owner, boost::json::serialize(out.result()), at,
+          [this, ap, info, took](bool committed, const std::exception_ptr& failure) {
+            report(*ap, info,
+                   recorded(*ap, AttemptOutcome::succeeded, committed,
+                            failure ? describe(failure) : ""),
+                   {}, took, std::nullopt);
+            // Notified under the lock: once stop() sees in_flight empty the
+            // runtime may be destroyed, so nothing here may touch it after.
+            const MutexLock lock(mu);
+            forget(ap);
+            async_done_locked();
+          });
+      return true;
+    } catch (const std::exception& e) {  // it could not even be queued
+      {
+        const MutexLock lock(mu);
+        async_done_locked();
+      }
+      report(a, info, recorded(a, AttemptOutcome::succeeded, true, e.what()), {}, took,
+             std::nullopt);
+      return false;
+    }
+  }
+  std::string failure;
+  try {
+    if (reason == StopReason::shutdown) {
+      recorded_as = AttemptOutcome::requeued;
+      ok = store->release(id, owner, at, at);
+    } else if (reason == StopReason::lease_lost) {
+      recorded_as = AttemptOutcome::lost;
+    } else if (reason == StopReason::timeout) {
+      error = fmt::format("timed out after {} ms", a.task.timeout.count());
+      fail_or_retry(std::nullopt);
+    } else if (reason == StopReason::cancelled || out.kind() == Outcome::Kind::cancelled) {
+      recorded_as = AttemptOutcome::cancelled;
+      ok = store->finish_cancelled(id, owner, at);
+    } else if (out.kind() == Outcome::Kind::snooze) {
+      recorded_as = AttemptOutcome::snoozed;
+      ok = store->release(id, owner, at + snooze_delay(out), at);
+    } else if (out.kind() == Outcome::Kind::fail_permanently) {
+      recorded_as = AttemptOutcome::dead;
+      ok = store->fail(id, owner, error, std::nullopt, at);
+    } else {
+      fail_or_retry(out.delay());
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  report(a, info, recorded(a, recorded_as, ok, failure), error, took,
+         out.kind() == Outcome::Kind::snooze ? std::optional(snooze_delay(out)) : std::nullopt);
+  return false;
+}
+
+// What recording an outcome came to: `outcome`, or lost (and a log line)
+// when the store failed (`failure` says how) or the lease was not ours.
+AttemptOutcome Runtime::Impl::recorded(detail::Attempt& a, AttemptOutcome outcome, bool ok,
+                                       const std::string& failure) {
+  if (!failure.empty()) {
+    a.log.error("recording the outcome failed; the task returns when its lease expires",
+                {{"error", failure}, {"outcome", to_string(outcome)}});
+    return AttemptOutcome::lost;
+  }
+  if (!ok) {
+    a.log.warn("the task is no longer leased to this worker; its outcome was not recorded",
+               {{"outcome", to_string(outcome)}});
+    return AttemptOutcome::lost;
+  }
+  return outcome;
+}
+
+void Runtime::Impl::report(detail::Attempt& a, const AttemptInfo& info, AttemptOutcome outcome,
+                           const std::string& error, std::chrono::nanoseconds took,
+                           std::optional<milliseconds> snoozed) const {
+  const double secs = std::chrono::duration<double>(took).count();
+  if (outcome == AttemptOutcome::succeeded) {
+    a.log.info("task succeeded", {{"duration_s", secs}});
+  } else if (outcome == AttemptOutcome::snoozed) {
+    a.log.info("task snoozed",
+               {{"reason", error}, {"delay_ms", snoozed.value_or(milliseconds(0)).count()}});
+  } else {
+    a.log.warn("task " + std::string(to_string(outcome)), {{"duration_s", secs}, {"error", error}});
+  }
+  if (cfg.hooks.after_attempt) cfg.hooks.after_attempt(info, outcome, took);
+}
+
+std::string Runtime::Impl::describe(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+}  // namespace errand::tasks

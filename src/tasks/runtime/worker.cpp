@@ -1,0 +1,119 @@
+// Worker threads: take a claimed task from their queue's buffer, wait for a
+// rate-limit turn, run the handler and hand what it answered to outcome.cpp.
+#include <boost/json.hpp>
+
+#include "tasks/runtime/runtime_impl.hpp"
+
+namespace errand::tasks {
+
+void Runtime::Impl::work(Queue& q) {
+  while (true) {
+    std::shared_ptr<detail::Attempt> a;
+    {
+      MutexLock lock(mu);
+      lock.wait(q.cv, [&]() ERRAND_REQUIRES(mu) { return !q.buffer.empty() || workers_exit; });
+      if (q.buffer.empty()) return;
+      a = std::move(q.buffer.front());
+      q.buffer.pop_front();
+      ++q.busy;
+    }
+    const bool completing = run(a);
+    {
+      const MutexLock lock(mu);
+      --q.busy;
+      if (!completing) forget(a);
+      wake = true;
+    }
+    dispatcher_cv.notify_one();
+    drained_cv.notify_all();
+  }
+}
+
+// Under mu: the attempt's outcome is recorded; heartbeats and shutdown stop
+// following it (unless a newer attempt of the task replaced it already).
+void Runtime::Impl::forget(const std::shared_ptr<detail::Attempt>& a) {
+  if (auto it = in_flight.find(a->task.id); it != in_flight.end() && it->second == a) {
+    in_flight.erase(it);
+  }
+}
+
+// Rate-limited types take turns from a token bucket. A task whose turn is in
+// the future goes back to the store until then, holding its booked turn, so
+// waiting tasks neither fail nor occupy workers.
+bool Runtime::Impl::wait_for_turn(detail::Attempt& a, TimePoint at) {
+  auto bucket = buckets.find(a.task.type);
+  if (bucket == buckets.end()) return true;
+  TimePoint turn{};
+  {
+    const MutexLock lock(mu);
+    auto booked = reservations.find(a.task.id);
+    if (booked != reservations.end()) {
+      turn = booked->second;
+      reservations.erase(booked);
+    } else {
+      turn = bucket->second->reserve(at);
+    }
+    if (turn <= at) return true;
+    reservations.insert_or_assign(a.task.id, turn);
+  }
+  try {
+    store->release(a.task.id, owner, turn, at);
+  } catch (const std::exception& e) {
+    a.log.error("release failed; the task returns when its lease expires", {{"error", e.what()}});
+  }
+  return false;
+}
+
+// True when the outcome is still being committed (complete_async): the
+// completion then forgets the attempt, not the worker.
+bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
+  auto& a = *ap;
+  const TaskType* type = registry.find(a.task.type);
+  const TimePoint start = now();
+  const AttemptInfo info{
+      a.task.id,
+      a.task.type,
+      a.task.queue,
+      a.task.attempt,
+      a.task.max_attempts,
+      std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(start - a.task.run_at)),
+      a.trace.trace_id,
+      a.task.request_id};
+  if (type == nullptr) {
+    // Enqueued by another process that knows the type: this one cannot run it.
+    return finish(ap, info,
+                  Outcome::retry("task type '" + a.task.type + "' is not registered here"),
+                  std::chrono::nanoseconds(0), nullptr);
+  }
+  if (a.reason.load() != StopReason::none) {
+    // Cancelled (or its lease lost) while it waited for a worker: do not start it.
+    return finish(ap, info, Outcome::cancelled(), std::chrono::nanoseconds(0), type);
+  }
+  if (!wait_for_turn(a, start)) return false;
+
+  {
+    const MutexLock lock(mu);
+    a.started = true;
+    if (a.task.timeout > milliseconds(0)) a.deadline = start + a.task.timeout;
+  }
+  if (cfg.hooks.before_attempt) cfg.hooks.before_attempt(info);
+  const auto t0 = std::chrono::steady_clock::now();
+  Outcome out = Outcome::done();
+  try {
+    boost::system::error_code ec;
+    a.payload = boost::json::parse(a.task.payload, ec);
+    if (ec) throw PermanentFailure("payload is not valid JSON: " + ec.message());
+    TaskContext ctx(a);
+    out = type->handler(ctx);
+  } catch (const PermanentFailure& e) {
+    out = Outcome::fail_permanently(e.what());
+  } catch (const json::BindError& e) {
+    out = Outcome::fail_permanently(std::string("payload: ") + e.what());
+  } catch (const std::exception& e) {
+    out = Outcome::retry(e.what());
+  } catch (...) {
+    out = Outcome::retry("unknown exception");
+  }
+  return finish(ap, info, out, std::chrono::steady_clock::now() - t0, type);
+}
+}  // namespace errand::tasks
