@@ -10,7 +10,7 @@ std::string_view to_string(CircuitBreaker::State state) {
 }
 
 bool CircuitBreaker::allow(TimePoint now) {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   if (state_ == State::closed) return true;
   if (state_ == State::open) {
     if (now - opened_at_ < options_.open_for) return false;
@@ -23,19 +23,19 @@ bool CircuitBreaker::allow(TimePoint now) {
 }
 
 void CircuitBreaker::success() {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   state_ = State::closed;
   failures_ = 0;
   probing_ = false;
 }
 
 void CircuitBreaker::abandon() {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   probing_ = false;
 }
 
 void CircuitBreaker::failure(TimePoint now) {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   probing_ = false;
   if (state_ == State::half_open || ++failures_ >= options_.failure_threshold) {
     state_ = State::open;
@@ -45,25 +45,25 @@ void CircuitBreaker::failure(TimePoint now) {
 }
 
 CircuitBreaker::State CircuitBreaker::state(TimePoint now) const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   if (state_ == State::open && now - opened_at_ >= options_.open_for) return State::half_open;
   return state_;
 }
 
 int CircuitBreaker::failures() const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   return failures_;
 }
 
 std::chrono::milliseconds CircuitBreaker::retry_in(TimePoint now) const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   if (state_ != State::open) return std::chrono::milliseconds(0);
   const auto left = options_.open_for - (now - opened_at_);
   return left > std::chrono::milliseconds(0) ? left : std::chrono::milliseconds(0);
 }
 
 CircuitBreaker* CircuitBreakers::get(std::string_view target) {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   if (auto it = breakers_.find(target); it != breakers_.end()) return &it->second;
   if (breakers_.size() >= max_targets_) return nullptr;
   return &breakers_.try_emplace(std::string(target), options_).first->second;
@@ -71,7 +71,7 @@ CircuitBreaker* CircuitBreakers::get(std::string_view target) {
 
 std::vector<CircuitBreakers::TargetState> CircuitBreakers::states(
     CircuitBreaker::TimePoint now) const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   std::vector<TargetState> out;
   out.reserve(breakers_.size());
   for (const auto& [target, b] : breakers_) {

@@ -12,7 +12,7 @@ KeyedBuckets::KeyedBuckets(double rate, double burst, std::size_t max_keys)
 }
 
 KeyedBuckets::Take KeyedBuckets::take(std::string_view key, TokenBucket::TimePoint now) {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   auto it = entries_.find(std::string(key));
   if (it == entries_.end()) {
     if (entries_.size() >= max_keys_) {
@@ -44,7 +44,7 @@ KeyedBuckets::Take KeyedBuckets::take(std::string_view key, TokenBucket::TimePoi
 }
 
 std::size_t KeyedBuckets::size() const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   return entries_.size();
 }
 

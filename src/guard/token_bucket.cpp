@@ -25,7 +25,7 @@ void TokenBucket::refill(TimePoint now) {
 }
 
 bool TokenBucket::try_acquire(TimePoint now) {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   refill(now);
   if (tokens_ < 1.0) return false;
   tokens_ -= 1.0;
@@ -33,7 +33,7 @@ bool TokenBucket::try_acquire(TimePoint now) {
 }
 
 TokenBucket::TimePoint TokenBucket::reserve(TimePoint now) {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   refill(now);
   tokens_ -= 1.0;
   if (tokens_ >= 0.0) return now;

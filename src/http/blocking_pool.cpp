@@ -11,7 +11,7 @@ BlockingPool::BlockingPool(unsigned threads, std::size_t capacity) : capacity_(c
 
 bool BlockingPool::try_submit(Job job) {
   {
-    const std::lock_guard lock(mu_);
+    const errand::detail::MutexLock lock(mu_);
     if (closed_ || queue_.size() >= capacity_) return false;
     queue_.push_back(std::move(job));
   }
@@ -25,7 +25,7 @@ void BlockingPool::cancel_running() {
 
 void BlockingPool::shutdown(bool cancel) {
   {
-    const std::lock_guard lock(mu_);
+    const errand::detail::MutexLock lock(mu_);
     if (closed_ && threads_.empty()) return;
     closed_ = true;
   }
@@ -38,12 +38,12 @@ void BlockingPool::shutdown(bool cancel) {
 }
 
 std::size_t BlockingPool::queued() const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   return queue_.size();
 }
 
 std::size_t BlockingPool::active() const {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   return active_;
 }
 
@@ -51,15 +51,15 @@ void BlockingPool::work(const std::stop_token& stop) {
   while (true) {
     Job job;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+      errand::detail::MutexLock lock(mu_);
+      lock.wait(cv_, [&]() ERRAND_REQUIRES(mu_) { return !queue_.empty() || closed_; });
       if (queue_.empty()) return;  // closed and drained
       job = std::move(queue_.front());
       queue_.pop_front();
       ++active_;
     }
     job(stop);  // jobs never throw: the dispatcher catches everything
-    const std::lock_guard lock(mu_);
+    const errand::detail::MutexLock lock(mu_);
     --active_;
   }
 }

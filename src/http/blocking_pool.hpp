@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::http::detail {
 
 class BlockingPool {
@@ -37,11 +39,11 @@ class BlockingPool {
  private:
   void work(const std::stop_token& stop);
 
-  mutable std::mutex mu_;
+  mutable errand::detail::Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;   // guarded by mu_
-  std::size_t active_ = 0;  // guarded by mu_
-  bool closed_ = false;     // guarded by mu_
+  std::deque<Job> queue_ ERRAND_GUARDED_BY(mu_);
+  std::size_t active_ ERRAND_GUARDED_BY(mu_) = 0;
+  bool closed_ ERRAND_GUARDED_BY(mu_) = false;
   std::size_t capacity_;
   std::vector<std::jthread> threads_;
 };

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "errand/detail/thread_annotations.hpp"
 #include "errand/http/middleware.hpp"
 #include "exchange.hpp"
 
@@ -12,9 +13,9 @@ namespace errand::http::mw {
 namespace {
 
 struct Slots {
-  std::mutex mu;
+  errand::detail::Mutex mu;
   std::condition_variable_any freed;
-  std::size_t in_flight = 0;  // guarded by mu
+  std::size_t in_flight ERRAND_GUARDED_BY(mu) = 0;
 };
 
 }  // namespace
@@ -38,11 +39,13 @@ Handler concurrency_limit(ConcurrencyLimitOptions options) {
   }
   return [slots, rejected, holding, opts = std::move(options)](Context& c) {
     {
-      std::unique_lock lock(slots->mu);
-      const auto has_room = [&] { return slots->in_flight < opts.max_in_flight; };
+      errand::detail::MutexLock lock(slots->mu);
+      const auto has_room = [&]() ERRAND_REQUIRES(slots->mu) {
+        return slots->in_flight < opts.max_in_flight;
+      };
       bool ok = has_room();
       if (!ok && opts.max_wait.count() > 0 && detail::ContextAccess::exchange(c).blocking) {
-        ok = slots->freed.wait_for(lock, c.stop_token(), opts.max_wait, has_room);
+        ok = lock.wait_for(slots->freed, c.stop_token(), opts.max_wait, has_room);
       }
       if (!ok) {
         lock.unlock();
@@ -61,7 +64,7 @@ Handler concurrency_limit(ConcurrencyLimitOptions options) {
     auto release = [slots, holding](Context& /*c*/) {
       if (holding != nullptr) holding->add(-1);
       {
-        const std::lock_guard lock(slots->mu);
+        const errand::detail::MutexLock lock(slots->mu);
         --slots->in_flight;
       }
       slots->freed.notify_one();

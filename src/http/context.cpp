@@ -149,7 +149,7 @@ Deferred Context::defer() {
   if (deferred_) throw std::logic_error("Context::defer() called twice for one request");
   deferred_ = true;
   if (ex_->executor) {
-    const std::lock_guard lock(ex_->mu);
+    const errand::detail::MutexLock lock(ex_->mu);
     ex_->deferred_work.emplace(
         boost::asio::prefer(ex_->executor, boost::asio::execution::outstanding_work.tracked));
   }
@@ -182,7 +182,7 @@ void Deferred::resume(std::function<void(Context&)> respond) {
   auto& ex = detail::ContextAccess::exchange(*ctx);
   bool ready = false;
   {
-    const std::lock_guard lock(ex.mu);
+    const errand::detail::MutexLock lock(ex.mu);
     ex.resume = std::move(respond);
     ex.resumed = true;
     ready = ex.chain_returned;

@@ -75,7 +75,7 @@ void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
     auto& ex = ContextAccess::exchange(c);
     bool in_chain = false;
     {
-      const std::lock_guard lock(ex.mu);
+      const errand::detail::MutexLock lock(ex.mu);
       in_chain = !ex.finished;
       ex.finished = true;
     }
@@ -126,7 +126,7 @@ void finish_deferred(Context& c) noexcept {
   auto& ex = ContextAccess::exchange(c);
   std::function<void(Context&)> respond;
   {
-    const std::lock_guard lock(ex.mu);
+    const errand::detail::MutexLock lock(ex.mu);
     if (ex.finished) return;  // answered already, by whoever set `finished`
     ex.finished = true;
     respond = std::move(ex.resume);
@@ -166,7 +166,7 @@ void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {
     auto& ex = ContextAccess::exchange(c);
     bool resumed = false;
     {
-      const std::lock_guard lock(ex.mu);
+      const errand::detail::MutexLock lock(ex.mu);
       ex.chain_returned = true;
       resumed = ex.resumed;
     }

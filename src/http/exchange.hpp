@@ -18,6 +18,8 @@
 #include "errand/http/context.hpp"
 #include "errand/observe/logger.hpp"
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::http::detail {
 
 struct Response {
@@ -53,7 +55,7 @@ struct Exchange {
   bool commit(Response response) {
     std::function<void(Response)> deliver;
     {
-      const std::lock_guard lock(mu);
+      const errand::detail::MutexLock lock(mu);
       if (committed) return false;
       committed = true;
       deliver = std::move(on_commit);
@@ -64,14 +66,14 @@ struct Exchange {
 
   // For the timeout middleware: the chain finished before the deadline timer.
   void disarm_deadline() {
-    const std::lock_guard lock(mu);
+    const errand::detail::MutexLock lock(mu);
     deadline_disarmed = true;
   }
   // For the deadline timer: stop the handler and answer now unless the chain
   // already finished. Returns true when it committed `response`.
   bool expire(Response response) {
     {
-      const std::lock_guard lock(mu);
+      const errand::detail::MutexLock lock(mu);
       if (deadline_disarmed || committed) return false;
       stop.request_stop();
     }
@@ -81,21 +83,21 @@ struct Exchange {
   // Lets a deferred request's io_context stop waiting for it (testing's own).
   // Only once it is finished: until then timers and posts may still use it.
   void release_deferred_work() {
-    const std::lock_guard lock(mu);
+    const errand::detail::MutexLock lock(mu);
     deferred_work.reset();
   }
 
-  std::mutex mu;
-  bool committed = false;
-  bool deadline_disarmed = false;
+  errand::detail::Mutex mu;
+  bool committed ERRAND_GUARDED_BY(mu) = false;
+  bool deadline_disarmed ERRAND_GUARDED_BY(mu) = false;
 
   // A deferred response (Context::defer). The end of the chain and the
   // handle's resume() may come in either order, on different threads; the
   // second of the two schedules the finish on `executor`. Guarded by `mu`.
-  bool chain_returned = false;
-  bool finished = false;                 // the response was finished
-  std::function<void(Context&)> resume;  // from Deferred::resume
-  bool resumed = false;                  // resume() came (even with an empty function)
+  bool chain_returned ERRAND_GUARDED_BY(mu) = false;
+  bool finished ERRAND_GUARDED_BY(mu) = false;                 // the response was finished
+  std::function<void(Context&)> resume ERRAND_GUARDED_BY(mu);  // from Deferred::resume
+  bool resumed ERRAND_GUARDED_BY(mu) = false;  // resume() came (even with an empty function)
   // Keeps `executor`'s io_context running until the deferred response is
   // finished (http::testing runs its own until then).
   std::optional<boost::asio::any_io_executor> deferred_work;

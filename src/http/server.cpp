@@ -38,6 +38,8 @@
 #include "exchange.hpp"
 #include "request_framing.hpp"
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::http {
 
 namespace asio = boost::asio;
@@ -123,18 +125,18 @@ class Server::Impl {
   Router router_;
   unsigned threads_count_;
 
-  mutable std::mutex conn_mu_;
+  mutable errand::detail::Mutex conn_mu_;
   std::condition_variable conn_cv_;
-  // guarded by conn_mu_
-  std::unordered_map<ConnectionBase*, std::weak_ptr<ConnectionBase>> connections_;
+  std::unordered_map<ConnectionBase*, std::weak_ptr<ConnectionBase>> connections_
+      ERRAND_GUARDED_BY(conn_mu_);
 
   std::atomic<bool> started_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
-  std::mutex stop_mu_;  // serialises stop()
-  std::mutex run_mu_;
+  errand::detail::Mutex stop_mu_;  // serialises stop()
+  errand::detail::Mutex run_mu_;
   std::condition_variable run_cv_;
-  bool run_woken_ = false;  // guarded by run_mu_
+  bool run_woken_ ERRAND_GUARDED_BY(run_mu_) = false;
   void wake_run();
 
   std::atomic<std::size_t> in_flight_{0};
@@ -645,13 +647,13 @@ ConnectionBase::~ConnectionBase() {
 
 void Server::Impl::register_connection(ConnectionBase* c,
                                        const std::shared_ptr<ConnectionBase>& sp) {
-  const std::lock_guard lock(conn_mu_);
+  const errand::detail::MutexLock lock(conn_mu_);
   connections_.emplace(c, sp);
 }
 
 void Server::Impl::unregister_connection(ConnectionBase* c) {
   {
-    const std::lock_guard lock(conn_mu_);
+    const errand::detail::MutexLock lock(conn_mu_);
     connections_.erase(c);
   }
   conn_cv_.notify_all();
@@ -724,7 +726,7 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket) {
   if (!ec) {
     bool over = false;
     {
-      const std::lock_guard lock(conn_mu_);
+      const errand::detail::MutexLock lock(conn_mu_);
       over = connections_.size() >= config_.max_connections;
     }
     if (!over) {
@@ -755,7 +757,7 @@ void Server::Impl::stop() {
     throw std::logic_error("Server::stop() called from an I/O thread");
   }
   wake_run();
-  const std::lock_guard stop_lock(stop_mu_);
+  const errand::detail::MutexLock stop_lock(stop_mu_);
   if (!started_.load() || stopped_.exchange(true)) return;
   draining_.store(true);
   logger_.info("shutting down", {{"grace_ms", config_.shutdown_grace.count()}});
@@ -773,7 +775,7 @@ void Server::Impl::stop() {
   auto for_each_connection = [this](auto fn) {
     std::vector<std::shared_ptr<ConnectionBase>> live;
     {
-      const std::lock_guard lock(conn_mu_);
+      const errand::detail::MutexLock lock(conn_mu_);
       for (auto& [ptr, weak] : connections_) {
         if (auto sp = weak.lock()) live.push_back(std::move(sp));
       }
@@ -784,9 +786,10 @@ void Server::Impl::stop() {
 
   // 3. Wait for in-flight work within the grace period.
   {
-    std::unique_lock lock(conn_mu_);
+    errand::detail::MutexLock lock(conn_mu_);
     const bool drained =
-        conn_cv_.wait_for(lock, config_.shutdown_grace, [this] { return connections_.empty(); });
+        lock.wait_for(conn_cv_, config_.shutdown_grace,
+                      [this]() ERRAND_REQUIRES(conn_mu_) { return connections_.empty(); });
     if (!drained) {
       logger_.warn("grace period over; cancelling in-flight requests",
                    {{"connections", connections_.size()}});
@@ -801,9 +804,9 @@ void Server::Impl::stop() {
     // response (http::Deferred) whose callback has not come yet: both end
     // (a store answers or fails every operation), and neither may outlive
     // the I/O threads, so wait for them, saying so.
-    std::unique_lock lock(conn_mu_);
-    while (!conn_cv_.wait_for(lock, std::chrono::seconds(5),
-                              [this] { return connections_.empty(); })) {
+    errand::detail::MutexLock lock(conn_mu_);
+    while (!lock.wait_for(conn_cv_, std::chrono::seconds(5),
+                          [this]() ERRAND_REQUIRES(conn_mu_) { return connections_.empty(); })) {
       logger_.warn("waiting for requests still in progress (blocking handlers, deferred responses)",
                    {{"connections", connections_.size()}});
     }
@@ -828,8 +831,8 @@ int Server::Impl::run() {
   });
   {
     // Woken by a signal, or by a stop() from another thread.
-    std::unique_lock lock(run_mu_);
-    run_cv_.wait(lock, [this] { return run_woken_; });
+    errand::detail::MutexLock lock(run_mu_);
+    lock.wait(run_cv_, [this]() ERRAND_REQUIRES(run_mu_) { return run_woken_; });
   }
   stop();
   return 0;
@@ -837,7 +840,7 @@ int Server::Impl::run() {
 
 void Server::Impl::wake_run() {
   {
-    const std::lock_guard lock(run_mu_);
+    const errand::detail::MutexLock lock(run_mu_);
     run_woken_ = true;
   }
   run_cv_.notify_all();
@@ -873,7 +876,7 @@ const ServerConfig& Server::config() const {
 ServerStats Server::stats() const {
   ServerStats s;
   {
-    const std::lock_guard lock(impl_->conn_mu_);
+    const errand::detail::MutexLock lock(impl_->conn_mu_);
     s.connections = impl_->connections_.size();
   }
   s.requests_in_flight = impl_->in_flight_.load();

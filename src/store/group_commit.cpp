@@ -23,7 +23,7 @@ GroupCommit::GroupCommit(std::unique_ptr<Db> db, Options options)
 
 GroupCommit::~GroupCommit() {
   {
-    const std::lock_guard lock(mu_);
+    const errand::detail::MutexLock lock(mu_);
     closing_ = true;
   }
   work_cv_.notify_all();
@@ -54,9 +54,10 @@ void GroupCommit::run(const Op& op) {
         "that runs there must hand the write to another thread)");
   }
   Pending p(&op);
-  std::unique_lock lock(mu_);
-  if (!room_cv_.wait_for(lock, options_.wait_for_room,
-                         [&] { return closing_ || queue_.size() < options_.max_queued; })) {
+  errand::detail::MutexLock lock(mu_);
+  if (!lock.wait_for(room_cv_, options_.wait_for_room, [&]() ERRAND_REQUIRES(mu_) {
+        return closing_ || queue_.size() < options_.max_queued;
+      })) {
     throw StoreError(StoreError::Code::busy, "sqlite: the write queue is full");
   }
   if (closing_) throw StoreError(StoreError::Code::unavailable, "sqlite: the store is closed");
@@ -74,10 +75,11 @@ void GroupCommit::submit(Op op, Done done, bool may_wait) {
   p->callback = std::move(done);
   std::exception_ptr refused;
   {
-    std::unique_lock lock(mu_);
+    errand::detail::MutexLock lock(mu_);
     if (may_wait) {
-      room_cv_.wait_for(lock, options_.wait_for_room,
-                        [&] { return closing_ || queue_.size() < options_.max_queued; });
+      lock.wait_for(room_cv_, options_.wait_for_room, [&]() ERRAND_REQUIRES(mu_) {
+        return closing_ || queue_.size() < options_.max_queued;
+      });
     }
     if (closing_) {
       refused = std::make_exception_ptr(
@@ -116,7 +118,7 @@ void GroupCommit::finish(Pending* p) noexcept {
 }
 
 std::size_t GroupCommit::queued() {
-  const std::lock_guard lock(mu_);
+  const errand::detail::MutexLock lock(mu_);
   return queue_.size();
 }
 
@@ -124,8 +126,8 @@ void GroupCommit::loop(const std::stop_token& /*stop*/) {
   std::deque<Pending*> batch;
   while (true) {
     {
-      std::unique_lock lock(mu_);
-      work_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      errand::detail::MutexLock lock(mu_);
+      lock.wait(work_cv_, [&]() ERRAND_REQUIRES(mu_) { return closing_ || !queue_.empty(); });
       if (queue_.empty()) return;  // closing and drained
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(queue_.front());

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <thread>
 
+#include "errand/detail/thread_annotations.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace errand::store::sqlite {
@@ -97,11 +98,11 @@ class GroupCommit {
 
   std::unique_ptr<Db> db_;
   Options options_;
-  std::mutex mu_;
+  errand::detail::Mutex mu_;
   std::condition_variable work_cv_;  // writer waits for work
   std::condition_variable room_cv_;  // callers wait for room
-  std::deque<Pending*> queue_;       // guarded by mu_
-  bool closing_ = false;             // guarded by mu_
+  std::deque<Pending*> queue_ ERRAND_GUARDED_BY(mu_);
+  bool closing_ ERRAND_GUARDED_BY(mu_) = false;
   std::jthread thread_;
 };
 

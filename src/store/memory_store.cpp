@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "errand/detail/thread_annotations.hpp"
 #include "store/group_completion.hpp"
 
 namespace errand::store {
@@ -22,19 +23,22 @@ struct Group {
 }  // namespace
 
 struct MemoryStore::State {
-  std::mutex mu;
-  std::map<std::string, TaskRecord, std::less<>> tasks;  // by id: creation order
-  std::map<std::string, std::set<Ready>, std::less<>> ready;
-  std::set<Timed> due;                                     // scheduled + retrying, by run_at
-  std::set<Timed> leases;                                  // active, by lease expiry
-  std::set<Timed> finished;                                // final, by finished_at
-  std::map<std::string, std::string, std::less<>> unique;  // key -> id, unfinished only
-  std::map<std::string, Group, std::less<>> groups;
-  std::map<std::string, TimePoint, std::less<>> schedules;
-  std::set<std::string, std::less<>> paused;
-  std::map<std::string, QueueInfo, std::less<>> counts;  // by queue, kept by (un)index
+  errand::detail::Mutex mu;
+  std::map<std::string, TaskRecord, std::less<>> tasks
+      ERRAND_GUARDED_BY(mu);  // by id: creation order
+  std::map<std::string, std::set<Ready>, std::less<>> ready ERRAND_GUARDED_BY(mu);
+  std::set<Timed> due ERRAND_GUARDED_BY(mu);       // scheduled + retrying, by run_at
+  std::set<Timed> leases ERRAND_GUARDED_BY(mu);    // active, by lease expiry
+  std::set<Timed> finished ERRAND_GUARDED_BY(mu);  // final, by finished_at
+  std::map<std::string, std::string, std::less<>> unique
+      ERRAND_GUARDED_BY(mu);  // key -> id, unfinished only
+  std::map<std::string, Group, std::less<>> groups ERRAND_GUARDED_BY(mu);
+  std::map<std::string, TimePoint, std::less<>> schedules ERRAND_GUARDED_BY(mu);
+  std::set<std::string, std::less<>> paused ERRAND_GUARDED_BY(mu);
+  std::map<std::string, QueueInfo, std::less<>> counts
+      ERRAND_GUARDED_BY(mu);  // by queue, kept by (un)index
 
-  std::size_t waiting(std::string_view queue) const {
+  std::size_t waiting(std::string_view queue) const ERRAND_REQUIRES(mu) {
     auto it = counts.find(queue);
     if (it == counts.end()) return 0;
     return it->second.scheduled + it->second.pending + it->second.retrying;
@@ -42,7 +46,7 @@ struct MemoryStore::State {
 
   // Every change to a record goes unindex → modify → index, so the indexes
   // always describe exactly the records.
-  void unindex(const TaskRecord& r) {
+  void unindex(const TaskRecord& r) ERRAND_REQUIRES(mu) {
     switch (r.state) {
       case TaskState::pending: {
         auto q = ready.find(r.queue);
@@ -64,7 +68,7 @@ struct MemoryStore::State {
       }
     }
   }
-  void index(const TaskRecord& r) {
+  void index(const TaskRecord& r) ERRAND_REQUIRES(mu) {
     switch (r.state) {
       case TaskState::pending: ready[r.queue].insert({-r.priority, r.run_at, r.id}); break;
       case TaskState::scheduled:
@@ -77,7 +81,7 @@ struct MemoryStore::State {
   }
 
   template <class F>
-  void mutate(TaskRecord& r, TimePoint now, F&& f) {
+  void mutate(TaskRecord& r, TimePoint now, F&& f) ERRAND_REQUIRES(mu) {
     const bool was_final = is_final(r.state);
     unindex(r);
     f(r);
@@ -91,7 +95,7 @@ struct MemoryStore::State {
     if (!was_final && is_final(r.state) && !r.group_id.empty()) member_final(r.group_id, now);
   }
 
-  void member_final(const std::string& group_id, TimePoint now) {
+  void member_final(const std::string& group_id, TimePoint now) ERRAND_REQUIRES(mu) {
     auto g = groups.find(group_id);
     if (g == groups.end() || g->second.remaining == 0) return;
     if (--g->second.remaining > 0) return;
@@ -113,7 +117,7 @@ struct MemoryStore::State {
   }
 
   // Validates before anything changes, so a batch is all-or-nothing.
-  void check_new(const std::vector<NewTask>& batch) const {
+  void check_new(const std::vector<NewTask>& batch) const ERRAND_REQUIRES(mu) {
     std::set<std::string_view> ids;
     for (const auto& t : batch) {
       if (tasks.contains(t.id) || !ids.insert(t.id).second) {
@@ -133,7 +137,7 @@ struct MemoryStore::State {
     }
   }
 
-  Enqueued insert(NewTask&& t, TimePoint now) {
+  Enqueued insert(NewTask&& t, TimePoint now) ERRAND_REQUIRES(mu) {
     if (!t.unique_key.empty()) {
       if (auto u = unique.find(t.unique_key); u != unique.end()) {
         return {u->second, tasks.at(u->second).state, false};
@@ -147,17 +151,17 @@ struct MemoryStore::State {
     return e;
   }
 
-  TaskRecord* find(std::string_view id) {
+  TaskRecord* find(std::string_view id) ERRAND_REQUIRES(mu) {
     auto it = tasks.find(id);
     return it == tasks.end() ? nullptr : &it->second;
   }
-  TaskRecord* owned(std::string_view id, std::string_view owner) {
+  TaskRecord* owned(std::string_view id, std::string_view owner) ERRAND_REQUIRES(mu) {
     TaskRecord* r = find(id);
     if (r == nullptr || r->state != TaskState::active || r->lease_owner != owner) return nullptr;
     return r;
   }
 
-  void promote_due(TimePoint now) {
+  void promote_due(TimePoint now) ERRAND_REQUIRES(mu) {
     while (!due.empty() && due.begin()->first <= now) {
       TaskRecord& r = tasks.at(due.begin()->second);
       mutate(r, now, [](TaskRecord& x) { x.state = TaskState::pending; });
@@ -169,7 +173,7 @@ MemoryStore::MemoryStore() : s_(std::make_unique<State>()) {}
 MemoryStore::~MemoryStore() = default;
 
 std::vector<Enqueued> MemoryStore::enqueue(std::vector<NewTask> tasks, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   s_->check_new(tasks);
   std::vector<Enqueued> out;
   out.reserve(tasks.size());
@@ -179,7 +183,7 @@ std::vector<Enqueued> MemoryStore::enqueue(std::vector<NewTask> tasks, TimePoint
 
 std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                                  TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   if (s_->groups.contains(group.id)) {
     throw StoreError(StoreError::Code::invalid, "duplicate group id " + group.id);
   }
@@ -206,7 +210,7 @@ std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<Ne
 
 std::vector<TaskRecord> MemoryStore::claim(std::string_view queue, std::size_t max,
                                            const Lease& lease, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   s_->promote_due(now);
   std::vector<TaskRecord> out;
   if (s_->paused.contains(queue)) return out;
@@ -228,7 +232,7 @@ std::vector<TaskRecord> MemoryStore::claim(std::string_view queue, std::size_t m
 
 HeartbeatResult MemoryStore::extend_leases(const std::vector<std::string>& ids, const Lease& lease,
                                            TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   HeartbeatResult out;
   for (const auto& id : ids) {
     TaskRecord* r = s_->owned(id, lease.owner);
@@ -244,7 +248,7 @@ HeartbeatResult MemoryStore::extend_leases(const std::vector<std::string>& ids, 
 
 bool MemoryStore::complete(std::string_view id, std::string_view owner, std::string result_json,
                            TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
   s_->mutate(*r, now, [&](TaskRecord& x) {
@@ -257,7 +261,7 @@ bool MemoryStore::complete(std::string_view id, std::string_view owner, std::str
 
 bool MemoryStore::fail(std::string_view id, std::string_view owner, std::string error,
                        std::optional<TimePoint> retry_at, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
   s_->mutate(*r, now, [&](TaskRecord& x) {
@@ -276,7 +280,7 @@ bool MemoryStore::fail(std::string_view id, std::string_view owner, std::string 
 
 bool MemoryStore::release(std::string_view id, std::string_view owner, TimePoint run_at,
                           TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
   s_->mutate(*r, now, [&](TaskRecord& x) {
@@ -294,7 +298,7 @@ bool MemoryStore::release(std::string_view id, std::string_view owner, TimePoint
 }
 
 bool MemoryStore::finish_cancelled(std::string_view id, std::string_view owner, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
   s_->mutate(*r, now, [](TaskRecord& x) { x.state = TaskState::cancelled; });
@@ -303,7 +307,7 @@ bool MemoryStore::finish_cancelled(std::string_view id, std::string_view owner, 
 
 bool MemoryStore::set_progress(std::string_view id, std::string_view owner, int percent,
                                std::string message, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
   s_->mutate(*r, now, [&](TaskRecord& x) {
@@ -314,7 +318,7 @@ bool MemoryStore::set_progress(std::string_view id, std::string_view owner, int 
 }
 
 CancelResult MemoryStore::cancel(std::string_view id, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->find(id);
   if (r == nullptr) return CancelResult::not_found;
   if (is_final(r->state)) return CancelResult::final;
@@ -327,7 +331,7 @@ CancelResult MemoryStore::cancel(std::string_view id, TimePoint now) {
 }
 
 bool MemoryStore::retry(std::string_view id, TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->find(id);
   if (r == nullptr || (r->state != TaskState::dead && r->state != TaskState::cancelled)) {
     return false;
@@ -348,7 +352,7 @@ bool MemoryStore::retry(std::string_view id, TimePoint now) {
 }
 
 bool MemoryStore::remove(std::string_view id) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   auto it = s_->tasks.find(id);
   if (it == s_->tasks.end() || !is_final(it->second.state)) return false;
   s_->unindex(it->second);
@@ -357,14 +361,14 @@ bool MemoryStore::remove(std::string_view id) {
 }
 
 std::optional<TaskRecord> MemoryStore::get(std::string_view id) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   const TaskRecord* r = s_->find(id);
   if (r == nullptr) return std::nullopt;
   return *r;
 }
 
 Page MemoryStore::list(const ListQuery& query) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   Page page;
   auto it = query.cursor.empty() ? s_->tasks.end() : s_->tasks.lower_bound(query.cursor);
   while (it != s_->tasks.begin()) {
@@ -383,14 +387,14 @@ Page MemoryStore::list(const ListQuery& query) {
 }
 
 std::vector<QueueInfo> MemoryStore::queues() {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   auto by_name = s_->counts;
   for (const auto& name : s_->paused) by_name[name].paused = true;
   return detail::queue_list(std::move(by_name));
 }
 
 std::size_t MemoryStore::reclaim_expired(TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   std::size_t n = 0;
   while (!s_->leases.empty() && s_->leases.begin()->first < now) {
     TaskRecord& r = s_->tasks.at(s_->leases.begin()->second);
@@ -410,7 +414,7 @@ std::size_t MemoryStore::reclaim_expired(TimePoint now) {
 }
 
 std::size_t MemoryStore::purge_final(TimePoint cutoff, std::size_t max) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   std::size_t n = 0;
   while (n < max && !s_->finished.empty() && s_->finished.begin()->first < cutoff) {
     const std::string id = s_->finished.begin()->second;
@@ -423,7 +427,7 @@ std::size_t MemoryStore::purge_final(TimePoint cutoff, std::size_t max) {
 }
 
 void MemoryStore::set_paused(std::string_view queue, bool paused) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   if (paused) {
     s_->paused.emplace(queue);
   } else if (auto it = s_->paused.find(queue); it != s_->paused.end()) {
@@ -433,7 +437,7 @@ void MemoryStore::set_paused(std::string_view queue, bool paused) {
 
 bool MemoryStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
                                 TimePoint now) {
-  const std::lock_guard lock(s_->mu);
+  const errand::detail::MutexLock lock(s_->mu);
   auto it = s_->schedules.find(schedule);
   if (it != s_->schedules.end() && it->second >= tick) return false;
   std::vector<NewTask> one;

@@ -17,6 +17,8 @@
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_schema.hpp"
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::store {
 
 namespace {
@@ -195,9 +197,9 @@ bool transition(Db& db, Query&& q, TimePoint now) {
 struct SqliteStore::Impl {
   SqliteOptions options;
   std::unique_ptr<sqlite::GroupCommit> writer;
-  std::mutex readers_mu;
+  errand::detail::Mutex readers_mu;
   std::condition_variable readers_cv;
-  std::vector<std::unique_ptr<Db>> readers;  // idle ones; guarded by readers_mu
+  std::vector<std::unique_ptr<Db>> readers ERRAND_GUARDED_BY(readers_mu);
 
   template <class F>
   void write(F&& f) {
@@ -208,8 +210,8 @@ struct SqliteStore::Impl {
   auto read(F&& f) {
     std::unique_ptr<Db> db;
     {
-      std::unique_lock lock(readers_mu);
-      readers_cv.wait(lock, [&] { return !readers.empty(); });
+      errand::detail::MutexLock lock(readers_mu);
+      lock.wait(readers_cv, [&]() ERRAND_REQUIRES(readers_mu) { return !readers.empty(); });
       db = std::move(readers.back());
       readers.pop_back();
     }
@@ -218,7 +220,7 @@ struct SqliteStore::Impl {
       std::unique_ptr<Db>* db;
       ~Return() {
         {
-          const std::lock_guard lock(self->readers_mu);
+          const errand::detail::MutexLock lock(self->readers_mu);
           self->readers.push_back(std::move(*db));
         }
         self->readers_cv.notify_one();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <utility>
 
 #if defined(__clang__)
 #define ERRAND_THREAD_ANNOTATION(x) __attribute__((x))
@@ -59,17 +60,19 @@ class ERRAND_SCOPED_CAPABILITY MutexLock {
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
-  void wait(std::condition_variable& cv) { cv.wait(lock_); }
-  template <class Predicate>
-  void wait(std::condition_variable& cv, Predicate ready) {
-    cv.wait(lock_, std::move(ready));
+  // Waits on a std::condition_variable or std::condition_variable_any (the
+  // latter with a stop_token too); the arguments are the condition
+  // variable's own after the lock.
+  template <class Cv, class... Args>
+  decltype(auto) wait(Cv& cv, Args&&... args) {
+    return cv.wait(lock_, std::forward<Args>(args)...);
   }
-  // True when `ready` holds, false when the timeout passed first.
-  template <class Rep, class Period, class Predicate>
-  bool wait_for(std::condition_variable& cv, std::chrono::duration<Rep, Period> timeout,
-                Predicate ready) {
-    return cv.wait_for(lock_, timeout, std::move(ready));
+  template <class Cv, class... Args>
+  decltype(auto) wait_for(Cv& cv, Args&&... args) {
+    return cv.wait_for(lock_, std::forward<Args>(args)...);
   }
+  // Releases the mutex before the end of the scope.
+  void unlock() ERRAND_RELEASE() { lock_.unlock(); }
 
  private:
   std::unique_lock<std::mutex> lock_;

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::guard {
 
 class CircuitBreaker {
@@ -46,11 +48,11 @@ class CircuitBreaker {
 
  private:
   Options options_;
-  mutable std::mutex mu_;
-  State state_ = State::closed;  // guarded by mu_
-  int failures_ = 0;             // guarded by mu_
-  TimePoint opened_at_{};        // guarded by mu_
-  bool probing_ = false;         // guarded by mu_
+  mutable errand::detail::Mutex mu_;
+  State state_ ERRAND_GUARDED_BY(mu_) = State::closed;
+  int failures_ ERRAND_GUARDED_BY(mu_) = 0;
+  TimePoint opened_at_ ERRAND_GUARDED_BY(mu_){};
+  bool probing_ ERRAND_GUARDED_BY(mu_) = false;
 };
 
 [[nodiscard]] std::string_view to_string(CircuitBreaker::State state);
@@ -76,8 +78,8 @@ class CircuitBreakers {
  private:
   CircuitBreaker::Options options_;
   std::size_t max_targets_;
-  mutable std::mutex mu_;
-  std::map<std::string, CircuitBreaker, std::less<>> breakers_;  // guarded by mu_
+  mutable errand::detail::Mutex mu_;
+  std::map<std::string, CircuitBreaker, std::less<>> breakers_ ERRAND_GUARDED_BY(mu_);
 };
 
 }  // namespace errand::guard

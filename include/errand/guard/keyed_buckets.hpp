@@ -14,6 +14,8 @@
 
 #include "errand/guard/token_bucket.hpp"
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::guard {
 
 class KeyedBuckets {
@@ -37,9 +39,9 @@ class KeyedBuckets {
   double rate_;
   double burst_;
   std::size_t max_keys_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
-  std::list<std::string> lru_;                      // most recent first; guarded by mu_
+  mutable errand::detail::Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ ERRAND_GUARDED_BY(mu_);
+  std::list<std::string> lru_ ERRAND_GUARDED_BY(mu_);
 };
 
 }  // namespace errand::guard

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <mutex>
 
+#include "errand/detail/thread_annotations.hpp"
+
 namespace errand::guard {
 
 class TokenBucket {
@@ -27,13 +29,13 @@ class TokenBucket {
   [[nodiscard]] double burst() const { return burst_; }
 
  private:
-  void refill(TimePoint now);
+  void refill(TimePoint now) ERRAND_REQUIRES(mu_);
 
-  std::mutex mu_;
+  errand::detail::Mutex mu_;
   double rate_;
   double burst_;
-  double tokens_;     // guarded by mu_; negative when future tokens are booked
-  TimePoint last_{};  // guarded by mu_
+  double tokens_ ERRAND_GUARDED_BY(mu_);  // negative when future tokens are booked
+  TimePoint last_ ERRAND_GUARDED_BY(mu_){};
 };
 
 }  // namespace errand::guard
