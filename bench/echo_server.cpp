@@ -25,16 +25,16 @@ BOOST_DESCRIBE_STRUCT(Echo, (), (message, n))
 
 int main(int argc, char** argv) {
   errand::app::Config config;
-  config.http.port = 0;
-  config.http.threads = argc > 1 ? static_cast<unsigned>(std::stoul(argv[1])) : 1;
+  config.app.http.port = 0;
+  config.app.http.threads = argc > 1 ? static_cast<unsigned>(std::stoul(argv[1])) : 1;
   config.log_level = errand::observe::Level::warn;  // no access log lines under load
   auto logger = errand::observe::Logger::to_stderr(config.log_level);
-  errand::http::Server server(config.http, logger);
+  errand::http::Server server(config.app.http, logger);
   const std::string stack = argc > 2 ? argv[2] : "full";
   if (stack == "bare") {
     server.router().use(errand::http::mw::recovery());
   } else {
-    errand::app::install_standard_middleware(server.router(), config.request_timeout, logger);
+    errand::app::install_standard_middleware(server.router(), config.app.request_timeout, logger);
   }
   errand::app::install_health_routes(server);
   server.router().post("/echo", [](errand::http::Context& c) { c.json(200, c.bind<Echo>()); });

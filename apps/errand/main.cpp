@@ -1,5 +1,5 @@
-#include "errand/app/config.hpp"
+#include "cli.hpp"
 
 int main(int argc, char** argv) {
-  return errand::app::cli_main(argc, argv);
+  return errand::cli::main(argc, argv);
 }

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <boost/describe.hpp>
 
-#include "app/http_client.hpp"
+#include "app/curl_global.hpp"
 #include "app/task_json.hpp"
 #include "errand/app/builtin_tasks.hpp"
 #include "errand/detail/quote.hpp"

@@ -11,7 +11,7 @@
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
 
-#include "app/http_client.hpp"
+#include "app/curl_global.hpp"
 #include "errand/app/builtin_tasks.hpp"
 #include "errand/detail/quote.hpp"
 

@@ -50,19 +50,16 @@ void install_traffic_control(http::Router& router, const Config& config,
 }
 
 int serve(const Config& config) {
+  try {
+    validate(config);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "errand: " << e.what() << "\n";
+    return 2;
+  }
   auto logger = observe::Logger::to_stderr(config.log_level, config.log_format);
   try {
-    AppOptions o;
-    o.http = config.http;
-    o.tasks.queues = config.queues;
-    o.tasks.shutdown_grace = config.task_grace;
-    o.tasks.retention = config.retention;
-    o.tasks.lease = config.lease;
-    o.tasks.max_waiting = config.max_waiting;
-    o.tasks.queue_max_waiting = config.queue_max_waiting;
+    AppOptions o = config.app;
     if (config.store == Config::StoreKind::memory) o.store = std::make_shared<store::MemoryStore>();
-    o.sqlite = config.sqlite;
-    o.request_timeout = config.request_timeout;
     o.logger = logger;
     App app(std::move(o));
     auto circuits =

@@ -1,3 +1,4 @@
+// app::validate(): every check of a serve configuration, whoever built it.
 #include <gtest/gtest.h>
 
 #include "errand/app/config.hpp"
@@ -5,76 +6,7 @@
 namespace errand::app {
 namespace {
 
-using std::chrono::milliseconds;
-
-TEST(Config, ParsesDurations) {
-  EXPECT_EQ(parse_duration("250ms"), milliseconds(250));
-  EXPECT_EQ(parse_duration("10s"), milliseconds(10'000));
-  EXPECT_EQ(parse_duration("10"), milliseconds(10'000));
-  EXPECT_EQ(parse_duration("2m"), milliseconds(120'000));
-  EXPECT_EQ(parse_duration("1h"), milliseconds(3'600'000));
-  for (const char* bad : {"", "s", "-1s", "1.5s", "10x", "ms10", "99999999999999999999s"}) {
-    EXPECT_THROW((void)parse_duration(bad), std::invalid_argument) << bad;
-  }
-}
-
-TEST(Config, ParsesQueues) {
-  const auto q = parse_queues("default=4,mail=2:3");
-  ASSERT_EQ(q.size(), 2U);
-  EXPECT_EQ(q[0].name, "default");
-  EXPECT_EQ(q[0].concurrency, 4U);
-  EXPECT_EQ(q[0].weight, 1U);
-  EXPECT_EQ(q[1].name, "mail");
-  EXPECT_EQ(q[1].concurrency, 2U);
-  EXPECT_EQ(q[1].weight, 3U);
-  EXPECT_EQ(q[1].prefetch, 0U);
-  const auto p = parse_queues("bulk=16:1:32");
-  EXPECT_EQ(p[0].prefetch, 32U);
-  for (const char* bad : {"", "default", "default=0", "a=1,a=2", "a b=1", "x=2:0", "x=two", "x=1,",
-                          "x=5000", "x=1:1:", "x=1:1:9999", "x=1:1:1:1"}) {
-    EXPECT_THROW((void)parse_queues(bad), std::invalid_argument) << bad;
-  }
-}
-
-TEST(Config, ParsesRateLimitRules) {
-  using Key = http::mw::RateLimitOptions::Key;
-  auto r = parse_rate_limit("/v1/tasks=100:200");
-  EXPECT_EQ(r.prefix, "/v1/tasks");
-  EXPECT_EQ(r.options.per_second, 100);
-  EXPECT_EQ(r.options.burst, 200);
-  EXPECT_EQ(r.options.key, Key::client_ip);
-  r = parse_rate_limit("/=0.5:1:global");
-  EXPECT_EQ(r.prefix, "/");
-  EXPECT_EQ(r.options.per_second, 0.5);
-  EXPECT_EQ(r.options.key, Key::global);
-  r = parse_rate_limit("/v1=5:10:header:X-API-Key");
-  EXPECT_EQ(r.options.key, Key::header);
-  EXPECT_EQ(r.options.header, "X-API-Key");
-  for (const char* bad :
-       {"", "/v1", "v1=1:1", "/v1=1", "/v1=0:1", "/v1=1:0", "/v1=x:1", "/v1=1:1:user",
-        "/v1=1:1:header", "/v1=1:1:header:", "/v1=1:1:ip:x", "=1:1", "/v1=-1:5"}) {
-    EXPECT_THROW((void)parse_rate_limit(bad), std::invalid_argument) << bad;
-  }
-}
-
-TEST(Config, ParsesConcurrencyRulesAndQueueLimits) {
-  auto c = parse_concurrency_limit("/v1=32:2s");
-  EXPECT_EQ(c.prefix, "/v1");
-  EXPECT_EQ(c.options.name, "/v1");
-  EXPECT_EQ(c.options.max_in_flight, 32U);
-  EXPECT_EQ(c.options.max_wait, milliseconds(2000));
-  c = parse_concurrency_limit("/x=1");
-  EXPECT_EQ(c.options.max_wait, milliseconds(0));
-  for (const char* bad : {"/v1=0", "/v1=", "/v1=2:forever", "/v1=1:1s:x", "v1=3"}) {
-    EXPECT_THROW((void)parse_concurrency_limit(bad), std::invalid_argument) << bad;
-  }
-  const auto q = parse_queue_limits("mail=1000,default=0");
-  EXPECT_EQ(q.at("mail"), 1000U);
-  EXPECT_EQ(q.at("default"), 0U);
-  for (const char* bad : {"", "mail", "mail=", "mail=x", "a b=1", "mail=-1", "a=1,a=2"}) {
-    EXPECT_THROW((void)parse_queue_limits(bad), std::invalid_argument) << bad;
-  }
-}
+using namespace std::chrono_literals;
 
 TEST(Config, BearerTokensMustBeLongAndPlain) {
   check_token("0123456789abcdef");
@@ -85,15 +17,91 @@ TEST(Config, BearerTokensMustBeLongAndPlain) {
   }
 }
 
-TEST(Config, ParsesListenAddresses) {
-  using P = std::pair<std::string, std::uint16_t>;
-  EXPECT_EQ(parse_listen("127.0.0.1:8080"), (P{"127.0.0.1", 8080}));
-  EXPECT_EQ(parse_listen("[::1]:9"), (P{"::1", 9}));
-  EXPECT_EQ(parse_listen(":80"), (P{"0.0.0.0", 80}));
-  EXPECT_EQ(parse_listen("localhost:0"), (P{"127.0.0.1", 0}));
-  for (const char* bad : {"", "8080", "host:", "h:65536", "h:80x", "h:-1"}) {
-    EXPECT_THROW((void)parse_listen(bad), std::invalid_argument) << bad;
+// A message that names the setting, or "" when the config is accepted.
+std::string refusal(const Config& c) {
+  try {
+    validate(c);
+    return "";
+  } catch (const std::invalid_argument& e) {
+    return e.what();
   }
+}
+
+TEST(Config, TheDefaultsAreValid) {
+  EXPECT_EQ(refusal(Config{}), "");
+}
+
+// The checks the command line used to make alone now refuse a Config built in
+// code, the same way.
+TEST(Config, ValidateRefusesWhatTheCommandLineRefused) {
+  const std::vector<std::pair<std::string, std::function<void(Config&)>>> cases = {
+      {"--lease", [](Config& c) { c.app.tasks.lease = 500ms; }},
+      {"--max-header-bytes", [](Config& c) { c.app.http.max_header_bytes = 100; }},
+      {"--max-header-bytes", [](Config& c) { c.app.http.max_header_bytes = 1U << 25U; }},
+      {"--max-connections", [](Config& c) { c.app.http.max_connections = 0; }},
+      {"--blocking-threads", [](Config& c) { c.app.http.blocking_threads = 0; }},
+      {"--request-timeout", [](Config& c) { c.app.request_timeout = 0ms; }},
+      {"--queues", [](Config& c) { c.app.tasks.queues.clear(); }},
+      {"--queues",
+       [](Config& c) {
+         c.app.tasks.queues = {{"bad name!", 1, 1, 0}};
+       }},
+      {"--queues",
+       [](Config& c) {
+         c.app.tasks.queues = {{"q", 0, 1, 0}};
+       }},
+      {"--queues",
+       [](Config& c) {
+         c.app.tasks.queues = {{"q", 2000, 1, 0}};
+       }},
+      {"--queues",
+       [](Config& c) {
+         c.app.tasks.queues = {{"q", 1, 0, 0}};
+       }},
+      {"--queues",
+       [](Config& c) {
+         c.app.tasks.queues = {{"q", 1, 1, 9999}};
+       }},
+      {"--queues",
+       [](Config& c) {
+         c.app.tasks.queues = {{"q", 1, 1, 0}, {"q", 1, 1, 0}};
+       }},
+      {"--queue-max-waiting",
+       [](Config& c) {
+         c.app.tasks.queue_max_waiting = {{"b@d", 1}};
+       }},
+      {"--auth-token", [](Config& c) { c.auth_tokens = {"short"}; }},
+      {"--auth-public", [](Config& c) { c.auth_public = {"/"}; }},
+      {"--auth-public", [](Config& c) { c.auth_public = {""}; }},
+      {"--rate-limit",
+       [](Config& c) {
+         c.rate_limits = {{"v1", {}}};
+       }},
+      {"--concurrency-limit",
+       [](Config& c) {
+         c.concurrency_limits = {{"nope", {}}};
+       }},
+      {"--concurrency-limit",
+       [](Config& c) {
+         ConcurrencyRule r{"/v1", {}};
+         r.options.max_in_flight = 16;
+         r.options.max_wait = 1s;
+         c.app.http.blocking_threads = 16;  // each waiting request holds a blocking thread
+         c.concurrency_limits = {r};
+       }},
+      {"--breaker-failures", [](Config& c) { c.breaker.failure_threshold = 0; }},
+      {"--db", [](Config& c) { c.app.sqlite.path = ""; }},
+  };
+  for (const auto& [flag, spoil] : cases) {
+    Config c;
+    spoil(c);
+    const auto why = refusal(c);
+    EXPECT_NE(why.find(flag), std::string::npos) << flag << ": " << why;
+  }
+  Config memory;
+  memory.store = Config::StoreKind::memory;
+  memory.app.sqlite.path = "";
+  EXPECT_EQ(refusal(memory), "");  // no file needed
 }
 
 }  // namespace

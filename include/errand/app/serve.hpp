@@ -1,6 +1,6 @@
 #pragma once
-// `errand serve`: the HTTP server with the standard middleware stack and the
-// operational routes. More routes (the REST API) arrive with later layers.
+// `errand serve` as a library call: the App with the standard middleware, the
+// configured traffic control, the built-in task types and the REST task API.
 
 #include "errand/app/config.hpp"
 #include "errand/http/server.hpp"
@@ -23,8 +23,10 @@ void install_health_routes(http::Server& server);
 void install_traffic_control(http::Router& router, const Config& config,
                              observe::Registry& metrics);
 
-// Opens the store, starts the task runtime and the server, runs it until SIGINT/SIGTERM, drains.
-// Returns the exit code.
+// validate()s the configuration (exit code 2 and a message on stderr when it
+// is refused), opens the store, starts the task runtime and the server, runs
+// until SIGINT/SIGTERM, drains. Returns the exit code: 0, 1 when the server
+// could not run (a store it cannot open, a port in use), 2 for a bad config.
 [[nodiscard]] int serve(const Config& config);
 
 }  // namespace errand::app

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: a small blocking HTTP client over libcurl, for the CLI. One
+// The CLI's small blocking HTTP client over libcurl. One
 // instance per thread. Connection failures throw ClientError with curl's text.
 
 #include <chrono>
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace errand::app::detail {
+namespace errand::cli {
 
 class ClientError : public std::runtime_error {
  public:
@@ -19,9 +19,6 @@ struct HttpResult {
   long status = 0;
   std::string body;
 };
-
-// curl_global_init, once per process (thread-safe).
-void ensure_curl();
 
 class HttpClient {
  public:
@@ -45,4 +42,4 @@ class HttpClient {
   void* curl_;                 // CURL*
 };
 
-}  // namespace errand::app::detail
+}  // namespace errand::cli

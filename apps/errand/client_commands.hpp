@@ -1,5 +1,5 @@
 #pragma once
-// Internal: the `errand` subcommands that talk to a running server over its
+// The `errand` subcommands that talk to a running server over its
 // REST API: enqueue, status, cancel, retry, list, queues.
 //
 // Exit codes: 0 success; 1 the server refused (its error is printed) or, with
@@ -13,7 +13,7 @@ namespace CLI {
 class App;
 }
 
-namespace errand::app::detail {
+namespace errand::cli {
 
 class ClientCommands {
  public:
@@ -32,4 +32,4 @@ class ClientCommands {
   std::unique_ptr<State> s_;
 };
 
-}  // namespace errand::app::detail
+}  // namespace errand::cli

@@ -1,4 +1,4 @@
-#include "app/http_client.hpp"
+#include "http_client.hpp"
 
 #include <curl/curl.h>
 
@@ -6,14 +6,14 @@
 
 #include <fmt/format.h>
 
-namespace errand::app::detail {
+namespace errand::cli {
+
+namespace {
 
 void ensure_curl() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
-
-namespace {
 
 std::size_t append(char* data, std::size_t size, std::size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -130,4 +130,4 @@ long HttpClient::follow(std::string_view path,
   return status;
 }
 
-}  // namespace errand::app::detail
+}  // namespace errand::cli

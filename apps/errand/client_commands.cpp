@@ -1,4 +1,4 @@
-#include "app/client_commands.hpp"
+#include "client_commands.hpp"
 
 #include <unistd.h>
 
@@ -10,10 +10,10 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
-#include "app/http_client.hpp"
-#include "errand/app/config.hpp"
+#include "flag_parsers.hpp"
+#include "http_client.hpp"
 
-namespace errand::app::detail {
+namespace errand::cli {
 
 namespace {
 
@@ -357,4 +357,4 @@ int ClientCommands::run() {
   }
 }
 
-}  // namespace errand::app::detail
+}  // namespace errand::cli
