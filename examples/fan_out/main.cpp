@@ -98,10 +98,8 @@ int main() {
           members.push_back(
               {"report.part", errand::json::to_json(Part{part, user}), errand::from_request(c)});
         }
-        const auto group = errand::with_http_errors([&] {
-          return app.tasks().enqueue_group(
-              members, errand::tasks::TaskSpec{"report.assemble", {}, errand::from_request(c)});
-        });
+        const auto group = app.tasks().enqueue_group(
+            members, errand::tasks::TaskSpec{"report.assemble", {}, errand::from_request(c)});
         c.json(202, {{"group_id", group.group_id}, {"completion_id", group.completion_id}});
       },
       {.blocking = true});

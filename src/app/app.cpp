@@ -138,6 +138,18 @@ void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
 
 }  // namespace
 
+std::optional<http::Error> task_errors_as_http(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const tasks::EnqueueError& e) {
+    return to_http_error(e);
+  } catch (const store::StoreError& e) {
+    return to_http_error(e);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 struct App::Impl {
   observe::Registry metrics;  // first: the store and runtime report into it
   observe::Logger logger = observe::Logger::null();
@@ -194,6 +206,7 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
 
   impl_->server = std::make_unique<http::Server>(options.http, options.logger);
   auto& router = impl_->server->router();
+  router.on_exception(task_errors_as_http);
   router.use(http::mw::metrics(m));
   app::install_standard_middleware(router, options.request_timeout, options.logger);
   app::install_health_routes(*impl_->server);
@@ -223,26 +236,23 @@ observe::Registry& App::metrics() {
 
 store::Enqueued App::enqueue(const http::Context& c, std::string_view type,
                              boost::json::value payload, tasks::EnqueueOptions options) {
-  return with_http_errors([&] {
-    return impl_->runtime->enqueue(type, std::move(payload), from_request(c, std::move(options)));
-  });
+  return impl_->runtime->enqueue(type, std::move(payload), from_request(c, std::move(options)));
 }
 
 void enqueue_deferred(tasks::Runtime& runtime, http::Context& c, std::string_view type,
                       boost::json::value payload, tasks::EnqueueOptions options,
                       std::function<void(http::Context&, const store::Enqueued&)> respond) {
-  with_http_errors([&] {
-    runtime.enqueue_async(
-        type, std::move(payload), std::move(options),
-        [later = std::make_shared<http::Deferred>(c.defer()), respond = std::move(respond)](
-            store::Enqueued e, std::exception_ptr error) {
-          later->resume(
-              [e = std::move(e), error = std::move(error), respond](http::Context& answer) {
-                if (error) with_http_errors([&] { std::rethrow_exception(error); });
-                respond(answer, e);
-              });
+  // Bad input throws here, on the handler's thread; a store refusal is
+  // rethrown by the deferred answer. The router translates both.
+  runtime.enqueue_async(
+      type, std::move(payload), std::move(options),
+      [later = std::make_shared<http::Deferred>(c.defer()), respond = std::move(respond)](
+          store::Enqueued e, std::exception_ptr error) {
+        later->resume([e = std::move(e), error = std::move(error), respond](http::Context& answer) {
+          if (error) std::rethrow_exception(error);
+          respond(answer, e);
         });
-  });
+      });
 }
 
 void App::enqueue_then(http::Context& c, std::string_view type, boost::json::value payload,

@@ -153,7 +153,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         for (std::size_t i = 0; i < body.tasks.size(); ++i) {
           specs.push_back(to_spec(std::move(body.tasks[i]), c, fmt::format("tasks[{}].", i)));
         }
-        const auto done = with_http_errors([&] { return rt.enqueue_batch(specs); });
+        const auto done = rt.enqueue_batch(specs);
         boost::json::array out;
         for (const auto& e : done) out.push_back(enqueued_json(e));
         c.json(202, {{"tasks", std::move(out)}});
@@ -164,7 +164,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        const auto r = with_http_errors([&] { return rt.store().get(id); });
+        const auto r = rt.store().get(id);
         if (!r) not_found(id);
         c.json(200, detail::task_json(*r));
       },
@@ -191,7 +191,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
           }
           q.cursor = *cursor;
         }
-        const auto page = with_http_errors([&] { return rt.store().list(q); });
+        const auto page = rt.store().list(q);
         boost::json::array list;
         for (const auto& r : page.tasks) list.push_back(detail::task_json(r, false));
         c.json(200,
@@ -205,7 +205,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id/events",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        if (!with_http_errors([&] { return rt.store().get(id); })) not_found(id);
+        if (!rt.store().get(id)) not_found(id);
         // One `task` event whenever state, attempt or progress change; the
         // last one is the final state (with the result), then the stream ends.
         struct Follow {
@@ -254,7 +254,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id/cancel",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        switch (with_http_errors([&] { return rt.cancel(id); })) {
+        switch (rt.cancel(id)) {
           case store::CancelResult::cancelled:
             c.json(200, {{"id", id}, {"state", "cancelled"}});
             return;
@@ -272,11 +272,11 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id/retry",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        if (with_http_errors([&] { return rt.retry(id); })) {
+        if (rt.retry(id)) {
           c.json(200, {{"id", id}, {"state", "pending"}});
           return;
         }
-        const auto r = with_http_errors([&] { return rt.store().get(id); });
+        const auto r = rt.store().get(id);
         if (!r) not_found(id);
         if (r->state == store::TaskState::dead || r->state == store::TaskState::cancelled) {
           throw Error(409, "task_not_retryable",
@@ -292,11 +292,11 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        if (with_http_errors([&] { return rt.store().remove(id); })) {
+        if (rt.store().remove(id)) {
           c.status(204);
           return;
         }
-        const auto r = with_http_errors([&] { return rt.store().get(id); });
+        const auto r = rt.store().get(id);
         if (!r) not_found(id);
         throw Error(409, "task_not_final",
                     fmt::format("only finished tasks can be deleted; this one is {} (cancel it "
@@ -308,7 +308,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
   router.get(
       "/v1/queues",
       [&rt](Context& c) {
-        auto infos = with_http_errors([&] { return rt.store().queues(); });
+        auto infos = rt.store().queues();
         for (const auto& q : rt.queues()) {  // served here but empty so far
           if (std::none_of(infos.begin(), infos.end(),
                            [&](const store::QueueInfo& i) { return i.queue == q.name; })) {
@@ -341,10 +341,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
             throw Error(400, "invalid_queue",
                         "queue names are 1-128 characters of A-Z a-z 0-9 . _ : -");
           }
-          with_http_errors([&] {
-            pause ? rt.pause(name) : rt.resume(name);
-            return 0;
-          });
+          pause ? rt.pause(name) : rt.resume(name);
           c.json(200, {{"name", name}, {"paused", pause}});
         },
         blocking);
@@ -373,10 +370,8 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/async-task",
       [&rt](Context& c) {
         auto body = c.bind<wire::AsyncTaskBody>(json::Unknown::reject);
-        const auto e = with_http_errors([&] {
-          return rt.enqueue(body.task_type, body.task_param.value_or(boost::json::object()),
-                            from_request(c));
-        });
+        const auto e = rt.enqueue(body.task_type, body.task_param.value_or(boost::json::object()),
+                                  from_request(c));
         c.json(202, {{"message", "Task started"}, {"id", e.id}});
       },
       blocking);

@@ -41,6 +41,7 @@ std::string join(const std::vector<std::string>& items) {
 
 Prepared prepare(const Router& router, Context& c) {
   auto& ex = ContextAccess::exchange(c);
+  ex.router = &router;
   if (!split_target(ex.request.target(), ex.path, ex.query)) {
     c.error(400, "bad_request", "malformed request target");
     return {&router.fallback_chain(), false};
@@ -85,6 +86,13 @@ void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
     }
   }
   try {
+    // A layer's own errors (the App's: task and store errors) become the
+    // HTTP errors its translator says, for every route alike.
+    if (const auto* router = ContextAccess::exchange(c).router; router != nullptr) {
+      if (auto translated = router->translate(error)) {
+        error = std::make_exception_ptr(std::move(*translated));
+      }
+    }
     try {
       std::rethrow_exception(std::move(error));
     } catch (const Error& e) {

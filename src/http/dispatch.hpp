@@ -23,8 +23,9 @@ Prepared prepare(const Router& router, Context& c);
 // becomes its error response (see respond_to_exception).
 void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept;
 
-// http::Error -> its status and code; anything else -> 500 "internal" plus one
-// error log line with the request id. Used by recovery() and as the last resort.
+// The router's translators first (Router::on_exception); then http::Error ->
+// its status and code; anything else -> 500 "internal" plus one error log
+// line with the request id. Used by recovery() and as the last resort.
 void respond_to_exception(Context& c, std::exception_ptr error) noexcept;
 
 }  // namespace errand::http::detail

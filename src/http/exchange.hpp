@@ -20,6 +20,10 @@
 
 #include "errand/detail/thread_annotations.hpp"
 
+namespace errand::http {
+class Router;
+}  // namespace errand::http
+
 namespace errand::http::detail {
 
 struct Response {
@@ -37,10 +41,11 @@ struct Exchange {
   std::shared_ptr<void> owner;
 
   boost::beast::http::request<boost::beast::http::string_body> request;
-  std::string path;       // percent-encoded, no query
-  std::string query;      // percent-encoded, without '?'
-  std::string route;      // matched pattern
-  bool blocking = false;  // the chain runs on the blocking pool
+  std::string path;                // percent-encoded, no query
+  std::string query;               // percent-encoded, without '?'
+  std::string route;               // matched pattern
+  const Router* router = nullptr;  // its exception translators; outlives the exchange
+  bool blocking = false;           // the chain runs on the blocking pool
   std::string remote;
   observe::Logger logger = observe::Logger::null();
   // Executor for timers that belong to this request (the connection's strand).

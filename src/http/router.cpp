@@ -170,6 +170,22 @@ void Router::insert(std::string method, std::string pattern, Handler handler, Ro
   node->methods.emplace_back(std::move(method), routes_.back().get());
 }
 
+void Router::on_exception(ExceptionTranslator translate) {
+  if (frozen_) throw std::logic_error("router is frozen: add exception translators before start");
+  if (!translate) throw std::invalid_argument("router: an empty exception translator");
+  translators_.push_back(std::move(translate));
+}
+
+std::optional<Error> Router::translate(const std::exception_ptr& error) const noexcept {
+  for (const auto& t : translators_) {
+    try {
+      if (auto e = t(error)) return e;
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a broken translator leaves it to the next
+    }
+  }
+  return std::nullopt;
+}
+
 void Router::freeze() {
   if (frozen_) return;
   auto chain_of = [](const std::shared_ptr<State>& group) {

@@ -15,6 +15,10 @@ bool valid_name(std::string_view name) {
 }
 
 void Registry::add(TaskType type) {
+  if (frozen_.load(std::memory_order_acquire)) {
+    throw std::logic_error("task type '" + type.name +
+                           "': register task types before the runtime starts");
+  }
   if (!valid_name(type.name)) {
     throw std::invalid_argument("task type '" + type.name +
                                 "': names are 1-128 characters of A-Z a-z 0-9 . _ : -");

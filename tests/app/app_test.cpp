@@ -147,6 +147,35 @@ TEST(App, EnqueueThenAnswersAfterTheCommitWithoutBlockingTheIoThread) {
   app.stop();
 }
 
+// A handler that calls the runtime or the store directly, without any
+// wrapper, still answers task and store errors with their 4xx/5xx: the App's
+// router translates them (and a plain bug stays a 500).
+TEST(App, TaskAndStoreErrorsFromAnyHandlerGetTheirStatus) {
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.store = std::make_shared<store::MemoryStore>();
+  o.logger = observe::Logger::null();
+  App app(o);
+  app.http().post("/direct", [&](http::Context& c) {
+    app.tasks().enqueue(c.query("type").value_or(""), {});
+    c.json(202, {{"ok", true}});
+  });
+  app.http().get("/store", [](http::Context&) {
+    throw store::StoreError(store::StoreError::Code::full, "disk full");
+  });
+  app.http().get("/bug", [](http::Context&) { throw std::logic_error("a bug"); });
+  app.start();
+  test::Client client(app.port());
+  auto r = client.request("POST", "/direct?type=nope");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json().at("error").at("code"), "unknown_task_type");
+  r = client.request("GET", "/store");
+  EXPECT_EQ(r.status, 507);
+  EXPECT_EQ(r.json().at("error").at("code"), "store_full");
+  EXPECT_EQ(client.request("GET", "/bug").status, 500);
+}
+
 TEST(App, StoreErrorsMapToStatuses) {
   using C = store::StoreError::Code;
   EXPECT_EQ(to_http_error(store::StoreError(C::full, "x")).status(), 507);

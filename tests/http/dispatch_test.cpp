@@ -1,6 +1,8 @@
 // The dispatcher and built-in middleware, in memory (http::testing).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <boost/describe/class.hpp>
 
 #include "errand/http/middleware.hpp"
@@ -131,6 +133,44 @@ TEST(Dispatch, ExceptionsAreCaughtEvenWithoutRecovery) {
   Router router;
   router.get("/boom", [](Context&) { throw std::logic_error("bug"); });
   EXPECT_EQ(perform(router, {"GET", "/boom"}).status, 500);
+}
+
+struct QuotaExceeded : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One translator per router turns a lower layer's exceptions into HTTP errors
+// for every route, with or without recovery(), and for deferred answers too.
+TEST(Dispatch, TheRoutersExceptionTranslatorAnswersForEveryRoute) {
+  Router router;
+  router.on_exception([](const std::exception_ptr& e) -> std::optional<Error> {
+    try {
+      std::rethrow_exception(e);
+    } catch (const QuotaExceeded& q) {
+      return Error(429, "quota_exceeded", q.what());
+    } catch (...) {
+      return std::nullopt;
+    }
+  });
+  router.get("/sync", [](Context&) { throw QuotaExceeded("no more today"); });
+  router.get("/bug", [](Context&) { throw std::logic_error("bug"); });
+  router.get("/later", [](Context& c) {
+    auto later = c.defer();
+    std::thread([later = std::move(later)]() mutable {
+      later.resume([](Context&) { throw QuotaExceeded("not now either"); });
+    }).join();
+  });
+  auto r = perform(router, {"GET", "/sync"});
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.json().at("error").at("code"), "quota_exceeded");
+  EXPECT_EQ(r.json().at("error").at("message"), "no more today");
+  r = perform(router, {"GET", "/later"});
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.json().at("error").at("message"), "not now either");
+  EXPECT_EQ(perform(router, {"GET", "/bug"}).status, 500);  // not the translator's: a bug
+  router.freeze();
+  EXPECT_THROW(router.on_exception([](const std::exception_ptr&) { return std::nullopt; }),
+               std::logic_error);
 }
 
 TEST(Dispatch, NotFoundAndMethodNotAllowedAreJsonAndPassGlobalMiddleware) {

@@ -140,6 +140,17 @@ TEST_F(RuntimeTest, EnqueueAsyncAnswersByCallbackAndTheTaskRuns) {
   EXPECT_FALSE(called);
 }
 
+// Workers read the registry without locks: a type registered after start()
+// would be a data race, so it is refused, as Router refuses a late route.
+TEST_F(RuntimeTest, RegisteringATypeAfterStartThrows) {
+  auto& rt = make();
+  rt.handle_raw("early", [](TaskContext&) {});
+  rt.start();
+  EXPECT_TRUE(rt.registry().frozen());
+  EXPECT_THROW(rt.handle_raw("late", [](TaskContext&) {}), std::logic_error);
+  EXPECT_EQ(rt.registry().find("late"), nullptr);
+}
+
 TEST_F(RuntimeTest, BadEnqueuesAreRefusedAndNothingIsStored) {
   auto& rt = make();
   rt.handle<Welcome>("email.welcome", [](TaskContext&, const Welcome&) {});

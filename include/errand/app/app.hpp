@@ -16,8 +16,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include <boost/json/value.hpp>
@@ -48,24 +50,17 @@ struct AppOptions {
 [[nodiscard]] tasks::EnqueueOptions from_request(const http::RequestSnapshot& s,
                                                  tasks::EnqueueOptions options = {});
 
-// The one place task-layer errors become HTTP errors:
+// How task-layer errors become HTTP errors:
 //   EnqueueError unknown_type / invalid_option → 400, invalid_payload → 422,
 //   payload_too_large → 413; StoreError full → 507, busy / unavailable → 503,
 //   queue_full → 503 (backpressure; both 503s with Retry-After: 1), others → 500.
 [[nodiscard]] http::Error to_http_error(const tasks::EnqueueError& e);
 [[nodiscard]] http::Error to_http_error(const store::StoreError& e);
 
-// Runs f(); task-layer errors leave it as http::Error (see to_http_error).
-template <class F>
-auto with_http_errors(F&& f) {
-  try {
-    return f();
-  } catch (const tasks::EnqueueError& e) {
-    throw to_http_error(e);
-  } catch (const store::StoreError& e) {
-    throw to_http_error(e);
-  }
-}
+// The App's exception translator (http::Router::on_exception): EnqueueError
+// and StoreError escaping any handler, or a deferred answer, become the HTTP
+// errors above; anything else is left to the next translator.
+[[nodiscard]] std::optional<http::Error> task_errors_as_http(const std::exception_ptr& error);
 
 // Enqueues through `runtime` with the response deferred until the task is
 // committed; App::enqueue_then and POST /v1/tasks share it. `options` are
@@ -89,8 +84,9 @@ class App {
   // Everything GET /metrics shows: HTTP, tasks, the store's commits, the process.
   [[nodiscard]] observe::Registry& metrics();
 
-  // Enqueues under the request's trace. Throws http::Error (see to_http_error),
-  // so a handler that lets it escape answers the right status.
+  // Enqueues under the request's trace. Throws tasks::EnqueueError or
+  // store::StoreError; a handler that lets them escape answers the right
+  // status (the App's router translates them, see to_http_error).
   store::Enqueued enqueue(const http::Context& c, std::string_view type, boost::json::value payload,
                           tasks::EnqueueOptions options = {});
   template <class T>

@@ -48,13 +48,15 @@ void register_demo_sleep(tasks::Runtime& runtime);
 // Failing hosts are isolated by a circuit breaker per host (5 failures in a
 // row open it for 30 s; then one probe): while open, attempts fail fast and
 // are retried later. With `metrics`: circuit_state{target} (0 closed, 1 open,
-// 2 half-open). Returns the breakers, for GET /v1/circuits.
+// 2 half-open). Returns the breakers, for GET /v1/circuits. `metrics` is not
+// owned: it must outlive the runtime (the App's registry does).
 std::shared_ptr<guard::CircuitBreakers> register_http_request(
     tasks::Runtime& runtime, observe::Registry* metrics = nullptr,
     guard::CircuitBreaker::Options breaker = {});
 void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp);
 // Every built-in type; email.send only when smtp.host is set. Returns
-// http.request's circuit breakers.
+// http.request's circuit breakers. Before runtime.start(); `metrics` must
+// outlive the runtime.
 std::shared_ptr<guard::CircuitBreakers> register_builtin_tasks(
     tasks::Runtime& runtime, const SmtpOptions& smtp = {}, observe::Registry* metrics = nullptr,
     guard::CircuitBreaker::Options breaker = {});

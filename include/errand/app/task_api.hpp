@@ -3,10 +3,13 @@
 // /v1/tasks/{id}[/cancel|/retry], /v1/queues[/{name}/pause|resume],
 // /v1/circuits, /v1/openapi.json and Gin's tutorial route POST /async-task.
 //
-// Every route that touches the store is registered as blocking: a store call
-// may wait for a group commit or a lock, which must not stall an I/O thread.
-// Errors use the one JSON shape; task-layer errors are mapped by
-// to_http_error() (app.hpp).
+// No route holds an I/O thread while the store works: POST /v1/tasks is
+// deferred (parsed on the I/O thread, answered by the store's commit
+// callback); every other route that touches the store is registered as
+// blocking (it may wait for a group commit or a lock). Errors use the one JSON
+// shape; task and store errors become HTTP errors through the App router's
+// translator (task_errors_as_http in app.hpp), so install the API on an App's
+// router, or add that translator to your own with Router::on_exception.
 
 #include <cstddef>
 #include <memory>
@@ -25,6 +28,8 @@ struct TaskApiOptions {
   std::shared_ptr<const guard::CircuitBreakers> circuits{};
 };
 
+// The routes capture `runtime` by reference: it must outlive the router's
+// server (an App owns both and stops the server first).
 void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOptions options = {});
 
 }  // namespace errand::app

@@ -42,6 +42,7 @@ struct RequestIdOptions {
 // http_request_duration_seconds{method,route} (histogram) and
 // http_requests_in_flight. `route` is the matched template ("/v1/tasks/:id"),
 // "unmatched" for 404/405, so label values stay a bounded set.
+// `registry` is not owned: it must outlive the router.
 [[nodiscard]] Handler metrics(observe::Registry& registry);
 
 // Token-bucket rate limiting (Gin's rate.Limiter middleware), globally or per
@@ -55,7 +56,8 @@ struct RateLimitOptions {
   enum class Key : std::uint8_t { global, client_ip, header } key = Key::client_ip;
   std::string header{};  // for Key::header (e.g. "X-API-Key"); absent: the client's IP
   std::size_t max_keys = 10000;
-  observe::Registry* metrics = nullptr;  // ratelimit_rejected_total{route}
+  // ratelimit_rejected_total{route}; not owned: must outlive the router.
+  observe::Registry* metrics = nullptr;
   // For tests: where "now" comes from (default: the system clock).
   std::function<std::chrono::sys_time<std::chrono::milliseconds>()> clock{};
 };
@@ -87,8 +89,9 @@ struct ConcurrencyLimitOptions {
   std::size_t max_in_flight = 64;
   std::chrono::milliseconds max_wait{0};
   std::chrono::seconds retry_after{1};
-  std::string name = "default";          // the `limiter` label
-  observe::Registry* metrics = nullptr;  // concurrency_rejected_total, concurrency_in_flight
+  std::string name = "default";  // the `limiter` label
+  // concurrency_rejected_total, concurrency_in_flight; not owned: must outlive the router.
+  observe::Registry* metrics = nullptr;
 };
 // Throws std::invalid_argument when max_in_flight is 0.
 [[nodiscard]] Handler concurrency_limit(ConcurrencyLimitOptions options);
@@ -101,7 +104,8 @@ struct ConcurrencyLimitOptions {
 struct BearerAuthOptions {
   std::vector<std::string> tokens;
   std::string realm = "errand";
-  observe::Registry* metrics = nullptr;  // auth_rejected_total{reason}
+  // auth_rejected_total{reason}; not owned: must outlive the router.
+  observe::Registry* metrics = nullptr;
 };
 // Throws std::invalid_argument when there is no token or one is empty.
 [[nodiscard]] Handler bearer_auth(BearerAuthOptions options);

@@ -20,12 +20,16 @@
 // match() may be called from any number of threads.
 
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "errand/http/context.hpp"
+#include "errand/http/error.hpp"
 
 namespace errand::http {
 
@@ -83,6 +87,11 @@ class RouteGroup {
   std::shared_ptr<State> state_;
 };
 
+// Turns an exception a handler let escape into an HTTP error, or nullopt to
+// leave it to the next translator and, last, to the 500 "internal" answer.
+// Runs on the thread that caught the exception; must not throw.
+using ExceptionTranslator = std::function<std::optional<Error>(const std::exception_ptr&)>;
+
 class Router : public RouteGroup {
  public:
   Router();
@@ -94,6 +103,14 @@ class Router : public RouteGroup {
   // (std::logic_error). Called by the server at start; idempotent.
   void freeze();
   [[nodiscard]] bool frozen() const { return frozen_; }
+
+  // One place where the errors of a layer below become HTTP errors for every
+  // route (the App adds one for task and store errors): translators run in
+  // the order added, for an exception escaping any handler or middleware and
+  // for one thrown by a deferred answer (Deferred::resume). Before freeze().
+  void on_exception(ExceptionTranslator translate);
+  // The first translator's answer; nullopt when none knows the exception.
+  [[nodiscard]] std::optional<Error> translate(const std::exception_ptr& error) const noexcept;
 
   // A HEAD request falls back to the GET route. `path` is the percent-encoded
   // path without query; an invalid percent-escape gives Kind::bad_path.
@@ -120,6 +137,7 @@ class Router : public RouteGroup {
   };
   std::vector<Pending> pending_;  // routes whose chain freeze() has yet to build
   std::vector<Handler> fallback_chain_;
+  std::vector<ExceptionTranslator> translators_;
   bool frozen_ = false;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
-// Task types and their handlers. Register every type before Runtime::start();
-// the registry is read-only afterwards, so workers read it without locks.
+// Task types and their handlers. Register every type before Runtime::start():
+// start() freezes the registry, a later add() throws std::logic_error (as
+// Router does for late routes), and workers read it without locks.
 //
 // A typed handler gets its payload bound from JSON (a BOOST_DESCRIBE_STRUCT,
 // see errand/json/bind.hpp); enqueueing a payload that does not bind is
@@ -10,6 +11,7 @@
 // validate() const` (throwing json::BindError), it runs at enqueue time too, for range checks. A
 // raw handler gets the JSON. Handlers may return Outcome or void (void: done, no result).
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -55,8 +57,16 @@ struct TaskType {
 
 class Registry {
  public:
-  // Throws std::invalid_argument for a bad or duplicate name or bad options.
+  Registry() = default;
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Throws std::invalid_argument for a bad or duplicate name or bad options,
+  // std::logic_error once frozen.
   void add(TaskType type);
+  // Read-only from now on (Runtime::start() calls it). Idempotent.
+  void freeze() noexcept { frozen_.store(true, std::memory_order_release); }
+  [[nodiscard]] bool frozen() const noexcept { return frozen_.load(std::memory_order_acquire); }
 
   template <class F>
   void handle_raw(std::string name, F handler, TaskOptions options = {}) {
@@ -98,6 +108,7 @@ class Registry {
   }
 
   std::map<std::string, TaskType, std::less<>> types_;
+  std::atomic<bool> frozen_{false};
 };
 
 // Names of types and queues: 1..128 of [A-Za-z0-9._:-].

@@ -11,6 +11,7 @@ void Runtime::Impl::start() {
     if (started) throw std::logic_error("runtime: start() called twice");
     started = true;
   }
+  registry.freeze();  // workers read it without locks from here on
   for (const auto& [name, type] : registry.types()) {
     if (type.options.rate_limit) {
       buckets.emplace(name,
