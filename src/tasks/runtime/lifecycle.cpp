@@ -30,7 +30,7 @@ void Runtime::Impl::start() {
       q->workers.emplace_back([this, qp = q.get()] { work(*qp); });
     }
   }
-  maintenance = std::jthread([this] { maintenance_loop(); });
+  maintenance = std::jthread([this, at] { maintenance_loop(at); });
   dispatcher = std::jthread([this] { dispatch_loop(); });
   cfg.logger.info("task runtime started", {{"owner", owner}, {"queues", queues.size()}});
 }

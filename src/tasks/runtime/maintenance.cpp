@@ -5,10 +5,13 @@
 
 namespace errand::tasks {
 
-void Runtime::Impl::maintenance_loop() {
-  TimePoint next_heartbeat = now() + cfg.lease / 3;
-  TimePoint next_reclaim = now();
-  TimePoint next_purge = now();
+void Runtime::Impl::maintenance_loop(TimePoint started_at) {
+  // Anchored at start(), not at whenever this thread first runs: leases were
+  // granted from then on, and a clock that moved before the thread ran must
+  // not push the first heartbeat past them.
+  TimePoint next_heartbeat = started_at + cfg.lease / 3;
+  TimePoint next_reclaim = started_at;
+  TimePoint next_purge = started_at;
   while (true) {
     {
       MutexLock lock(mu);

@@ -134,7 +134,7 @@ struct Runtime::Impl {
   static std::string describe(const std::exception_ptr& e);
 
   // maintenance.cpp
-  void maintenance_loop() ERRAND_EXCLUDES(mu);
+  void maintenance_loop(TimePoint started_at) ERRAND_EXCLUDES(mu);
   template <class F>
   void guarded(std::string_view what, F&& f) {
     try {
