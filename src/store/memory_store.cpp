@@ -4,10 +4,14 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
+#include <fmt/format.h>
+
 #include "errand/detail/thread_annotations.hpp"
-#include "store/group_completion.hpp"
+#include "errand/store/task_transitions.hpp"
+#include "store/backend_helpers.hpp"
 
 namespace errand::store {
 
@@ -82,9 +86,15 @@ struct MemoryStore::State {
 
   template <class F>
   void mutate(TaskRecord& r, TimePoint now, F&& f) ERRAND_REQUIRES(mu) {
+    const TaskState before = r.state;
     const bool was_final = is_final(r.state);
     unindex(r);
     f(r);
+    if (r.state != before && !allowed(before, r.state)) {
+      // A bug in this store, caught where it happens (task_transitions.hpp).
+      throw std::logic_error(fmt::format("memory store: {} -> {} is not a task transition",
+                                         to_string(before), to_string(r.state)));
+    }
     r.updated_at = now;
     if (is_final(r.state)) {
       r.finished_at = now;

@@ -12,8 +12,8 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "store/backend_helpers.hpp"
 #include "store/group_commit.hpp"
-#include "store/group_completion.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_schema.hpp"
 
@@ -74,41 +74,6 @@ TaskRecord read_record(const Query& q) {
   r.lease_expires_at = at(q.opt_i64(23));
   r.cancel_requested = q.i64(24) != 0;
   return r;
-}
-
-// A group's completion task is kept as JSON until the group finishes.
-std::string to_json(const NewTask& t) {
-  boost::json::object o;
-  o["id"] = t.id;
-  o["type"] = t.type;
-  o["queue"] = t.queue;
-  o["payload"] = t.payload;
-  o["priority"] = t.priority;
-  o["run_at"] = ms(t.run_at);
-  o["max_attempts"] = t.max_attempts;
-  o["timeout_ms"] = t.timeout.count();
-  o["unique_key"] = t.unique_key;
-  o["traceparent"] = t.traceparent;
-  o["request_id"] = t.request_id;
-  return boost::json::serialize(o);
-}
-
-NewTask new_task_from_json(std::string_view text) {
-  const auto v = boost::json::parse(text);
-  const auto& o = v.as_object();
-  NewTask t;
-  t.id = o.at("id").as_string();
-  t.type = o.at("type").as_string();
-  t.queue = o.at("queue").as_string();
-  t.payload = o.at("payload").as_string();
-  t.priority = static_cast<int>(o.at("priority").to_number<std::int64_t>());
-  t.run_at = at(o.at("run_at").to_number<std::int64_t>());
-  t.max_attempts = static_cast<int>(o.at("max_attempts").to_number<std::int64_t>());
-  t.timeout = std::chrono::milliseconds(o.at("timeout_ms").to_number<std::int64_t>());
-  t.unique_key = o.at("unique_key").as_string();
-  t.traceparent = o.at("traceparent").as_string();
-  t.request_id = o.at("request_id").as_string();
-  return t;
 }
 
 // All writes below run on the writer thread, inside the group-commit
@@ -173,7 +138,7 @@ void member_final(Db& db, const std::string& group_id, TimePoint now) {
       q.bind(1, std::string_view(group_id));
       while (q.step()) members.push_back(read_record(q));
     }
-    NewTask c = new_task_from_json(*completion);
+    NewTask c = detail::new_task_from_json(*completion);
     c.payload = detail::completion_payload(group_id, c.payload, members);
     insert(db, std::move(c), now);
   }
@@ -322,8 +287,9 @@ std::vector<Enqueued> SqliteStore::enqueue_group(GroupSpec group, std::vector<Ne
     db.query("INSERT INTO groups (id, remaining, completion) VALUES (?1, ?2, ?3)")
         .bind(1, std::string_view(group.id))
         .bind(2, static_cast<std::int64_t>(members.size()))
-        .bind(3, group.completion ? std::optional<std::string>(to_json(*group.completion))
-                                  : std::nullopt)
+        .bind(3, group.completion
+                     ? std::optional<std::string>(detail::new_task_to_json(*group.completion))
+                     : std::nullopt)
         .run();
     for (const auto& m : members) {
       NewTask t = m;

@@ -1,4 +1,5 @@
 #include "errand/store/task_record.hpp"
+#include "errand/store/task_transitions.hpp"
 
 #include <array>
 #include <mutex>
@@ -11,6 +12,13 @@ constexpr std::array<std::string_view, 7> kStateNames = {
     "scheduled", "pending", "active", "succeeded", "retrying", "dead", "cancelled"};
 constexpr std::string_view kCrockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 }  // namespace
+
+std::string_view to_string(StoreOp op) {
+  constexpr std::array<std::string_view, 10> names = {
+      "enqueue", "promote",          "claim",  "complete", "fail",
+      "release", "finish_cancelled", "cancel", "reclaim",  "retry"};
+  return names.at(static_cast<std::size_t>(op));
+}
 
 std::string_view to_string(TaskState state) {
   return kStateNames.at(static_cast<int>(state));

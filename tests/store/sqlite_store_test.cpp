@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "errand/store/sqlite_store.hpp"
+#include "store/store_contract.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -23,7 +24,14 @@ namespace {
 
 using std::chrono::milliseconds;
 
-const TimePoint t0{milliseconds(1'700'000'000'000)};
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
+                         ::testing::Values(contract::Backend{
+                             "sqlite",
+                             [](const std::filesystem::path& d) {
+                               return std::make_unique<SqliteStore>(
+                                   SqliteOptions{.path = (d / "e.db").string()});
+                             }}),
+                         contract::backend_name);
 
 NewTask task(std::string payload = "{}") {
   NewTask t;

@@ -1,5 +1,8 @@
 #pragma once
-// Internal helpers every backend shares, so they agree to the byte.
+// Internal: what every Store backend shares, so that they agree to the byte —
+// a NewTask's first record, the backpressure check, the group completion's
+// payload, the queue list, and the completion task's own serialisation (a
+// backend keeps a group's completion as text until the group finishes).
 
 #include <map>
 #include <string>
@@ -21,6 +24,12 @@ void check_room(const NewTask& t, std::size_t waiting);
 // The payload of a group's completion task (see GroupSpec).
 [[nodiscard]] std::string completion_payload(std::string_view group_id, std::string_view payload,
                                              const std::vector<TaskRecord>& members);
+
+// The completion task of a group, as a backend keeps it until the last member
+// is final; new_task_from_json(new_task_to_json(t)) gives back every stored
+// field of t (not max_waiting: completions are never refused).
+[[nodiscard]] std::string new_task_to_json(const NewTask& t);
+[[nodiscard]] NewTask new_task_from_json(std::string_view text);
 
 // Queue infos keyed by name, as Store::queues() answers them (by name).
 [[nodiscard]] std::vector<QueueInfo> queue_list(

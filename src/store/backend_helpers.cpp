@@ -1,0 +1,104 @@
+#include "store/backend_helpers.hpp"
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+namespace errand::store::detail {
+
+TaskRecord make_record(NewTask&& t, TimePoint now) {
+  TaskRecord r;
+  r.id = std::move(t.id);
+  r.type = std::move(t.type);
+  r.queue = std::move(t.queue);
+  r.payload = std::move(t.payload);
+  r.priority = t.priority;
+  r.state = t.run_at > now ? TaskState::scheduled : TaskState::pending;
+  r.max_attempts = t.max_attempts;
+  r.run_at = t.run_at > now ? t.run_at : now;
+  r.timeout = t.timeout;
+  r.unique_key = std::move(t.unique_key);
+  r.traceparent = std::move(t.traceparent);
+  r.request_id = std::move(t.request_id);
+  r.group_id = std::move(t.group_id);
+  r.created_at = now;
+  r.updated_at = now;
+  return r;
+}
+
+void check_room(const NewTask& t, std::size_t waiting) {
+  if (t.max_waiting == 0 || waiting < t.max_waiting) return;
+  throw StoreError(
+      StoreError::Code::queue_full,
+      fmt::format("queue '{}' has {} waiting tasks, its limit; try again later", t.queue, waiting));
+}
+
+std::string completion_payload(std::string_view group_id, std::string_view payload,
+                               const std::vector<TaskRecord>& members) {
+  boost::json::array list;
+  list.reserve(members.size());
+  for (const auto& m : members) {
+    boost::json::object o;
+    o["id"] = m.id;
+    o["type"] = m.type;
+    o["state"] = to_string(m.state);
+    boost::system::error_code ec;
+    o["result"] = m.result ? boost::json::parse(*m.result, ec) : boost::json::value();
+    if (ec) o["result"] = *m.result;
+    o["error"] = m.last_error ? boost::json::value(*m.last_error) : boost::json::value();
+    list.push_back(std::move(o));
+  }
+  boost::system::error_code ec;
+  boost::json::value inner = boost::json::parse(payload, ec);
+  if (ec) inner = boost::json::string(payload);
+  boost::json::object out;
+  out["group"] = group_id;
+  out["payload"] = std::move(inner);
+  out["members"] = std::move(list);
+  return boost::json::serialize(out);
+}
+
+std::vector<QueueInfo> queue_list(std::map<std::string, QueueInfo, std::less<>>&& by_name) {
+  std::vector<QueueInfo> out;
+  out.reserve(by_name.size());
+  for (auto& [name, info] : by_name) {
+    info.queue = name;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::string new_task_to_json(const NewTask& t) {
+  boost::json::object o;
+  o["id"] = t.id;
+  o["type"] = t.type;
+  o["queue"] = t.queue;
+  o["payload"] = t.payload;
+  o["priority"] = t.priority;
+  o["run_at"] = t.run_at.time_since_epoch().count();
+  o["max_attempts"] = t.max_attempts;
+  o["timeout_ms"] = t.timeout.count();
+  o["unique_key"] = t.unique_key;
+  o["traceparent"] = t.traceparent;
+  o["request_id"] = t.request_id;
+  return boost::json::serialize(o);
+}
+
+NewTask new_task_from_json(std::string_view text) {
+  const auto v = boost::json::parse(text);
+  const auto& o = v.as_object();
+  NewTask t;
+  t.id = o.at("id").as_string();
+  t.type = o.at("type").as_string();
+  t.queue = o.at("queue").as_string();
+  t.payload = o.at("payload").as_string();
+  t.priority = static_cast<int>(o.at("priority").to_number<std::int64_t>());
+  t.run_at = TimePoint{std::chrono::milliseconds(o.at("run_at").to_number<std::int64_t>())};
+  t.max_attempts = static_cast<int>(o.at("max_attempts").to_number<std::int64_t>());
+  t.timeout = std::chrono::milliseconds(o.at("timeout_ms").to_number<std::int64_t>());
+  t.unique_key = o.at("unique_key").as_string();
+  t.traceparent = o.at("traceparent").as_string();
+  t.request_id = o.at("request_id").as_string();
+  return t;
+}
+
+}  // namespace errand::store::detail
