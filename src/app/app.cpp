@@ -112,6 +112,11 @@ void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
   auto& stuck = r.counter("task_stuck_total",
                           "Handlers still running past deadline + grace, ignoring their stop token",
                           {"type", "queue"});
+  auto& store_errors =
+      r.counter("task_store_errors_total",
+                "Store calls of the task runtime that failed (the runtime carries on; leases "
+                "recover what they would have recorded)",
+                {"operation"});
   auto user = hooks;
   hooks.enqueued = [&enqueued, user](std::string_view type, std::string_view queue) {
     enqueued.with({type, queue}).inc();
@@ -129,6 +134,10 @@ void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
     duration.with({i.type, i.queue}).observe(seconds);
     if (outcome == tasks::AttemptOutcome::retrying) retries.with({i.type, i.queue}).inc();
     if (user.after_attempt) user.after_attempt(i, outcome, took);
+  };
+  hooks.store_failed = [&store_errors, user](std::string_view operation) {
+    store_errors.with({operation}).inc();
+    if (user.store_failed) user.store_failed(operation);
   };
   hooks.stuck = [&stuck, user](const tasks::AttemptInfo& i) {
     stuck.with({i.type, i.queue}).inc();

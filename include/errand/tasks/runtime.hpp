@@ -81,6 +81,11 @@ struct Hooks {
       after_attempt{};
   // A handler still running `stuck_after` past its deadline, ignoring its stop token.
   std::function<void(const AttemptInfo&)> stuck{};
+  // A store call of the runtime's failed (it is logged too): "claim",
+  // "extend_leases", "complete", "fail", "release", "finish_cancelled",
+  // "reclaim", "purge", "fire_schedule". The runtime goes on; what the call
+  // would have recorded is recovered by lease expiry (see docs/architecture.md).
+  std::function<void(std::string_view operation)> store_failed{};
 };
 
 struct RuntimeConfig {

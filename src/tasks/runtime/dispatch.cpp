@@ -70,6 +70,7 @@ void Runtime::Impl::dispatch_loop() {
         got = store->claim(q->cfg.name, want, {owner, at + cfg.lease}, at);
       } catch (const std::exception& e) {
         cfg.logger.error("claim failed", {{"queue", q->cfg.name}, {"error", e.what()}});
+        store_failed("claim");
         continue;
       }
       if (got.empty()) continue;
@@ -109,6 +110,7 @@ void Runtime::Impl::release_all(const std::vector<std::shared_ptr<detail::Attemp
       const TimePoint at = now();
       store->release(a->task.id, owner, at, at);
     } catch (const std::exception& e) {
+      store_failed("release");
       a->log.error("release failed; the task returns when its lease expires",
                    {{"error", e.what()}});
     }

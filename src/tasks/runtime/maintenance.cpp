@@ -27,7 +27,7 @@ void Runtime::Impl::maintenance_loop(TimePoint started_at) {
       next_heartbeat = at + cfg.lease / 3;
     }
     if (at >= next_reclaim) {
-      guarded("reclaim", [&] {
+      guarded("reclaim", "reclaim", [&] {
         if (const auto n = store->reclaim_expired(at); n > 0) {
           cfg.logger.warn("reclaimed tasks whose worker stopped heartbeating", {{"tasks", n}});
           poke_dispatcher();
@@ -37,7 +37,7 @@ void Runtime::Impl::maintenance_loop(TimePoint started_at) {
     }
     fire_schedules(at);
     if (at >= next_purge) {
-      guarded("purge", [&] {
+      guarded("purge", "purge", [&] {
         std::size_t n = 0;
         for (int round = 0; round < 10; ++round) {
           const auto k = store->purge_final(at - cfg.retention, kPurgeBatch);
@@ -94,6 +94,7 @@ void Runtime::Impl::heartbeat(TimePoint at) {
     hb = store->extend_leases(ids, {owner, at + cfg.lease}, at);
   } catch (const std::exception& e) {
     cfg.logger.error("heartbeat failed", {{"error", e.what()}, {"tasks", ids.size()}});
+    store_failed("extend_leases");
     return;
   }
   stop_local(hb.cancel_requested, StopReason::cancelled);

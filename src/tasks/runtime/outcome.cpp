@@ -18,6 +18,24 @@ std::string_view to_string(AttemptOutcome outcome) {
   return names.at(static_cast<std::size_t>(outcome));
 }
 
+namespace {
+
+// The store call that records `outcome` (for Hooks::store_failed).
+std::string_view store_call_of(AttemptOutcome outcome) {
+  switch (outcome) {
+    case AttemptOutcome::succeeded: return "complete";
+    case AttemptOutcome::retrying:
+    case AttemptOutcome::dead: return "fail";
+    case AttemptOutcome::cancelled: return "finish_cancelled";
+    case AttemptOutcome::requeued:
+    case AttemptOutcome::snoozed: return "release";
+    case AttemptOutcome::lost: break;
+  }
+  return "none";
+}
+
+}  // namespace
+
 // At least a second: a handler snoozing with 0 would spin claim/release.
 milliseconds Runtime::Impl::snooze_delay(const Outcome& out) {
   return std::clamp(out.delay().value_or(milliseconds(0)), milliseconds(1000), kMaxHorizon);
@@ -110,8 +128,9 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
 // What recording an outcome came to: `outcome`, or lost (and a log line)
 // when the store failed (`failure` says how) or the lease was not ours.
 AttemptOutcome Runtime::Impl::recorded(detail::Attempt& a, AttemptOutcome outcome, bool ok,
-                                       const std::string& failure) {
+                                       const std::string& failure) const {
   if (!failure.empty()) {
+    store_failed(store_call_of(outcome));
     a.log.error("recording the outcome failed; the task returns when its lease expires",
                 {{"error", failure}, {"outcome", to_string(outcome)}});
     return AttemptOutcome::lost;

@@ -126,8 +126,8 @@ struct Runtime::Impl {
   bool finish(const std::shared_ptr<detail::Attempt>& ap, const AttemptInfo& info,
               const Outcome& out, std::chrono::nanoseconds took, const TaskType* type)
       ERRAND_EXCLUDES(mu);
-  static AttemptOutcome recorded(detail::Attempt& a, AttemptOutcome outcome, bool ok,
-                                 const std::string& failure);
+  AttemptOutcome recorded(detail::Attempt& a, AttemptOutcome outcome, bool ok,
+                          const std::string& failure) const;
   void report(detail::Attempt& a, const AttemptInfo& info, AttemptOutcome outcome,
               const std::string& error, std::chrono::nanoseconds took,
               std::optional<milliseconds> snoozed) const;
@@ -135,12 +135,17 @@ struct Runtime::Impl {
 
   // maintenance.cpp
   void maintenance_loop(TimePoint started_at) ERRAND_EXCLUDES(mu);
+  // A store call failed: counted (Hooks::store_failed); the caller logs it.
+  void store_failed(std::string_view operation) const {
+    if (cfg.hooks.store_failed) cfg.hooks.store_failed(operation);
+  }
   template <class F>
-  void guarded(std::string_view what, F&& f) {
+  void guarded(std::string_view operation, std::string_view what, F&& f) {
     try {
       f();
     } catch (const std::exception& e) {
       cfg.logger.error(std::string(what) + " failed", {{"error", e.what()}});
+      store_failed(operation);
     }
   }
   void watchdog(TimePoint at) ERRAND_EXCLUDES(mu);

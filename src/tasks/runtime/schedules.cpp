@@ -20,7 +20,7 @@ void Runtime::Impl::fire_schedules(TimePoint at) {
     s.next_due = s.next(at);
     if (tick <= s.last_tick) continue;
     s.last_tick = tick;
-    guarded("schedule " + s.name, [&] {
+    guarded("fire_schedule", "schedule " + s.name, [&] {
       TaskSpec spec = s.task;
       spec.options.unique_key =
           fmt::format("schedule:{}:{}", s.name, tick.time_since_epoch().count());

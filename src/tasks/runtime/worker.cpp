@@ -60,6 +60,7 @@ bool Runtime::Impl::wait_for_turn(detail::Attempt& a, TimePoint at) {
     store->release(a.task.id, owner, turn, at);
   } catch (const std::exception& e) {
     a.log.error("release failed; the task returns when its lease expires", {{"error", e.what()}});
+    store_failed("release");
   }
   return false;
 }

@@ -1,0 +1,170 @@
+// The runtime when its store fails: claims, heartbeats and the recording of
+// outcomes fail on chosen calls (test::FaultyStore). Each failure is logged
+// and counted (Hooks::store_failed); no task is lost, and none runs twice
+// unless its lease was lost first.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "errand/store/memory_store.hpp"
+#include "errand/tasks/runtime.hpp"
+#include "support/faulty_store.hpp"
+#include "support/wait.hpp"
+
+namespace errand::tasks {
+namespace {
+
+using namespace std::chrono_literals;
+using store::TaskState;
+using Call = test::FaultyStore::Call;
+
+const store::TimePoint t0{std::chrono::milliseconds(1'700'000'000'000)};
+
+class RuntimeFaults : public ::testing::Test {
+ protected:
+  RuntimeConfig config() {
+    RuntimeConfig c;
+    c.queues = {{"default", 1, 1}};
+    c.poll_interval = 5ms;
+    c.maintenance_tick = 5ms;
+    c.clock = clock;
+    c.lease = 30s;
+    c.retry = {.base = 1s, .cap = 1s};
+    c.owner = "test-owner";
+    c.logger = observe::Logger::to_callback([this](std::string_view line) {
+      const std::lock_guard lock(mu);
+      logs.emplace_back(line);
+    });
+    c.hooks.store_failed = [this](std::string_view op) {
+      const std::lock_guard lock(mu);
+      ++store_failures[std::string(op)];
+    };
+    c.hooks.after_attempt = [this](const AttemptInfo&, AttemptOutcome o, std::chrono::nanoseconds) {
+      const std::lock_guard lock(mu);
+      outcomes.push_back(o);
+    };
+    return c;
+  }
+  Runtime& start() {
+    runtime = std::make_unique<Runtime>(faulty, config());
+    runtime->handle_raw("job", [this](TaskContext& t) -> Outcome {
+      ++runs;
+      if (fail_first && t.attempt() == 1) return Outcome::retry("first attempt fails", 0ms);
+      while (!gate.load()) {
+        if (!t.sleep_for(1ms)) return Outcome::cancelled();
+      }
+      return Outcome::done();
+    });
+    runtime->start();
+    return *runtime;
+  }
+  bool reaches(const std::string& id, TaskState state) {
+    return test::eventually([&] {
+      auto r = faulty->get(id);
+      return r && r->state == state;
+    });
+  }
+  bool logged(std::string_view needle) {
+    const std::lock_guard lock(mu);
+    for (const auto& l : logs) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  std::size_t failures_of(const std::string& op) {
+    const std::lock_guard lock(mu);
+    return store_failures[op];
+  }
+  std::size_t count(AttemptOutcome o) {
+    const std::lock_guard lock(mu);
+    return static_cast<std::size_t>(std::count(outcomes.begin(), outcomes.end(), o));
+  }
+
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(t0);
+  std::shared_ptr<test::FaultyStore> faulty =
+      std::make_shared<test::FaultyStore>(std::make_shared<store::MemoryStore>());
+  std::atomic<int> runs{0};
+  std::atomic<bool> gate{true};
+  bool fail_first = false;
+  std::mutex mu;
+  std::vector<std::string> logs;
+  std::map<std::string, std::size_t> store_failures;
+  std::vector<AttemptOutcome> outcomes;
+  std::unique_ptr<Runtime> runtime;  // last: stopped before what it uses goes
+};
+
+TEST_F(RuntimeFaults, AFailedClaimIsLoggedCountedAndTheTaskRunsOnTheNextOne) {
+  faulty->fail_nth(Call::claim, 1);
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_GE(faulty->failures(Call::claim), 1U);
+  EXPECT_TRUE(logged("claim failed"));
+  EXPECT_GE(failures_of("claim"), 1U);
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST_F(RuntimeFaults, AFailedHeartbeatLeavesTheTaskWithItsWorker) {
+  gate = false;
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return runs.load() == 1; }));
+  faulty->fail_nth(Call::extend_leases, 1);
+  const auto before = faulty->calls(Call::extend_leases);
+  clock->advance(11s);  // past lease / 3: the heartbeat fails
+  ASSERT_TRUE(test::eventually([&] { return faulty->failures(Call::extend_leases) == 1; }));
+  EXPECT_TRUE(test::eventually([&] { return failures_of("extend_leases") == 1; }));
+  EXPECT_TRUE(logged("heartbeat failed"));
+  clock->advance(11s);  // the next one succeeds, well inside the lease
+  ASSERT_TRUE(test::eventually([&] { return faulty->calls(Call::extend_leases) >= before + 2; }));
+  gate = true;
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(runs.load(), 1);  // never reclaimed, never run twice
+  EXPECT_EQ(count(AttemptOutcome::lost), 0U);
+}
+
+// The outcome could not be recorded: the attempt counts as lost, and the
+// task comes back when its lease expires (a lease loss: the one case in which
+// a task runs again), then succeeds.
+TEST_F(RuntimeFaults, ASuccessThatCannotBeRecordedComesBackAfterItsLease) {
+  faulty->fail_nth(Call::complete, 1);
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::lost) == 1; }));
+  EXPECT_EQ(failures_of("complete"), 1U);
+  EXPECT_TRUE(logged("recording the outcome failed"));
+  EXPECT_EQ(faulty->get(id)->state, TaskState::active);  // nothing recorded
+  clock->advance(31s);                                   // the lease expires: reclaimed
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(runs.load(), 2);
+  EXPECT_EQ(faulty->get(id)->attempt, 2);
+}
+
+TEST_F(RuntimeFaults, AFailureThatCannotBeRecordedIsRetriedAfterItsLease) {
+  fail_first = true;
+  faulty->fail_nth(Call::fail, 1);
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::lost) == 1; }));
+  EXPECT_EQ(failures_of("fail"), 1U);
+  clock->advance(31s);
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(runs.load(), 2);
+}
+
+TEST_F(RuntimeFaults, AFailedReclaimIsCountedAndTriedAgain) {
+  faulty->fail_nth(Call::reclaim, 1);
+  start();
+  EXPECT_TRUE(test::eventually([&] { return failures_of("reclaim") == 1; }));
+  EXPECT_TRUE(logged("reclaim failed"));
+  clock->advance(16s);  // the next reclaim is due at lease / 2
+  EXPECT_TRUE(test::eventually([&] { return faulty->calls(Call::reclaim) >= 2; }));
+}
+
+}  // namespace
+}  // namespace errand::tasks
