@@ -68,13 +68,14 @@ int main() {
 
   // The durable version: members retry on their own; a failure that will not
   // heal (PermanentFailure) ends that member dead, and the completion still runs.
-  app.tasks().handle<Part>("report.part", [](errand::tasks::TaskContext&, const Part& p) {
-    try {
-      return errand::tasks::Outcome::done(fetch(p.part, p.user));
-    } catch (const std::runtime_error& e) {
-      throw errand::tasks::PermanentFailure(e.what());
-    }
-  });
+  const auto report_part =
+      app.tasks().handle<Part>("report.part", [](errand::tasks::TaskContext&, const Part& p) {
+        try {
+          return errand::tasks::Outcome::done(fetch(p.part, p.user));
+        } catch (const std::runtime_error& e) {
+          throw errand::tasks::PermanentFailure(e.what());
+        }
+      });
   app.tasks().handle_raw("report.assemble", [](errand::tasks::TaskContext& t) {
     // payload: {"group", "payload", "members": [{"id","type","state","result","error"}]}
     boost::json::array results;
@@ -96,7 +97,7 @@ int main() {
         std::vector<errand::tasks::TaskSpec> members;
         for (const auto& part : kParts) {
           members.push_back(
-              {"report.part", errand::json::to_json(Part{part, user}), errand::from_request(c)});
+              errand::tasks::spec(report_part, Part{part, user}, errand::from_request(c)));
         }
         const auto group = app.tasks().enqueue_group(
             members, errand::tasks::TaskSpec{"report.assemble", {}, errand::from_request(c)});

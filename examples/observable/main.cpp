@@ -50,16 +50,17 @@ int main() {
   auto& amounts = app.metrics().histogram("order_amount_dollars", "Order amounts", {},
                                           {1, 5, 10, 50, 100, 500, 1000});
 
-  app.tasks().handle<Order>("order.process", [&](errand::tasks::TaskContext& t, const Order& o) {
-    t.log().info("charging card", {{"amount_cents", o.amount_cents}});  // trace_id on this line
-    processed.with({"ok"}).inc();
-    amounts.get().observe(static_cast<double>(o.amount_cents) / 100.0);
-    return errand::tasks::Outcome::done({{"charged_cents", o.amount_cents}});
-  });
+  const auto process = app.tasks().handle<Order>(
+      "order.process", [&](errand::tasks::TaskContext& t, const Order& o) {
+        t.log().info("charging card", {{"amount_cents", o.amount_cents}});  // trace_id on this line
+        processed.with({"ok"}).inc();
+        amounts.get().observe(static_cast<double>(o.amount_cents) / 100.0);
+        return errand::tasks::Outcome::done({{"charged_cents", o.amount_cents}});
+      });
   app.http().post(
       "/orders",
       [&](errand::http::Context& c) {
-        const auto id = app.enqueue(c, "order.process", c.bind<Order>()).id;
+        const auto id = app.enqueue(c, process, c.bind<Order>()).id;
         c.log().info("order accepted", {{"task_id", id}});  // request_id and trace_id here too
         c.json(202, {{"task_id", id}, {"trace_id", c.trace().trace_id}});
       },

@@ -41,7 +41,7 @@ int main() {
 
   std::atomic<int> running{0};
   std::atomic<int> most{0};  // the pool's size is a promise: the test checks it
-  app.tasks().handle<Job>(
+  const auto square = app.tasks().handle<Job>(
       "square",
       [&](errand::tasks::TaskContext& t, const Job& job) {
         const int now = ++running;
@@ -60,7 +60,7 @@ int main() {
            const auto in = c.bind<Jobs>();
            std::vector<errand::tasks::TaskSpec> specs;
            for (const auto n : in.numbers) {
-             specs.push_back({"square", errand::json::to_json(Job{n}), errand::from_request(c)});
+             specs.push_back(errand::tasks::spec(square, Job{n}, errand::from_request(c)));
            }
            // One transaction for the whole batch; 503 queue_full when the pool is swamped.
            const auto stored = app.tasks().enqueue_batch(specs);

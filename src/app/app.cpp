@@ -265,7 +265,7 @@ void enqueue_deferred(tasks::Runtime& runtime, http::Context& c, std::string_vie
 }
 
 void App::enqueue_then(http::Context& c, std::string_view type, boost::json::value payload,
-                       tasks::EnqueueOptions options, Respond respond) {
+                       Respond respond, tasks::EnqueueOptions options) {
   enqueue_deferred(*impl_->runtime, c, type, std::move(payload),
                    from_request(c, std::move(options)), std::move(respond));
 }

@@ -33,14 +33,15 @@ TEST(App, HandlerEnqueuesUnderTheRequestsTraceAndTheTaskRuns) {
   std::mutex mu;
   std::string task_trace;
   std::string task_request;
-  app.tasks().handle<Signup>("email.welcome", [&](tasks::TaskContext& t, const Signup& in) {
-    const std::lock_guard lock(mu);
-    task_trace = t.trace().trace_id;
-    task_request = t.request_id();
-    return tasks::Outcome::done({{"sent_to", in.email}});
-  });
+  const auto welcome =
+      app.tasks().handle<Signup>("email.welcome", [&](tasks::TaskContext& t, const Signup& in) {
+        const std::lock_guard lock(mu);
+        task_trace = t.trace().trace_id;
+        task_request = t.request_id();
+        return tasks::Outcome::done({{"sent_to", in.email}});
+      });
   app.http().post("/register", [&](http::Context& c) {
-    const auto e = app.enqueue(c, "email.welcome", c.bind<Signup>());
+    const auto e = app.enqueue(c, welcome, c.bind<Signup>());  // typed: checked when compiled
     c.json(202, {{"task_id", e.id}});
   });
   app.http().post("/raw", [&](http::Context& c) {
@@ -110,13 +111,14 @@ TEST(App, EnqueueThenAnswersAfterTheCommitWithoutBlockingTheIoThread) {
   App app(o);
   std::mutex mu;
   std::string task_trace;
-  app.tasks().handle<Signup>("email.welcome", [&](tasks::TaskContext& t, const Signup&) {
-    const std::lock_guard lock(mu);
-    task_trace = t.trace().trace_id;
-    return tasks::Outcome::done();
-  });
+  const auto welcome =
+      app.tasks().handle<Signup>("email.welcome", [&](tasks::TaskContext& t, const Signup&) {
+        const std::lock_guard lock(mu);
+        task_trace = t.trace().trace_id;
+        return tasks::Outcome::done();
+      });
   app.http().post("/register", [&](http::Context& c) {  // a non-blocking route
-    app.enqueue_then(c, "email.welcome", json::to_json(c.bind<Signup>()), {},
+    app.enqueue_then(c, welcome, c.bind<Signup>(),
                      [](http::Context& answer, const store::Enqueued& e) {
                        answer.json(202, {{"task_id", e.id}});
                      });

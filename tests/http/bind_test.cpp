@@ -177,6 +177,28 @@ TEST(StrictBind, ManyOrHugeUnknownKeysGiveABoundedMessage) {
   }
 }
 
+TEST(TryBind, AnswersTheValueOrTheErrorWithoutThrowing) {
+  Router router;
+  router.post("/signup", [](Context& c) {
+    const auto in = c.try_bind<Address>(json::Unknown::reject);
+    if (!in) {
+      c.json(422, {{"status", in.error->status()}, {"why", in.error->what()}});
+      return;
+    }
+    c.json(200, {{"city", in->city}});
+  });
+  auto r = testing::perform(router,
+                            {.method = "POST", .target = "/signup", .body = R"({"city":"Oslo"})"});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json().at("city"), "Oslo");
+  r = testing::perform(router, {.method = "POST", .target = "/signup", .body = R"({"zip":"1"})"});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.json().at("status"), 400);
+  EXPECT_EQ(r.json().at("why"), "field 'city' is required");
+  r = testing::perform(router, {.method = "POST", .target = "/signup", .body = "{not json"});
+  EXPECT_EQ(r.status, 422);
+}
+
 TEST(StrictBind, ContextBindIsStrictOnRequest) {
   Router router;
   router.post("/strict", [](Context& c) {

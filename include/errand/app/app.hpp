@@ -3,9 +3,9 @@
 // one store, wired together and started and stopped together.
 //
 //   errand::App app({.http = {.port = 8080}});
-//   app.tasks().handle<Welcome>("email.welcome", send_welcome, {.queue = "mail"});
+//   auto welcome = app.tasks().handle<Welcome>("email.welcome", send_welcome, {.queue = "mail"});
 //   app.http().post("/register", [&](errand::http::Context& c) {
-//     auto id = app.enqueue(c, "email.welcome", c.bind<Welcome>()).id;  // durable, traced
+//     auto id = app.enqueue(c, welcome, c.bind<Welcome>()).id;  // durable, traced, type-checked
 //     c.json(202, {{"task_id", id}});
 //   });
 //   return app.run();  // SIGTERM: drain HTTP, then finish or requeue tasks
@@ -95,6 +95,13 @@ class App {
               tasks::EnqueueOptions options = {}) {
     return enqueue(c, type, json::to_json(payload), std::move(options));
   }
+  // Typed: the task handle handle<T>() returned; name and payload type are
+  // checked by the compiler.
+  template <class T>
+  store::Enqueued enqueue(const http::Context& c, const tasks::Task<T>& task, const T& payload,
+                          tasks::EnqueueOptions options = {}) {
+    return enqueue(c, task.name(), json::to_json(payload), std::move(options));
+  }
 
   // The same without blocking the handler's thread, for non-blocking routes:
   // the response is deferred (http::Deferred) until the task is committed,
@@ -104,7 +111,12 @@ class App {
   // commits: this is how POST /v1/tasks enqueues.
   using Respond = std::function<void(http::Context&, const store::Enqueued&)>;
   void enqueue_then(http::Context& c, std::string_view type, boost::json::value payload,
-                    tasks::EnqueueOptions options, Respond respond);
+                    Respond respond, tasks::EnqueueOptions options = {});
+  template <class T>
+  void enqueue_then(http::Context& c, const tasks::Task<T>& task, const T& payload, Respond respond,
+                    tasks::EnqueueOptions options = {}) {
+    enqueue_then(c, task.name(), json::to_json(payload), std::move(respond), std::move(options));
+  }
 
   // Starts the runtime, then the server (for tests and embedding).
   void start();

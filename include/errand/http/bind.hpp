@@ -7,10 +7,29 @@
 // Unknown fields are ignored by default (Gin's and encoding/json's behaviour);
 // `c.bind<T>(json::Unknown::reject)` makes them a 400 naming each one.
 
+#include <optional>
 #include <string>
 
 #include "errand/http/error.hpp"
 #include "errand/json/bind.hpp"
+
+namespace errand::http {
+
+// What Context::try_bind<T>() answers: the value, or the 400 error bind<T>()
+// would have thrown (Gin's ShouldBind, next to bind's BindJSON).
+template <class T>
+struct Bound {
+  std::optional<T> value;
+  std::optional<Error> error;
+
+  explicit operator bool() const noexcept { return value.has_value(); }
+  T& operator*() { return *value; }
+  const T& operator*() const { return *value; }
+  T* operator->() { return &*value; }
+  const T* operator->() const { return &*value; }
+};
+
+}  // namespace errand::http
 
 namespace errand::http::detail {
 

@@ -80,6 +80,17 @@ class Context : public std::enable_shared_from_this<Context> {
   [[nodiscard]] T bind(json::Unknown unknown = json::Unknown::ignore) const {
     return detail::bind_value<T>(body_json(), unknown);
   }
+  // The same without throwing, for handlers that answer bad input their own
+  // way: `auto in = c.try_bind<Signup>(); if (!in) { c.json(422, {{"why",
+  // in.error->what()}}); return; } use(*in);`
+  template <class T>
+  [[nodiscard]] Bound<T> try_bind(json::Unknown unknown = json::Unknown::ignore) const {
+    try {
+      return {bind<T>(unknown), std::nullopt};
+    } catch (const Error& e) {
+      return {std::nullopt, e};
+    }
+  }
   [[nodiscard]] boost::json::value body_json() const;
 
   // --- typed per-request values ---

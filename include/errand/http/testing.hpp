@@ -18,14 +18,13 @@
 
 namespace errand::http::testing {
 
+// An aggregate: perform(router, {.method = "POST", .target = "/x", .body = "{}"})
+// or positionally, {"POST", "/x", {}, "{}"}.
 struct Request {
-  Request(std::string m = "GET", std::string t = "/", Headers h = {}, std::string b = {})
-      : method(std::move(m)), target(std::move(t)), headers(std::move(h)), body(std::move(b)) {}
-
   std::string method = "GET";
   std::string target = "/";
-  Headers headers;
-  std::string body;
+  Headers headers{};
+  std::string body{};
 };
 
 struct Response {

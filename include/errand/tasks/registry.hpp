@@ -25,6 +25,7 @@
 #include "errand/json/bind.hpp"
 #include "errand/tasks/outcome.hpp"
 #include "errand/tasks/retry_policy.hpp"
+#include "errand/tasks/task.hpp"
 #include "errand/tasks/task_context.hpp"
 
 namespace errand::tasks {
@@ -76,8 +77,10 @@ class Registry {
          std::move(options)});
   }
 
+  // Returns the typed handle that enqueue(task, payload) takes (task.hpp).
   template <class T, class F>
-  void handle(std::string name, F handler, TaskOptions options = {}) {
+  Task<T> handle(std::string name, F handler, TaskOptions options = {}) {
+    Task<T> task(name);
     add({std::move(name), wrap([h = std::move(handler)](TaskContext& t) {
            // Checked strictly at enqueue; read leniently here, so a task stored
            // before a field was removed from T still runs.
@@ -89,6 +92,7 @@ class Registry {
            if constexpr (requires { in.validate(); }) in.validate();  // may throw BindError
          },
          std::move(options)});
+    return task;
   }
 
   [[nodiscard]] const TaskType* find(std::string_view name) const;

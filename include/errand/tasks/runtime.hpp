@@ -157,6 +157,12 @@ struct TaskSpec {
   EnqueueOptions options{};
 };
 
+// A typed TaskSpec, for enqueue_batch and enqueue_group.
+template <class T>
+[[nodiscard]] TaskSpec spec(const Task<T>& task, const T& payload, EnqueueOptions options = {}) {
+  return {task.name(), json::to_json(payload), std::move(options)};
+}
+
 struct GroupEnqueued {
   std::string group_id;
   std::vector<store::Enqueued> members;
@@ -172,9 +178,11 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   [[nodiscard]] Registry& registry();
+  // Returns the typed handle enqueue(task, payload) takes: name and payload
+  // type checked at compile time (see task.hpp).
   template <class T, class F>
-  void handle(std::string type, F handler, TaskOptions options = {}) {
-    registry().handle<T>(std::move(type), std::move(handler), std::move(options));
+  Task<T> handle(std::string type, F handler, TaskOptions options = {}) {
+    return registry().handle<T>(std::move(type), std::move(handler), std::move(options));
   }
   template <class F>
   void handle_raw(std::string type, F handler, TaskOptions options = {}) {
@@ -193,6 +201,10 @@ class Runtime {
   // store::StoreError (the store could not take it).
   store::Enqueued enqueue(std::string_view type, boost::json::value payload,
                           EnqueueOptions options = {});
+  template <class T>
+  store::Enqueued enqueue(const Task<T>& task, const T& payload, EnqueueOptions options = {}) {
+    return enqueue(task.name(), json::to_json(payload), std::move(options));
+  }
   template <class T>
   store::Enqueued enqueue_typed(std::string_view type, const T& payload,
                                 const EnqueueOptions& options = {}) {
