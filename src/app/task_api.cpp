@@ -13,6 +13,7 @@
 #include "errand/app/app.hpp"
 #include "errand/detail/quote.hpp"
 #include "errand/http/context.hpp"
+#include "errand/json/text.hpp"
 
 namespace errand::app {
 
@@ -237,7 +238,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
                      o["result"] = detail::task_json(*r, true).at("result");
                      f->done = true;
                    }
-                   std::string data = boost::json::serialize(o);
+                   std::string data = json::to_text(o);
                    if (data == f->last) {
                      if (now - f->sent < std::chrono::seconds(15)) return std::string();
                      f->sent = now;

@@ -11,6 +11,7 @@
 #include <boost/url/params_encoded_view.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include "errand/json/text.hpp"
 #include "exchange.hpp"
 
 namespace errand::http {
@@ -130,7 +131,7 @@ void Context::stream(int code, std::string content_type, StreamSource next,
 }
 
 void Context::json(int code, const boost::json::value& body) {
-  text(code, boost::json::serialize(body), "application/json");
+  text(code, json::to_text(body), "application/json");
 }
 
 void Context::error(int code, std::string_view error_code, std::string_view message) {

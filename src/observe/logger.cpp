@@ -1,4 +1,5 @@
 #include "errand/observe/logger.hpp"
+#include "errand/json/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -59,7 +60,7 @@ void append_text_value(std::string& out, const boost::json::value& v) {
       return;
     }
   }
-  out += boost::json::serialize(v);  // quoted and escaped: no control characters reach a terminal
+  out += json::to_text(v);  // quoted and escaped: no control characters reach a terminal
 }
 
 std::string text_line(const boost::json::object& line) {
@@ -158,8 +159,7 @@ void Logger::log(Level level, std::string_view msg, Fields fields) const {
   line.emplace("msg", msg);
   for (auto& kv : fields) line.emplace(kv.key(), std::move(kv.value()));
   for (const auto& kv : *bound_) line.emplace(kv.key(), kv.value());  // emplace keeps the first
-  impl_->log(spdlog::level::info,
-             format_ == Format::text ? text_line(line) : boost::json::serialize(line));
+  impl_->log(spdlog::level::info, format_ == Format::text ? text_line(line) : json::to_text(line));
 }
 
 }  // namespace errand::observe

@@ -1,7 +1,10 @@
 #include "store/backend_helpers.hpp"
+#include "errand/json/text.hpp"
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
+
+#include "errand/json/text.hpp"
 
 namespace errand::store::detail {
 
@@ -54,7 +57,7 @@ std::string completion_payload(std::string_view group_id, std::string_view paylo
   out["group"] = group_id;
   out["payload"] = std::move(inner);
   out["members"] = std::move(list);
-  return boost::json::serialize(out);
+  return errand::json::to_text(out);
 }
 
 std::vector<QueueInfo> queue_list(std::map<std::string, QueueInfo, std::less<>>&& by_name) {

@@ -222,9 +222,16 @@ TEST(DeferredOneIoThread, AnsweredFromAnotherThreadAndTheConnectionGoesOn) {
 TEST(DeferredInMemory, PerformWaitsForTheAnswerFromAnotherThread) {
   Router r;
   std::jthread answering;
-  r.get("/later", [&answering](Context& c) {
-    answering = std::jthread([later = std::make_shared<Deferred>(c.defer())] {
-      std::this_thread::sleep_for(20ms);  // let the chain return first (either order is valid)
+  test::Gate chain_returned;
+  // The resume comes after the chain has returned (the other order is tested
+  // above): the answering thread waits for this middleware's signal.
+  r.use([&chain_returned](Context& c) {
+    c.next();
+    chain_returned.open();
+  });
+  r.get("/later", [&answering, &chain_returned](Context& c) {
+    answering = std::jthread([later = std::make_shared<Deferred>(c.defer()), &chain_returned] {
+      chain_returned.wait();
       later->resume([](Context& done) { done.text(200, "later"); });
     });
   });
@@ -238,10 +245,15 @@ TEST(DeferredInMemory, AnAnswerPastTheDeadlineIsTheTimeout) {
   std::jthread answering;
   r.use(mw::timeout({.after = 20ms}));
   r.get("/late", [&answering](Context& c) {
-    answering = std::jthread([later = std::make_shared<Deferred>(c.defer())] {
-      std::this_thread::sleep_for(100ms);  // past the deadline whichever comes first
-      later->resume([](Context& done) { done.text(200, "late"); });
-    });
+    answering =
+        std::jthread([later = std::make_shared<Deferred>(c.defer()), stop = c.stop_token()] {
+          // The deadline requests the request's stop token as it answers 408:
+          // resume only after that, whichever thread is faster.
+          test::Gate deadline_passed;
+          const std::stop_callback on_stop(stop, [&deadline_passed] { deadline_passed.open(); });
+          deadline_passed.wait();
+          later->resume([](Context& done) { done.text(200, "late"); });
+        });
   });
   const auto res = testing::perform(r, {"GET", "/late"});
   EXPECT_EQ(res.status, 408);

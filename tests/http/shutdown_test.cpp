@@ -122,11 +122,22 @@ TEST(Shutdown, StopFromAHandlerIsRefused) {
 
 TEST(Shutdown, StopIsIdempotentAndSafeBeforeStart) {
   TestServer never_started;
-  never_started.server().stop();
+  EXPECT_NO_THROW(never_started.server().stop());
+  EXPECT_NO_THROW(never_started.server().stop());
+
   TestServer srv;
+  srv.router().get("/up", [](Context& c) { c.text(200, "up"); });
   srv.start();
-  srv.server().stop();
-  srv.server().stop();
+  const auto port = srv.port();
+  {
+    Client c(port);
+    EXPECT_EQ(c.request("GET", "/up").status, 200);
+  }
+  EXPECT_NO_THROW(srv.server().stop());
+  EXPECT_TRUE(srv.server().draining());
+  EXPECT_THROW(Client{port}, std::system_error);  // the listener is closed
+  EXPECT_NO_THROW(srv.server().stop());           // a second stop changes nothing
+  EXPECT_THROW(Client{port}, std::system_error);
 }
 
 }  // namespace shutdown_test

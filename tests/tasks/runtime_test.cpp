@@ -448,6 +448,8 @@ TEST_F(RuntimeTest, ShutdownLetsRunningTasksFinishWithinTheGrace) {
   const auto id = rt.enqueue("short", {}).id;
   ASSERT_TRUE(test::eventually([&] { return started == 1; }));
   std::jthread stopper([&] { rt.stop(); });
+  // The handler finishes while stop() waits out the grace, not before it began.
+  ASSERT_TRUE(test::eventually([&] { return rt.stopping(); }));
   gate.open();
   stopper.join();
   EXPECT_EQ(get(id).state, TaskState::succeeded);

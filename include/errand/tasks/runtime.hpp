@@ -238,6 +238,8 @@ class Runtime {
   void start();
   // Graceful, see above. Idempotent; safe to call from any thread but a worker.
   void stop();
+  // True once stop() has begun (no more claims; running tasks have the grace).
+  [[nodiscard]] bool stopping() const;
 
   [[nodiscard]] store::Store& store();
   [[nodiscard]] const std::string& owner() const;

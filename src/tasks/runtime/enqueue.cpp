@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "errand/detail/quote.hpp"
+#include "errand/json/text.hpp"
 #include "tasks/runtime/runtime_impl.hpp"
 
 namespace errand::tasks {
@@ -32,7 +33,7 @@ store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at) const 
   }
   const auto& o = spec.options;
   store::NewTask t;
-  t.payload = boost::json::serialize(spec.payload);
+  t.payload = json::to_text(spec.payload);
   if (t.payload.size() > cfg.max_payload_bytes) {
     refuse(EnqueueError::Code::payload_too_large,
            fmt::format("payload is {} bytes; the limit is {}", t.payload.size(),

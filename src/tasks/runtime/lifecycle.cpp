@@ -97,6 +97,11 @@ void Runtime::Impl::stop() {
 void Runtime::start() {
   impl_->start();
 }
+bool Runtime::stopping() const {
+  const Impl::MutexLock lock(impl_->mu);
+  return impl_->stopping;
+}
+
 void Runtime::stop() {
   impl_->stop();
 }

@@ -4,10 +4,12 @@
 // what the handler answered.
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "errand/json/text.hpp"
 #include "tasks/runtime/runtime_impl.hpp"
 
 namespace errand::tasks {
@@ -72,7 +74,7 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
     async_started();
     try {
       store->complete_async(
-          id, owner, boost::json::serialize(out.result()), at,
+          id, owner, json::to_text(out.result()), at,
           [this, ap, info, took](bool committed, const std::exception_ptr& failure) {
             report(*ap, info,
                    recorded(*ap, AttemptOutcome::succeeded, committed,
@@ -146,7 +148,8 @@ AttemptOutcome Runtime::Impl::recorded(detail::Attempt& a, AttemptOutcome outcom
 void Runtime::Impl::report(detail::Attempt& a, const AttemptInfo& info, AttemptOutcome outcome,
                            const std::string& error, std::chrono::nanoseconds took,
                            std::optional<milliseconds> snoozed) const {
-  const double secs = std::chrono::duration<double>(took).count();
+  // Seconds to the millisecond: what a person or a log query needs.
+  const double secs = std::round(std::chrono::duration<double>(took).count() * 1000.0) / 1000.0;
   if (outcome == AttemptOutcome::succeeded) {
     a.log.info("task succeeded", {{"duration_s", secs}});
   } else if (outcome == AttemptOutcome::snoozed) {
