@@ -15,7 +15,8 @@ TEST(WorkerPoolExample, AFixedPoolRunsEveryJobAndTheResultsAreCollected) {
   ASSERT_NE(app.port(), 0) << app.log();
   boost::json::array numbers;
   for (int i = 1; i <= 30; ++i) numbers.push_back(i);
-  const auto r = app.post("/jobs", boost::json::serialize(boost::json::object{{"numbers", numbers}}));
+  const auto r =
+      app.post("/jobs", boost::json::serialize(boost::json::object{{"numbers", numbers}}));
   ASSERT_EQ(r.status, 202) << r.body;
   const auto answer = r.json();
   std::string ids;
