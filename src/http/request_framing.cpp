@@ -33,24 +33,27 @@ FramingError bad(std::string message) {
 
 }  // namespace
 
-bool find_obs_fold(std::string_view buffered, std::size_t& from) {
-  if (from == std::string_view::npos) return false;  // the header has ended
-  for (;;) {
-    const auto lf = buffered.find('\n', from);
-    if (lf == std::string_view::npos || lf + 1 >= buffered.size()) {
-      // Resume at this LF next time: its follower has not arrived yet.
-      from = lf == std::string_view::npos ? buffered.size() : lf;
+bool find_obs_fold(std::string_view buffered, FoldScan& scan) {
+  while (!scan.done) {
+    if (scan.after_lf) {
+      if (scan.next >= buffered.size()) return false;  // the line start has not arrived
+      const char first = buffered[scan.next];
+      if (first == ' ' || first == '\t') return true;
+      if (first == '\r' || first == '\n') {
+        scan.done = true;
+        return false;
+      }
+      scan.after_lf = false;
+    }
+    const auto lf = buffered.find('\n', scan.next);
+    if (lf == std::string_view::npos) {
+      scan.next = buffered.size();
       return false;
     }
-    const char next = buffered[lf + 1];
-    if (next == ' ' || next == '\t') return true;
-    // "\r\n\r\n": the header ended, what follows is body or the next request.
-    if (next == '\r' || next == '\n') {
-      from = std::string_view::npos;
-      return false;
-    }
-    from = lf + 1;
+    scan.next = lf + 1;
+    scan.after_lf = true;
   }
+  return false;
 }
 
 std::optional<FramingError> check_framing(const bhttp::request_header<>& header) {

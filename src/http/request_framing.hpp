@@ -25,11 +25,21 @@ struct FramingError {
   std::string message;
 };
 
-// Scans the header bytes in `buffered[from, …)` (up to the blank line that ends
-// the header) for a line that starts with SP or HTAB: obsolete line folding,
-// which RFC 9112 §5.2 lets a server refuse. Returns true when found, and sets
-// `from` to where the next call may resume (the header may still be arriving).
-[[nodiscard]] bool find_obs_fold(std::string_view buffered, std::size_t& from);
+// Where a scan for obsolete line folding stands in a header that may still be
+// arriving, and that the parser may consume line by line meanwhile.
+struct FoldScan {
+  std::size_t next = 0;   // the next byte of the buffer to look at
+  bool after_lf = false;  // the byte before `next` (perhaps consumed) was LF
+  bool done = false;      // the blank line that ends the header was seen
+  // The parser consumed `n` bytes from the front of the buffer (all scanned).
+  void consumed(std::size_t n) { next -= n < next ? n : next; }
+};
+
+// Scans the header bytes buffered since the last call for a line that starts
+// with SP or HTAB: obsolete line folding, which RFC 9112 §5.2 lets a server
+// refuse. True when found. Stops at the blank line that ends the header (what
+// follows is a body or the next request).
+[[nodiscard]] bool find_obs_fold(std::string_view buffered, FoldScan& scan);
 
 // The parsed header's framing: Transfer-Encoding must be a list of known
 // tokens ending in exactly one "chunked" (a coding before it is 501), never

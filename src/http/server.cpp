@@ -241,7 +241,7 @@ class Connection final : public ConnectionBase,
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(cfg().max_header_bytes));
     parser_->body_limit(cfg().max_body_bytes);
-    fold_scanned_ = 0;
+    fold_scan_ = {};
     header_bytes_ = 0;
     stream_.expires_at(request_started_ + cfg().header_timeout);
     parse_header();
@@ -252,18 +252,19 @@ class Connection final : public ConnectionBase,
   void parse_header() {
     const std::string_view buffered(static_cast<const char*>(buffer_.data().data()),
                                     buffer_.size());
-    if (detail::find_obs_fold(buffered, fold_scanned_)) {
+    if (detail::find_obs_fold(buffered, fold_scan_)) {
       return fail(400, "bad_request", "obsolete line folding is not accepted in a request header");
     }
     beast::error_code ec = bhttp::error::need_more;
     if (!buffered.empty()) {
+      // Beast may take the complete lines of a header still arriving; the
+      // scan above has seen them, and keeps its place.
       const auto used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
       header_bytes_ += used;
-      if (fold_scanned_ != std::string_view::npos) fold_scanned_ -= std::min(fold_scanned_, used);
+      fold_scan_.consumed(used);
     }
     if (ec != bhttp::error::need_more) return on_header(ec, header_bytes_);
-    if (buffer_.size() >= buffer_.max_size()) return on_header(bhttp::error::header_limit, 0);
     stream_.async_read_some(buffer_.prepare(read_chunk), [self = this->shared_from_this()](
                                                              beast::error_code rec, std::size_t n) {
       if (rec) return self->on_header(rec, 0);
@@ -614,7 +615,7 @@ class Connection final : public ConnectionBase,
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::size_t fold_scanned_ = 0;  // where find_obs_fold resumes in buffer_
+  detail::FoldScan fold_scan_;    // where find_obs_fold stands in buffer_
   std::size_t header_bytes_ = 0;  // what the parser consumed of this request's header
   std::string remote_;
   std::string head_buffer_;  // the response head being written (capacity reused)

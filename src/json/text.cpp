@@ -26,21 +26,48 @@ bool has_double(const boost::json::value& v) {
   }
 }
 
+// The shortest digits that read back as `d` (fmt's "{}"), written without an
+// exponent, and always with a fraction ("2.0", not "2") so that a double
+// stored and read back is still a double.
 void write_double(std::string& out, double d) {
   if (!std::isfinite(d)) {
     out += "null";
     return;
   }
-  const auto shortest = fmt::format("{}", d);  // round-trips; an exponent only at extremes
-  if (shortest.find_first_of("eE") == std::string::npos) {
+  const auto shortest = fmt::format("{}", d);
+  const auto e = shortest.find_first_of("eE");
+  if (e == std::string::npos) {
     out += shortest;
+    if (shortest.find('.') == std::string::npos) out += ".0";
     return;
   }
-  // Very small or very large: fixed notation, trailing zeros trimmed.
-  auto fixed = fmt::format("{:.17f}", d);
-  while (fixed.size() > 1 && fixed.back() == '0') fixed.pop_back();
-  if (fixed.back() == '.') fixed.pop_back();
-  out += fixed;
+  // "-1.2345e-07": move the point in the digits instead of using an exponent.
+  const bool negative = shortest.front() == '-';
+  const std::string mantissa = shortest.substr(negative ? 1 : 0, e - (negative ? 1 : 0));
+  const int exponent = std::stoi(shortest.substr(e + 1));
+  const auto dot = mantissa.find('.');
+  std::string digits = mantissa;
+  auto point = static_cast<long>(mantissa.size());
+  if (dot != std::string::npos) {
+    digits = mantissa.substr(0, dot) + mantissa.substr(dot + 1);
+    point = static_cast<long>(dot);
+  }
+  point += exponent;
+  const auto n = static_cast<long>(digits.size());
+  if (negative) out += '-';
+  if (point <= 0) {
+    out += "0.";
+    out.append(static_cast<std::size_t>(-point), '0');
+    out += digits;
+  } else if (point >= n) {
+    out += digits;
+    out.append(static_cast<std::size_t>(point - n), '0');
+    out += ".0";
+  } else {
+    out += digits.substr(0, static_cast<std::size_t>(point));
+    out += '.';
+    out += digits.substr(static_cast<std::size_t>(point));
+  }
 }
 
 void write(std::string& out, const boost::json::value& v) {

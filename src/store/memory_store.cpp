@@ -91,7 +91,9 @@ struct MemoryStore::State {
     unindex(r);
     f(r);
     if (r.state != before && !allowed(before, r.state)) {
-      // A bug in this store, caught where it happens (task_transitions.hpp).
+      // A bug in this store, caught where it happens (task_transitions.hpp);
+      // the indexes still describe the record.
+      index(r);
       throw std::logic_error(fmt::format("memory store: {} -> {} is not a task transition",
                                          to_string(before), to_string(r.state)));
     }

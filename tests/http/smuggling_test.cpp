@@ -109,6 +109,22 @@ INSTANTIATE_TEST_SUITE_P(
               400}),
     [](const ::testing::TestParamInfo<Shape>& shape) { return std::string(shape.param.name); });
 
+// A fold in a header that arrives in pieces, the parser taking the complete
+// lines of the first piece before the second arrives, is found all the same.
+TEST(SmugglingPieces, AFoldInALaterPieceOfTheHeaderIsRefused) {
+  TestServer srv;
+  srv.router().post("/echo", [](Context& c) { c.text(200, "body=" + std::string(c.body())); });
+  srv.start();
+  for (const std::string second : {" chunked\r\n\r\n", "\tchunked\r\n\r\n"}) {
+    Client c(srv.port());
+    c.send(post + "Transfer-Encoding: identity\r\n");
+    c.send(second + chunk + std::string(smuggled));
+    const auto r = c.read();
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(c.read_until_closed().value_or("(open)"), "");
+  }
+}
+
 // The sound framings still work, including a chunked body with the coding's
 // name in another case and list whitespace.
 TEST(SmugglingControls, SoundFramingsAreServed) {

@@ -149,6 +149,20 @@ TEST(SqliteStore, AnotherApplicationIdIsRefused) {
   EXPECT_EQ(application_id(path), 1234);
 }
 
+// Tables called schema_version and tasks are common: without errand's own
+// columns, the file is someone else's.
+TEST(SqliteStore, ErrandsTableNamesWithoutItsColumnsAreRefused) {
+  test::TempDir dir;
+  const auto path = dir.path() / "lookalike.db";
+  sql(path.string(),
+      "CREATE TABLE schema_version (version INTEGER); INSERT INTO schema_version "
+      "VALUES (1); CREATE TABLE tasks (id TEXT, title TEXT)");
+  const auto before = file_bytes(path);
+  EXPECT_THROW(SqliteStore({.path = path.string()}), StoreError);
+  EXPECT_EQ(file_bytes(path), before);
+  EXPECT_FALSE(std::filesystem::exists(path.string() + "-wal"));
+}
+
 TEST(SqliteStore, NewDatabasesCarryErrandsApplicationId) {
   test::TempDir dir;
   const auto path = (dir.path() / "new.db").string();

@@ -644,7 +644,8 @@ TEST_P(StoreContract, EveryTransitionOfTheTableAndNoOther) {
     f();
     note(op, before, state_of(id));
   };
-  // A claim of a waiting task promotes it first, then makes it active.
+  // A claim of a waiting task promotes it first, then makes it active (the
+  // promotion happens inside claim: only the two together can be observed).
   auto claim_one = [&](const std::string& queue, const std::string& id, TimePoint until) {
     const auto before = state_of(id);
     ASSERT_EQ(store->claim(queue, 1, {"w1", until}, tick()).size(), 1U) << queue;

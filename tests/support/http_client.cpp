@@ -90,21 +90,7 @@ RawResponse Client::request(std::string_view method, std::string_view target, st
 }
 
 bool Client::wait_closed() {
-  stream_.expires_after(timeout_);
-  while (true) {
-    beast::error_code result;
-    std::size_t n = 0;
-    stream_.async_read_some(buffer_.prepare(4096), [&](beast::error_code ec, std::size_t got) {
-      result = ec;
-      n = got;
-    });
-    ioc_.restart();
-    ioc_.run();
-    if (result == beast::error::timeout) return false;
-    if (result) return true;  // eof, reset: closed
-    buffer_.commit(n);
-    buffer_.clear();
-  }
+  return read_until_closed().has_value();
 }
 
 std::optional<std::string> Client::read_until_closed() {

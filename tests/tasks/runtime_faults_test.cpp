@@ -136,6 +136,8 @@ TEST_F(RuntimeFaults, ASuccessThatCannotBeRecordedComesBackAfterItsLease) {
   auto& rt = start();
   const auto id = rt.enqueue("job", {}).id;
   ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::lost) == 1; }));
+  // The runtime has let go of the attempt (so no heartbeat extends its lease).
+  ASSERT_TRUE(test::eventually([&] { return rt.busy("default") == 0; }));
   EXPECT_EQ(failures_of("complete"), 1U);
   EXPECT_TRUE(logged("recording the outcome failed"));
   EXPECT_EQ(faulty->get(id)->state, TaskState::active);  // nothing recorded
@@ -151,6 +153,7 @@ TEST_F(RuntimeFaults, AFailureThatCannotBeRecordedIsRetriedAfterItsLease) {
   auto& rt = start();
   const auto id = rt.enqueue("job", {}).id;
   ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::lost) == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return rt.busy("default") == 0; }));
   EXPECT_EQ(failures_of("fail"), 1U);
   clock->advance(31s);
   ASSERT_TRUE(reaches(id, TaskState::succeeded));

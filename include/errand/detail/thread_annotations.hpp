@@ -56,7 +56,7 @@ class ERRAND_CAPABILITY("mutex") Mutex {
 class ERRAND_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& mu) ERRAND_ACQUIRE(mu) : lock_(mu.mu_) {}
-  ~MutexLock() ERRAND_RELEASE() {}
+  ~MutexLock() ERRAND_RELEASE() = default;
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 

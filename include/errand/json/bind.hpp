@@ -114,7 +114,9 @@ T bind_struct(const boost::json::value& v, const std::string& path, Unknown unkn
   const auto& obj = v.get_object();
   T out{};
   if constexpr (requires { T::unknown_fields; }) unknown = T::unknown_fields;
-  using Members = boost::describe::describe_members<T, boost::describe::mod_public>;
+  // Inherited members too, as Boost.JSON's value_from (our to_json) writes them.
+  using Members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                           boost::describe::mod_inherited>;
   if (unknown == Unknown::reject) {
     std::array<std::string_view, boost::mp11::mp_size<Members>::value> known{};
     std::size_t i = 0;

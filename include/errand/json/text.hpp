@@ -1,9 +1,11 @@
 #pragma once
 // to_text(value): JSON text as people and log pipelines expect it. The same
-// as boost::json::serialize except for numbers with a fraction, which are
-// written as plain decimals, shortest round-trip ("1.285917", "0.25") instead
-// of Boost 1.81's exponent form ("1.285917E0", "2.5E-1"); non-finite numbers
-// (which JSON cannot hold) become null. Used by Context::json, the error
+// as boost::json::serialize except for floating-point numbers, which are
+// written as plain decimals with the shortest digits that read back exactly
+// ("1.285917", "0.25", "2.0", "0.00000000000000000001") instead of Boost
+// 1.81's exponent form ("1.285917E0", "2.5E-1"); they keep a fraction, so
+// they read back as doubles. Non-finite numbers (which JSON cannot hold)
+// become null. Used by Context::json, the error
 // bodies and every JSON log line. Pure function: safe on any thread.
 
 #include <string>

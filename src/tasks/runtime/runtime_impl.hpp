@@ -143,9 +143,11 @@ struct Runtime::Impl {
   void guarded(std::string_view operation, std::string_view what, F&& f) {
     try {
       f();
-    } catch (const std::exception& e) {
+    } catch (const store::StoreError& e) {
       cfg.logger.error(std::string(what) + " failed", {{"error", e.what()}});
       store_failed(operation);
+    } catch (const std::exception& e) {
+      cfg.logger.error(std::string(what) + " failed", {{"error", e.what()}});
     }
   }
   void watchdog(TimePoint at) ERRAND_EXCLUDES(mu);
