@@ -14,6 +14,7 @@
 #include "errand/store/memory_store.hpp"
 #include "errand/tasks/runtime.hpp"
 #include "support/faulty_store.hpp"
+#include "support/log_capture.hpp"
 #include "support/wait.hpp"
 
 namespace errand::tasks {
@@ -36,10 +37,7 @@ class RuntimeFaults : public ::testing::Test {
     c.lease = 30s;
     c.retry = {.base = 1s, .cap = 1s};
     c.owner = "test-owner";
-    c.logger = observe::Logger::to_callback([this](std::string_view line) {
-      const std::lock_guard lock(mu);
-      logs.emplace_back(line);
-    });
+    c.logger = log.logger();
     c.hooks.store_failed = [this](std::string_view op) {
       const std::lock_guard lock(mu);
       ++store_failures[std::string(op)];
@@ -69,13 +67,7 @@ class RuntimeFaults : public ::testing::Test {
       return r && r->state == state;
     });
   }
-  bool logged(std::string_view needle) {
-    const std::lock_guard lock(mu);
-    for (const auto& l : logs) {
-      if (l.find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
+  bool logged(std::string_view needle) const { return log.contains(needle); }
   std::size_t failures_of(const std::string& op) {
     const std::lock_guard lock(mu);
     return store_failures[op];
@@ -92,7 +84,7 @@ class RuntimeFaults : public ::testing::Test {
   std::atomic<bool> gate{true};
   bool fail_first = false;
   std::mutex mu;
-  std::vector<std::string> logs;
+  test::LogCapture log;
   std::map<std::string, std::size_t> store_failures;
   std::vector<AttemptOutcome> outcomes;
   std::unique_ptr<Runtime> runtime;  // last: stopped before what it uses goes

@@ -14,6 +14,7 @@
 #include "errand/store/memory_store.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "errand/tasks/runtime.hpp"
+#include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -44,10 +45,7 @@ class RuntimeTest : public ::testing::Test {
     c.shutdown_grace = 10s;
     c.stuck_after = 1s;
     c.owner = "test-owner";
-    c.logger = observe::Logger::to_callback([this](std::string_view line) {
-      const std::lock_guard lock(log_mu);
-      logs.emplace_back(line);
-    });
+    c.logger = log.logger();
     return c;
   }
   Runtime& make(RuntimeConfig c) {
@@ -65,18 +63,11 @@ class RuntimeTest : public ::testing::Test {
       return r && r->state == state;
     });
   }
-  bool logged(std::string_view needle) {
-    const std::lock_guard lock(log_mu);
-    for (const auto& l : logs) {
-      if (l.find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
+  bool logged(std::string_view needle) const { return log.contains(needle); }
 
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(t0);
   std::shared_ptr<store::Store> store = std::make_shared<store::MemoryStore>();
-  std::mutex log_mu;
-  std::vector<std::string> logs;
+  test::LogCapture log;
   std::unique_ptr<Runtime> runtime;  // last: stopped before what it uses goes
 };
 
