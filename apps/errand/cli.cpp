@@ -224,8 +224,7 @@ int main(int argc, char** argv) {
           store_kind == "memory" ? app::Config::StoreKind::memory : app::Config::StoreKind::sqlite;
       config.app.sqlite.synchronous = sync == "full" ? store::SqliteOptions::Synchronous::full
                                                      : store::SqliteOptions::Synchronous::normal;
-      tasks.queues = parse_queues(queues);
-      app::validate(config);
+      tasks.queues = parse_queues(queues);  // the rest is checked once, by app::serve's validate()
     }
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with code 0; every usage error exits 2.

@@ -222,16 +222,16 @@ TEST(DeferredOneIoThread, AnsweredFromAnotherThreadAndTheConnectionGoesOn) {
 TEST(DeferredInMemory, PerformWaitsForTheAnswerFromAnotherThread) {
   Router r;
   std::jthread answering;
-  test::Gate chain_returned;
+  std::atomic<bool> chain_returned{false};
   // The resume comes after the chain has returned (the other order is tested
-  // above): the answering thread waits for this middleware's signal.
+  // above): the answering thread waits, bounded, for this middleware's signal.
   r.use([&chain_returned](Context& c) {
     c.next();
-    chain_returned.open();
+    chain_returned = true;
   });
   r.get("/later", [&answering, &chain_returned](Context& c) {
     answering = std::jthread([later = std::make_shared<Deferred>(c.defer()), &chain_returned] {
-      chain_returned.wait();
+      EXPECT_TRUE(test::eventually([&] { return chain_returned.load(); }));
       later->resume([](Context& done) { done.text(200, "later"); });
     });
   });
@@ -248,10 +248,8 @@ TEST(DeferredInMemory, AnAnswerPastTheDeadlineIsTheTimeout) {
     answering =
         std::jthread([later = std::make_shared<Deferred>(c.defer()), stop = c.stop_token()] {
           // The deadline requests the request's stop token as it answers 408:
-          // resume only after that, whichever thread is faster.
-          test::Gate deadline_passed;
-          const std::stop_callback on_stop(stop, [&deadline_passed] { deadline_passed.open(); });
-          deadline_passed.wait();
+          // resume only after that (a bounded wait), whichever thread is faster.
+          EXPECT_TRUE(test::eventually([&stop] { return stop.stop_requested(); }));
           later->resume([](Context& done) { done.text(200, "late"); });
         });
   });
