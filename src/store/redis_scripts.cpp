@@ -1,0 +1,524 @@
+#include "store/redis_scripts.hpp"
+
+#include <fmt/format.h>
+
+#include "errand/store/task_transitions.hpp"
+
+namespace errand::store::redis {
+
+namespace {
+
+// What every script shares. Keys: P..':t:'..id task hash; ':ids' and
+// ':q:'..Q..':ids' every task id, lexically (ids sort by creation); per
+// queue ':ready' (pending, by priority then run_at then id) and ':due'
+// (scheduled and retrying, by run_at); ':leases' (active, by lease expiry) and
+// ':finished' (final, by finished_at) across queues; ':n:'..Q counts per
+// state; ':queues' the queues that have tasks; ':paused'; ':unique' key → id
+// of an unfinished task; ':g:'..G a group and ':g:'..G..':m' its members;
+// ':schedules' name → last tick fired.
+constexpr const char* kPrelude = R"lua(
+local P = KEYS[1]
+local NOW = tonumber(ARGV[1])
+local NOW_S = ARGV[1]
+local function key(...) return P .. ':' .. table.concat({...}, ':') end
+local function tkey(id) return P .. ':t:' .. id end
+local function int(x) return string.format('%d', x) end
+local FINAL = {succeeded = true, dead = true, cancelled = true}
+local ZERO_DEFAULT = {pr = true, a = true, to = true, pg = true}
+local ALL_FIELDS = {'y', 'q', 'p', 'pr', 's', 'a', 'ma', 'r', 'to', 'u', 'tp', 'ri', 'g', 'pg',
+  'pm', 'res', 'err', 'c', 'up', 'st', 'f', 'lo', 'le', 'cr'}
+
+local function fail_with(code, message) error({err = 'ERRAND ' .. code .. ' ' .. message}) end
+
+local function load(id)
+  local flat = redis.call('HGETALL', tkey(id))
+  if #flat == 0 then return nil end
+  local r = {id = id}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
+
+-- A record as the reply carries it: id, then field/value pairs.
+local function flat(r)
+  local out = {r.id}
+  for _, f in ipairs(ALL_FIELDS) do
+    local v = r[f]
+    if v and v ~= '' then out[#out + 1] = f; out[#out + 1] = v end
+  end
+  return out
+end
+
+local function save(r, fields)
+  local set, del = {}, {}
+  for _, f in ipairs(fields) do
+    local v = r[f]
+    if v == nil or v == false or v == '' or (ZERO_DEFAULT[f] and v == '0') then
+      del[#del + 1] = f
+    else
+      set[#set + 1] = f; set[#set + 1] = v
+    end
+  end
+  if #set > 0 then redis.call('HSET', tkey(r.id), unpack(set)) end
+  if #del > 0 then redis.call('HDEL', tkey(r.id), unpack(del)) end
+end
+
+-- Priority first (clamped to the runtime's [-1000, 1000]), then run_at: an
+-- exact integer below 2^53; equal scores fall back to the id.
+local function ready_score(r)
+  local pr = tonumber(r.pr or '0')
+  if pr > 1000 then pr = 1000 elseif pr < -1000 then pr = -1000 end
+  local at = tonumber(r.r)
+  if at < 0 then at = 0 elseif at > 4398046511103 then at = 4398046511103 end
+  return string.format('%.0f', (1000 - pr) * 4398046511104 + at)
+end
+
+local function index(r)
+  local s = r.s
+  if s == 'pending' then
+    redis.call('ZADD', key('q', r.q, 'ready'), ready_score(r), r.id)
+  elseif s == 'scheduled' or s == 'retrying' then
+    redis.call('ZADD', key('q', r.q, 'due'), r.r, r.id)
+  elseif s == 'active' then
+    redis.call('ZADD', key('leases'), r.le, r.id)
+  else
+    redis.call('ZADD', key('finished'), r.f, r.id)
+  end
+  if r.u and r.u ~= '' and not FINAL[s] then redis.call('HSET', key('unique'), r.u, r.id) end
+  if redis.call('HINCRBY', key('n', r.q), s, 1) == 1 then redis.call('SADD', key('queues'), r.q) end
+end
+
+local function unindex(r)
+  local s = r.s
+  if s == 'pending' then
+    redis.call('ZREM', key('q', r.q, 'ready'), r.id)
+  elseif s == 'scheduled' or s == 'retrying' then
+    redis.call('ZREM', key('q', r.q, 'due'), r.id)
+  elseif s == 'active' then
+    redis.call('ZREM', key('leases'), r.id)
+  else
+    redis.call('ZREM', key('finished'), r.id)
+  end
+  if r.u and r.u ~= '' and not FINAL[s] then redis.call('HDEL', key('unique'), r.u) end
+  if redis.call('HINCRBY', key('n', r.q), s, -1) <= 0 then
+    redis.call('HDEL', key('n', r.q), s)
+    if redis.call('EXISTS', key('n', r.q)) == 0 then redis.call('SREM', key('queues'), r.q) end
+  end
+end
+
+local function waiting(q)
+  local n = redis.call('HMGET', key('n', q), 'scheduled', 'pending', 'retrying')
+  return tonumber(n[1] or '0') + tonumber(n[2] or '0') + tonumber(n[3] or '0')
+end
+
+-- A NewTask from ARGV, starting at ARGV[i].
+local function new_task(i)
+  return {id = ARGV[i], y = ARGV[i + 1], q = ARGV[i + 2], p = ARGV[i + 3], pr = ARGV[i + 4],
+    r = ARGV[i + 5], ma = ARGV[i + 6], to = ARGV[i + 7], u = ARGV[i + 8], tp = ARGV[i + 9],
+    ri = ARGV[i + 10], g = ARGV[i + 11], max_waiting = tonumber(ARGV[i + 12])}
+end
+
+-- Refuses the batch before anything is written: duplicate ids, and queues
+-- whose max_waiting the stored (not deduplicated) tasks would cross.
+local function check_new(batch)
+  local ids, keys, added = {}, {}, {}
+  for _, t in ipairs(batch) do
+    if ids[t.id] or redis.call('EXISTS', tkey(t.id)) == 1 then
+      fail_with('invalid', 'duplicate task id ' .. t.id)
+    end
+    ids[t.id] = true
+  end
+  for i, t in ipairs(batch) do
+    local dedup = false
+    if t.u ~= '' then
+      dedup = keys[t.u] or redis.call('HEXISTS', key('unique'), t.u) == 1
+      keys[t.u] = true
+    end
+    if not dedup then
+      local before = added[t.q] or 0
+      added[t.q] = before + 1
+      if t.max_waiting > 0 then
+        local w = waiting(t.q) + before
+        if w >= t.max_waiting then fail_with('queue_full', int(i) .. ' ' .. int(w)) end
+      end
+    end
+  end
+end
+
+-- Returns id, state, created (1/0).
+local function insert(t)
+  if t.u ~= '' then
+    local existing = redis.call('HGET', key('unique'), t.u)
+    if existing then return existing, redis.call('HGET', tkey(existing), 's'), 0 end
+  end
+  local r = {id = t.id, y = t.y, q = t.q, p = t.p, pr = t.pr, ma = t.ma, to = t.to, u = t.u,
+    tp = t.tp, ri = t.ri, g = t.g, a = '0', c = NOW_S, up = NOW_S}
+  if tonumber(t.r) > NOW then r.s = 'scheduled'; r.r = t.r else r.s = 'pending'; r.r = NOW_S end
+  index(r)
+  save(r, ALL_FIELDS)
+  redis.call('ZADD', key('ids'), 0, r.id)
+  redis.call('ZADD', key('q', r.q, 'ids'), 0, r.id)
+  return r.id, r.s, 1
+end
+
+local function delete(r)
+  unindex(r)
+  redis.call('DEL', tkey(r.id))
+  redis.call('ZREM', key('ids'), r.id)
+  redis.call('ZREM', key('q', r.q, 'ids'), r.id)
+end
+
+local function json_string(s) return cjson.encode(s) end
+local function json_or_string(s)
+  if pcall(cjson.decode, s) then return s end
+  return cjson.encode(s)
+end
+
+-- The last member of a group became final: enqueue its completion task.
+local function member_final(gid)
+  local gk = key('g', gid)
+  local remaining = tonumber(redis.call('HGET', gk, 'remaining') or '0')
+  if remaining <= 0 then return end
+  if remaining > 1 then
+    redis.call('HSET', gk, 'remaining', int(remaining - 1))
+    return
+  end
+  local c = redis.call('HMGET', gk, 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'c10',
+    'c11', 'c12')
+  if c[1] then
+    local ids = redis.call('LRANGE', gk .. ':m', 0, -1)
+    table.sort(ids)
+    local parts = {}
+    for _, id in ipairs(ids) do
+      local m = load(id)  -- a deleted or purged member is left out
+      if m then
+        parts[#parts + 1] = '{"id":' .. json_string(id) .. ',"type":' .. json_string(m.y) ..
+          ',"state":' .. json_string(m.s) .. ',"result":' ..
+          (m.res and json_or_string(m.res) or 'null') .. ',"error":' ..
+          (m.err and json_string(m.err) or 'null') .. '}'
+      end
+    end
+    local payload = '{"group":' .. json_string(gid) .. ',"payload":' .. json_or_string(c[4]) ..
+      ',"members":[' .. table.concat(parts, ',') .. ']}'
+    insert({id = c[1], y = c[2], q = c[3], p = payload, pr = c[5], r = c[6], ma = c[7], to = c[8],
+      u = c[9], tp = c[10], ri = c[11], g = '', max_waiting = 0})
+  end
+  redis.call('DEL', gk, gk .. ':m')
+end
+
+-- Moves r to state `to` with `changes` (field → value; false deletes it),
+-- keeping every index right. `to` must be a row of the transition table.
+local function transition(r, to, changes)
+  local before = r.s
+  if to ~= before and not ALLOWED[before .. '>' .. to] then
+    error('errand: ' .. before .. ' -> ' .. to .. ' is not a task transition')
+  end
+  unindex(r)
+  local fields = {'s', 'up'}
+  for f, v in pairs(changes) do r[f] = v; fields[#fields + 1] = f end
+  r.s = to
+  r.up = NOW_S
+  if FINAL[to] then
+    r.f = NOW_S; r.lo = false; r.le = false
+    fields[#fields + 1] = 'f'; fields[#fields + 1] = 'lo'; fields[#fields + 1] = 'le'
+  end
+  index(r)
+  save(r, fields)
+  if not FINAL[before] and FINAL[to] and r.g and r.g ~= '' then member_final(r.g) end
+end
+
+-- The task if it is active under `owner`, else nil.
+local function owned(id, owner)
+  local r = load(id)
+  if r == nil or r.s ~= 'active' or r.lo ~= owner then return nil end
+  return r
+end
+)lua";
+
+// ARGV: now, count, then kTaskArgs per task. Reply: id, state, created per task.
+constexpr const char* kEnqueue = R"lua(
+local n = tonumber(ARGV[2])
+local batch = {}
+for i = 1, n do batch[i] = new_task(3 + (i - 1) * 13) end
+check_new(batch)
+local out = {}
+for _, t in ipairs(batch) do
+  local id, s, created = insert(t)
+  out[#out + 1] = id; out[#out + 1] = s; out[#out + 1] = created
+end
+return out
+)lua";
+
+// ARGV: now, group id, has completion (0/1), completion (12 fields: a task's
+// without max_waiting), member count, members. Reply: as enqueue.
+constexpr const char* kEnqueueGroup = R"lua(
+local gid = ARGV[2]
+local gk = key('g', gid)
+if redis.call('EXISTS', gk) == 1 then fail_with('invalid', 'duplicate group id ' .. gid) end
+local n = tonumber(ARGV[16])
+local batch = {}
+for i = 1, n do batch[i] = new_task(17 + (i - 1) * 13) end
+check_new(batch)
+local out = {}
+for _, t in ipairs(batch) do
+  local id, s, created = insert(t)
+  out[#out + 1] = id; out[#out + 1] = s; out[#out + 1] = created
+  redis.call('RPUSH', gk .. ':m', id)
+end
+local group = {'remaining', int(n == 0 and 1 or n)}
+if ARGV[3] == '1' then
+  for i = 1, 12 do group[#group + 1] = 'c' .. int(i); group[#group + 1] = ARGV[3 + i] end
+end
+redis.call('HSET', gk, unpack(group))
+if n == 0 then member_final(gid) end
+return out
+)lua";
+
+// ARGV: now, queue, max, owner, lease expiry. Reply: the claimed records.
+constexpr const char* kClaim = R"lua(
+local q = ARGV[2]
+local due = redis.call('ZRANGEBYSCORE', key('q', q, 'due'), '-inf', NOW_S, 'LIMIT', 0, SWEEP)
+for _, id in ipairs(due) do transition(load(id), 'pending', {}) end
+if redis.call('SISMEMBER', key('paused'), q) == 1 then return {} end
+local max = tonumber(ARGV[3])
+if max <= 0 then return {} end
+local ids = redis.call('ZRANGE', key('q', q, 'ready'), 0, max - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local r = load(id)
+  transition(r, 'active', {a = int(tonumber(r.a or '0') + 1), st = NOW_S, lo = ARGV[4],
+    le = ARGV[5]})
+  out[#out + 1] = flat(r)
+end
+return out
+)lua";
+
+// ARGV: now, owner, lease expiry, ids... Reply: {cancel requested ids, lost ids}.
+constexpr const char* kExtendLeases = R"lua(
+local cancel, lost = {}, {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local r = owned(id, ARGV[2])
+  if r == nil then
+    lost[#lost + 1] = id
+  else
+    redis.call('ZADD', key('leases'), ARGV[3], id)
+    redis.call('HSET', tkey(id), 'le', ARGV[3], 'up', NOW_S)
+    if r.cr == '1' then cancel[#cancel + 1] = id end
+  end
+end
+return {cancel, lost}
+)lua";
+
+// ARGV: now, id, owner, result. Reply: 1, or 0 when not active under owner.
+constexpr const char* kComplete = R"lua(
+local r = owned(ARGV[2], ARGV[3])
+if r == nil then return 0 end
+transition(r, 'succeeded', {res = ARGV[4], pg = '100'})
+return 1
+)lua";
+
+// ARGV: now, id, owner, error, retry_at ('' for none).
+constexpr const char* kFail = R"lua(
+local r = owned(ARGV[2], ARGV[3])
+if r == nil then return 0 end
+local changes = {err = ARGV[4], lo = false, le = false}
+local to
+if ARGV[5] ~= '' and r.cr ~= '1' then
+  to = 'retrying'; changes.r = ARGV[5]
+elseif r.cr == '1' then
+  to = 'cancelled'
+else
+  to = 'dead'
+end
+transition(r, to, changes)
+return 1
+)lua";
+
+// ARGV: now, id, owner, run_at.
+constexpr const char* kRelease = R"lua(
+local r = owned(ARGV[2], ARGV[3])
+if r == nil then return 0 end
+local changes = {a = int(tonumber(r.a or '0') - 1), lo = false, le = false}
+local to
+if r.cr == '1' then
+  to = 'cancelled'
+else
+  local at = tonumber(ARGV[4])
+  if at > NOW then to = 'scheduled'; changes.r = ARGV[4] else to = 'pending'; changes.r = NOW_S end
+end
+transition(r, to, changes)
+return 1
+)lua";
+
+// ARGV: now, id, owner.
+constexpr const char* kFinishCancelled = R"lua(
+local r = owned(ARGV[2], ARGV[3])
+if r == nil then return 0 end
+transition(r, 'cancelled', {})
+return 1
+)lua";
+
+// ARGV: now, id, owner, percent (0..100), message.
+constexpr const char* kSetProgress = R"lua(
+local r = owned(ARGV[2], ARGV[3])
+if r == nil then return 0 end
+r.pg = ARGV[4]; r.pm = ARGV[5]; r.up = NOW_S
+save(r, {'pg', 'pm', 'up'})
+return 1
+)lua";
+
+// ARGV: now, id. Reply: cancelled | requested | final | not_found.
+constexpr const char* kCancel = R"lua(
+local r = load(ARGV[2])
+if r == nil then return 'not_found' end
+if FINAL[r.s] then return 'final' end
+if r.s == 'active' then
+  redis.call('HSET', tkey(r.id), 'cr', '1', 'up', NOW_S)
+  return 'requested'
+end
+transition(r, 'cancelled', {})
+return 'cancelled'
+)lua";
+
+// ARGV: now, id.
+constexpr const char* kRetry = R"lua(
+local r = load(ARGV[2])
+if r == nil or (r.s ~= 'dead' and r.s ~= 'cancelled') then return 0 end
+if r.u and r.u ~= '' and redis.call('HEXISTS', key('unique'), r.u) == 1 then return 0 end
+if r.g and r.g ~= '' and redis.call('EXISTS', key('g', r.g)) == 1 then
+  redis.call('HINCRBY', key('g', r.g), 'remaining', 1)  -- the group waits for it again
+end
+transition(r, 'pending', {a = '0', r = NOW_S, cr = false, f = false})
+return 1
+)lua";
+
+// ARGV: now, id.
+constexpr const char* kRemove = R"lua(
+local r = load(ARGV[2])
+if r == nil or not FINAL[r.s] then return 0 end
+delete(r)
+return 1
+)lua";
+
+// ARGV: now, queue (''), state (''), type (''), cursor (''), wanted, scan budget.
+// Reply: {last id scanned ('' when the index is exhausted), records...}.
+constexpr const char* kList = R"lua(
+local q, s, y = ARGV[2], ARGV[3], ARGV[4]
+local idx = q ~= '' and key('q', q, 'ids') or key('ids')
+local from = ARGV[5] ~= '' and ('(' .. ARGV[5]) or '+'
+local wanted, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
+local out = {''}
+local found, scanned = 0, 0
+while true do
+  local ids = redis.call('ZREVRANGEBYLEX', idx, from, '-', 'LIMIT', 0, 200)
+  if #ids == 0 then out[1] = ''; return out end
+  for _, id in ipairs(ids) do
+    scanned = scanned + 1
+    local m = redis.call('HMGET', tkey(id), 's', 'y')
+    if m[1] and (s == '' or m[1] == s) and (y == '' or m[2] == y) then
+      local r = load(id)
+      out[#out + 1] = flat(r)
+      found = found + 1
+    end
+    out[1] = id
+    if found >= wanted or scanned >= budget then return out end
+  end
+  from = '(' .. ids[#ids]
+end
+)lua";
+
+// ARGV: now. Reply: per queue {name, paused (0/1), state, count, ...}.
+constexpr const char* kQueues = R"lua(
+local names = {}
+for _, q in ipairs(redis.call('SMEMBERS', key('queues'))) do names[q] = true end
+for _, q in ipairs(redis.call('SMEMBERS', key('paused'))) do names[q] = true end
+local out = {}
+for q in pairs(names) do
+  local row = {q, redis.call('SISMEMBER', key('paused'), q)}
+  for _, v in ipairs(redis.call('HGETALL', key('n', q))) do row[#row + 1] = v end
+  out[#out + 1] = row
+end
+return out
+)lua";
+
+// ARGV: now. Reply: how many leases were reclaimed (at most SWEEP).
+constexpr const char* kReclaimExpired = R"lua(
+local ids = redis.call('ZRANGEBYSCORE', key('leases'), '-inf', '(' .. NOW_S, 'LIMIT', 0, SWEEP)
+for _, id in ipairs(ids) do
+  local r = load(id)
+  local to
+  if r.cr == '1' then
+    to = 'cancelled'
+  elseif tonumber(r.a or '0') >= tonumber(r.ma) then
+    to = 'dead'
+  else
+    to = 'pending'
+  end
+  transition(r, to, {err = 'lease expired: the worker holding the task stopped heartbeating',
+    lo = false, le = false})
+end
+return #ids
+)lua";
+
+// ARGV: now, cutoff, max. Reply: how many were deleted.
+constexpr const char* kPurgeFinal = R"lua(
+local ids = redis.call('ZRANGEBYSCORE', key('finished'), '-inf', '(' .. ARGV[2], 'LIMIT', 0,
+  tonumber(ARGV[3]))
+for _, id in ipairs(ids) do delete(load(id)) end
+return #ids
+)lua";
+
+// ARGV: now, schedule, tick, then one task. Reply: 1 fired, 0 already fired.
+constexpr const char* kFireSchedule = R"lua(
+local last = redis.call('HGET', key('schedules'), ARGV[2])
+if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
+local t = new_task(4)
+t.max_waiting = 0  -- a tick is never refused: it would be lost
+check_new({t})
+insert(t)
+redis.call('HSET', key('schedules'), ARGV[2], ARGV[3])
+return 1
+)lua";
+
+std::string transition_table() {
+  std::string out = "local ALLOWED = {";
+  for (const auto& t : kTransitions) {
+    if (!t.from) continue;  // enqueue: insert() makes those
+    out += fmt::format("['{}>{}'] = true, ", to_string(*t.from), to_string(t.to));
+  }
+  out += "}\n";
+  return out;
+}
+
+std::string script(const char* body) {
+  static const std::string prelude =
+      fmt::format("local SWEEP = {}\n{}{}", kSweepBatch, transition_table(), kPrelude);
+  return prelude + body;
+}
+
+}  // namespace
+
+const Scripts& scripts() {
+  static const Scripts all{
+      .enqueue = script(kEnqueue),
+      .enqueue_group = script(kEnqueueGroup),
+      .claim = script(kClaim),
+      .extend_leases = script(kExtendLeases),
+      .complete = script(kComplete),
+      .fail = script(kFail),
+      .release = script(kRelease),
+      .finish_cancelled = script(kFinishCancelled),
+      .set_progress = script(kSetProgress),
+      .cancel = script(kCancel),
+      .retry = script(kRetry),
+      .remove = script(kRemove),
+      .list = script(kList),
+      .queues = script(kQueues),
+      .reclaim_expired = script(kReclaimExpired),
+      .purge_final = script(kPurgeFinal),
+      .fire_schedule = script(kFireSchedule),
+  };
+  return all;
+}
+
+}  // namespace errand::store::redis

@@ -1,0 +1,546 @@
+#include "errand/store/redis_store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "store/backend_helpers.hpp"
+#include "store/redis_client.hpp"
+#include "store/redis_scripts.hpp"
+
+namespace errand::store {
+
+namespace {
+
+using redis::Reply;
+
+std::string ms(TimePoint t) {
+  return std::to_string(t.time_since_epoch().count());
+}
+
+std::int64_t to_i64(std::string_view s) {
+  std::int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+TimePoint to_time(std::string_view s) {
+  return TimePoint{std::chrono::milliseconds(to_i64(s))};
+}
+
+// A NewTask as the scripts read it (redis_scripts.hpp, kTaskArgs).
+void push_task(std::vector<std::string>& a, const NewTask& t, bool with_max_waiting = true) {
+  a.push_back(t.id);
+  a.push_back(t.type);
+  a.push_back(t.queue);
+  a.push_back(t.payload);
+  a.push_back(std::to_string(t.priority));
+  a.push_back(ms(t.run_at));
+  a.push_back(std::to_string(t.max_attempts));
+  a.push_back(std::to_string(t.timeout.count()));
+  a.push_back(t.unique_key);
+  a.push_back(t.traceparent);
+  a.push_back(t.request_id);
+  a.push_back(t.group_id);
+  if (with_max_waiting) a.push_back(std::to_string(t.max_waiting));
+}
+
+// A task hash's field/value pairs, from elements [from, end), into a record.
+TaskRecord decode(std::string id, const std::vector<Reply>& e, std::size_t from) {
+  TaskRecord r;
+  r.id = std::move(id);
+  for (std::size_t i = from; i + 1 < e.size(); i += 2) {
+    const std::string_view f = e[i].str;
+    const std::string& v = e[i + 1].str;
+    if (f == "y") {
+      r.type = v;
+    } else if (f == "q") {
+      r.queue = v;
+    } else if (f == "p") {
+      r.payload = v;
+    } else if (f == "pr") {
+      r.priority = static_cast<int>(to_i64(v));
+    } else if (f == "s") {
+      r.state = parse_state(v).value_or(TaskState::pending);
+    } else if (f == "a") {
+      r.attempt = static_cast<int>(to_i64(v));
+    } else if (f == "ma") {
+      r.max_attempts = static_cast<int>(to_i64(v));
+    } else if (f == "r") {
+      r.run_at = to_time(v);
+    } else if (f == "to") {
+      r.timeout = std::chrono::milliseconds(to_i64(v));
+    } else if (f == "u") {
+      r.unique_key = v;
+    } else if (f == "tp") {
+      r.traceparent = v;
+    } else if (f == "ri") {
+      r.request_id = v;
+    } else if (f == "g") {
+      r.group_id = v;
+    } else if (f == "pg") {
+      r.progress = static_cast<int>(to_i64(v));
+    } else if (f == "pm") {
+      r.progress_message = v;
+    } else if (f == "res") {
+      r.result = v;
+    } else if (f == "err") {
+      r.last_error = v;
+    } else if (f == "c") {
+      r.created_at = to_time(v);
+    } else if (f == "up") {
+      r.updated_at = to_time(v);
+    } else if (f == "st") {
+      r.started_at = to_time(v);
+    } else if (f == "f") {
+      r.finished_at = to_time(v);
+    } else if (f == "lo") {
+      r.lease_owner = v;
+    } else if (f == "le") {
+      r.lease_expires_at = to_time(v);
+    } else if (f == "cr") {
+      r.cancel_requested = v == "1";
+    }
+  }
+  return r;
+}
+
+// A record as the scripts reply with it: {id, field, value, ...}.
+TaskRecord decode_flat(const Reply& r) {
+  if (r.elements.empty()) return {};
+  return decode(r.elements[0].str, r.elements, 1);
+}
+
+// An error reply as the StoreError a caller expects.
+[[noreturn]] void throw_reply_error(const Reply& r) {
+  const std::string& m = r.str;
+  if (const auto at = m.find("ERRAND "); at != std::string::npos) {
+    const std::string_view rest = std::string_view(m).substr(at + 7);
+    const auto space = rest.find(' ');
+    const std::string_view code = rest.substr(0, space);
+    const std::string message(space == std::string_view::npos ? "" : rest.substr(space + 1));
+    if (code == "invalid") throw StoreError(StoreError::Code::invalid, message);
+    if (code == "queue_full") throw StoreError(StoreError::Code::queue_full, message);
+  }
+  if (m.starts_with("OOM")) {
+    throw StoreError(StoreError::Code::full, "redis is out of memory (maxmemory): " + m);
+  }
+  if (m.starts_with("LOADING") || m.starts_with("BUSY")) {
+    throw StoreError(StoreError::Code::busy, "redis is busy: " + m);
+  }
+  if (m.starts_with("READONLY")) {
+    throw StoreError(StoreError::Code::unavailable,
+                     "redis: connected to a read-only replica, not the primary: " + m);
+  }
+  throw StoreError(StoreError::Code::unavailable, "redis: " + m);
+}
+
+// enqueue's reply: id, state, created per task. "queue_full <i> <waiting>"
+// becomes check_room's message about task i.
+std::vector<Enqueued> enqueued(const Reply& r, const std::vector<NewTask>& tasks) {
+  if (r.is_error()) {
+    if (const auto at = r.str.find("ERRAND queue_full "); at != std::string::npos) {
+      unsigned i = 0;
+      std::size_t waiting = 0;
+      const char* p = r.str.data() + at + 18;
+      const char* end = r.str.data() + r.str.size();
+      auto [q, ec] = std::from_chars(p, end, i);
+      if (ec == std::errc() && q < end) std::from_chars(q + 1, end, waiting);
+      if (i >= 1 && i <= tasks.size()) detail::check_room(tasks[i - 1], waiting);
+    }
+    throw_reply_error(r);
+  }
+  std::vector<Enqueued> out;
+  out.reserve(r.elements.size() / 3);
+  for (std::size_t i = 0; i + 2 < r.elements.size(); i += 3) {
+    out.push_back({r.elements[i].str,
+                   parse_state(r.elements[i + 1].str).value_or(TaskState::pending),
+                   r.elements[i + 2].integer == 1});
+  }
+  return out;
+}
+
+}  // namespace
+
+struct RedisStore::Impl {
+  // A script and its SHA1 as Redis named it when we loaded it.
+  struct Loaded {
+    const std::string* source = nullptr;
+    std::string sha;
+  };
+
+  explicit Impl(RedisOptions o)
+      : options(std::move(o)),
+        prefix("{" + options.key_prefix + "}"),
+        client(redis::ClientOptions{.endpoint = options.endpoint,
+                                    .connections = options.connections,
+                                    .command_timeout = options.command_timeout,
+                                    .connect_timeout = options.connect_timeout,
+                                    .logger = options.logger}) {}
+
+  RedisOptions options;
+  std::string prefix;
+  redis::Client client;
+  Loaded enqueue, enqueue_group, claim, extend_leases, complete, fail, release, finish_cancelled,
+      set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final,
+      fire_schedule;
+
+  void load_scripts() {
+    const auto& s = redis::scripts();
+    const std::pair<Loaded*, const std::string*> all[] = {
+        {&enqueue, &s.enqueue},
+        {&enqueue_group, &s.enqueue_group},
+        {&claim, &s.claim},
+        {&extend_leases, &s.extend_leases},
+        {&complete, &s.complete},
+        {&fail, &s.fail},
+        {&release, &s.release},
+        {&finish_cancelled, &s.finish_cancelled},
+        {&set_progress, &s.set_progress},
+        {&cancel, &s.cancel},
+        {&retry, &s.retry},
+        {&remove, &s.remove},
+        {&list, &s.list},
+        {&queues, &s.queues},
+        {&reclaim_expired, &s.reclaim_expired},
+        {&purge_final, &s.purge_final},
+        {&fire_schedule, &s.fire_schedule},
+    };
+    for (const auto& [loaded, source] : all) {
+      const Reply r = client.call({"SCRIPT", "LOAD", *source});
+      if (r.is_error()) throw_reply_error(r);
+      loaded->source = source;
+      loaded->sha = r.str;
+    }
+  }
+
+  // EVALSHA sha 1 prefix now args...
+  std::vector<std::string> args(const Loaded& s, TimePoint now, std::size_t extra = 0) const {
+    std::vector<std::string> a;
+    a.reserve(5 + extra);
+    a.insert(a.end(), {"EVALSHA", s.sha, "1", prefix, ms(now)});
+    return a;
+  }
+
+  Reply run(const Loaded& s, std::vector<std::string> a) {
+    Reply r = client.call(std::move(a), *s.source);
+    if (r.is_error()) throw_reply_error(r);
+    return r;
+  }
+
+  bool run_bool(const Loaded& s, std::vector<std::string> a) {
+    return run(s, std::move(a)).integer == 1;
+  }
+
+  std::string key(std::string_view name) const { return prefix + ":" + std::string(name); }
+};
+
+RedisStore::RedisStore(RedisOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  if (!impl_->client.wait_connected(impl_->options.connect_timeout)) {
+    const auto why = impl_->client.last_error();
+    throw StoreError(StoreError::Code::unavailable,
+                     fmt::format("redis at {} is unreachable{}{}",
+                                 redacted(impl_->options.endpoint), why.empty() ? "" : ": ", why));
+  }
+  impl_->load_scripts();
+}
+
+RedisStore::~RedisStore() = default;
+
+bool RedisStore::reachable() const {
+  return impl_->client.connected();
+}
+
+std::vector<std::string> RedisStore::durability_warnings() {
+  std::vector<std::string> out;
+  const Reply info = impl_->client.call({"INFO", "persistence"});
+  if (info.is_error()) return out;
+  const bool aof = info.str.find("aof_enabled:1") != std::string::npos;
+  std::string fsync;
+  std::string save;
+  const Reply c1 = impl_->client.call({"CONFIG", "GET", "appendfsync"});
+  if (!c1.is_error() && c1.elements.size() == 2) fsync = c1.elements[1].str;
+  const Reply c2 = impl_->client.call({"CONFIG", "GET", "save"});
+  const bool save_known = !c2.is_error() && c2.elements.size() == 2;
+  if (save_known) save = c2.elements[1].str;
+  if (!aof && save_known && save.empty()) {
+    out.push_back(
+        "redis has no persistence (appendonly no, save \"\"): a Redis restart loses every task");
+  } else if (!aof) {
+    out.push_back(
+        "redis has no AOF (appendonly no): a Redis crash loses the tasks acknowledged since its "
+        "last RDB snapshot; set appendonly yes");
+  } else if (fsync == "everysec") {
+    out.push_back(
+        "redis AOF fsyncs every second (appendfsync everysec): a power cut may lose up to a "
+        "second of acknowledged tasks; appendfsync always closes that window");
+  } else if (fsync == "no") {
+    out.push_back(
+        "redis AOF leaves fsync to the OS (appendfsync no): a power cut may lose the last ~30 s "
+        "of acknowledged tasks");
+  }
+  return out;
+}
+
+std::vector<Enqueued> RedisStore::enqueue(std::vector<NewTask> tasks, TimePoint now) {
+  if (tasks.empty()) return {};
+  auto a = impl_->args(impl_->enqueue, now, 1 + tasks.size() * redis::kTaskArgs);
+  a.push_back(std::to_string(tasks.size()));
+  for (const auto& t : tasks) push_task(a, t);
+  const Reply r = impl_->client.call(std::move(a), *impl_->enqueue.source);
+  return enqueued(r, tasks);
+}
+
+void RedisStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) {
+  if (tasks.empty()) {
+    done({}, nullptr);
+    return;
+  }
+  auto a = impl_->args(impl_->enqueue, now, 1 + tasks.size() * redis::kTaskArgs);
+  a.push_back(std::to_string(tasks.size()));
+  for (const auto& t : tasks) push_task(a, t);
+  impl_->client.command(
+      std::move(a),
+      [tasks = std::move(tasks), done = std::move(done)](Reply r, std::exception_ptr e) {
+        if (e) {
+          done({}, std::move(e));
+          return;
+        }
+        std::vector<Enqueued> out;
+        try {
+          out = enqueued(r, tasks);
+        } catch (...) {
+          done({}, std::current_exception());
+          return;
+        }
+        done(std::move(out), nullptr);
+      },
+      *impl_->enqueue.source);
+}
+
+std::vector<Enqueued> RedisStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
+                                                TimePoint now) {
+  auto a = impl_->args(impl_->enqueue_group, now, 15 + members.size() * redis::kTaskArgs);
+  a.push_back(group.id);
+  a.push_back(group.completion ? "1" : "0");
+  NewTask completion = group.completion.value_or(NewTask{});
+  completion.group_id.clear();
+  push_task(a, completion, false);
+  a.push_back(std::to_string(members.size()));
+  for (auto& t : members) {
+    t.group_id = group.id;
+    t.unique_key.clear();  // a member must belong to this group, not to an earlier task
+    push_task(a, t);
+  }
+  const Reply r = impl_->client.call(std::move(a), *impl_->enqueue_group.source);
+  return enqueued(r, members);
+}
+
+std::vector<TaskRecord> RedisStore::claim(std::string_view queue, std::size_t max,
+                                          const Lease& lease, TimePoint now) {
+  auto a = impl_->args(impl_->claim, now, 4);
+  a.emplace_back(queue);
+  a.push_back(std::to_string(max));
+  a.push_back(lease.owner);
+  a.push_back(ms(lease.expires_at));
+  const Reply r = impl_->run(impl_->claim, std::move(a));
+  std::vector<TaskRecord> out;
+  out.reserve(r.elements.size());
+  for (const auto& e : r.elements) out.push_back(decode_flat(e));
+  return out;
+}
+
+HeartbeatResult RedisStore::extend_leases(const std::vector<std::string>& ids, const Lease& lease,
+                                          TimePoint now) {
+  HeartbeatResult out;
+  if (ids.empty()) return out;
+  auto a = impl_->args(impl_->extend_leases, now, 2 + ids.size());
+  a.push_back(lease.owner);
+  a.push_back(ms(lease.expires_at));
+  a.insert(a.end(), ids.begin(), ids.end());
+  const Reply r = impl_->run(impl_->extend_leases, std::move(a));
+  if (r.elements.size() == 2) {
+    for (const auto& e : r.elements[0].elements) out.cancel_requested.push_back(e.str);
+    for (const auto& e : r.elements[1].elements) out.lost.push_back(e.str);
+  }
+  return out;
+}
+
+bool RedisStore::complete(std::string_view id, std::string_view owner, std::string result_json,
+                          TimePoint now) {
+  auto a = impl_->args(impl_->complete, now, 3);
+  a.emplace_back(id);
+  a.emplace_back(owner);
+  a.push_back(std::move(result_json));
+  return impl_->run_bool(impl_->complete, std::move(a));
+}
+
+void RedisStore::complete_async(std::string_view id, std::string_view owner,
+                                std::string result_json, TimePoint now, CompleteDone done) {
+  auto a = impl_->args(impl_->complete, now, 3);
+  a.emplace_back(id);
+  a.emplace_back(owner);
+  a.push_back(std::move(result_json));
+  impl_->client.command(
+      std::move(a),
+      [done = std::move(done)](Reply r, std::exception_ptr e) {
+        if (!e && r.is_error()) {
+          try {
+            throw_reply_error(r);
+          } catch (...) {
+            e = std::current_exception();
+          }
+        }
+        done(!e && r.integer == 1, std::move(e));
+      },
+      *impl_->complete.source);
+}
+
+bool RedisStore::fail(std::string_view id, std::string_view owner, std::string error,
+                      std::optional<TimePoint> retry_at, TimePoint now) {
+  auto a = impl_->args(impl_->fail, now, 4);
+  a.emplace_back(id);
+  a.emplace_back(owner);
+  a.push_back(std::move(error));
+  a.push_back(retry_at ? ms(*retry_at) : std::string());
+  return impl_->run_bool(impl_->fail, std::move(a));
+}
+
+bool RedisStore::release(std::string_view id, std::string_view owner, TimePoint run_at,
+                         TimePoint now) {
+  auto a = impl_->args(impl_->release, now, 3);
+  a.emplace_back(id);
+  a.emplace_back(owner);
+  a.push_back(ms(run_at));
+  return impl_->run_bool(impl_->release, std::move(a));
+}
+
+bool RedisStore::finish_cancelled(std::string_view id, std::string_view owner, TimePoint now) {
+  auto a = impl_->args(impl_->finish_cancelled, now, 2);
+  a.emplace_back(id);
+  a.emplace_back(owner);
+  return impl_->run_bool(impl_->finish_cancelled, std::move(a));
+}
+
+bool RedisStore::set_progress(std::string_view id, std::string_view owner, int percent,
+                              std::string message, TimePoint now) {
+  auto a = impl_->args(impl_->set_progress, now, 4);
+  a.emplace_back(id);
+  a.emplace_back(owner);
+  a.push_back(std::to_string(std::clamp(percent, 0, 100)));
+  a.push_back(std::move(message));
+  return impl_->run_bool(impl_->set_progress, std::move(a));
+}
+
+CancelResult RedisStore::cancel(std::string_view id, TimePoint now) {
+  auto a = impl_->args(impl_->cancel, now, 1);
+  a.emplace_back(id);
+  const std::string s = impl_->run(impl_->cancel, std::move(a)).str;
+  if (s == "cancelled") return CancelResult::cancelled;
+  if (s == "requested") return CancelResult::requested;
+  if (s == "final") return CancelResult::final;
+  return CancelResult::not_found;
+}
+
+bool RedisStore::retry(std::string_view id, TimePoint now) {
+  auto a = impl_->args(impl_->retry, now, 1);
+  a.emplace_back(id);
+  return impl_->run_bool(impl_->retry, std::move(a));
+}
+
+bool RedisStore::remove(std::string_view id) {
+  auto a = impl_->args(impl_->remove, TimePoint{}, 1);
+  a.emplace_back(id);
+  return impl_->run_bool(impl_->remove, std::move(a));
+}
+
+std::optional<TaskRecord> RedisStore::get(std::string_view id) {
+  const Reply r = impl_->client.call({"HGETALL", impl_->key("t:") + std::string(id)});
+  if (r.is_error()) throw_reply_error(r);
+  if (r.elements.empty()) return std::nullopt;
+  return decode(std::string(id), r.elements, 0);
+}
+
+Page RedisStore::list(const ListQuery& query) {
+  // The script scans a bounded number of ids per call, so a sparse filter
+  // never holds Redis long; we call it again from where it stopped.
+  constexpr std::size_t kScanBudget = 2000;
+  Page page;
+  std::vector<TaskRecord> found;
+  std::string from = query.cursor;
+  const std::size_t wanted = query.limit + 1;  // one more tells whether there is a next page
+  while (found.size() < wanted) {
+    auto a = impl_->args(impl_->list, TimePoint{}, 6);
+    a.push_back(query.queue.value_or(""));
+    a.push_back(query.state ? std::string(to_string(*query.state)) : std::string());
+    a.push_back(query.type.value_or(""));
+    a.push_back(from);
+    a.push_back(std::to_string(wanted - found.size()));
+    a.push_back(std::to_string(kScanBudget));
+    const Reply r = impl_->run(impl_->list, std::move(a));
+    if (r.elements.empty()) break;
+    for (std::size_t i = 1; i < r.elements.size(); ++i) found.push_back(decode_flat(r.elements[i]));
+    from = r.elements[0].str;
+    if (from.empty()) break;  // the index is exhausted
+  }
+  if (found.size() > query.limit) {
+    found.resize(query.limit);
+    if (!found.empty()) page.next_cursor = found.back().id;
+  }
+  page.tasks = std::move(found);
+  return page;
+}
+
+std::vector<QueueInfo> RedisStore::queues() {
+  const Reply r = impl_->run(impl_->queues, impl_->args(impl_->queues, TimePoint{}));
+  std::map<std::string, QueueInfo, std::less<>> by_name;
+  for (const auto& row : r.elements) {
+    if (row.elements.size() < 2) continue;
+    QueueInfo& q = by_name[row.elements[0].str];
+    q.paused = row.elements[1].integer == 1;
+    for (std::size_t i = 2; i + 1 < row.elements.size(); i += 2) {
+      if (const auto s = parse_state(row.elements[i].str)) {
+        q.count(*s) =
+            static_cast<std::size_t>(std::max<std::int64_t>(0, to_i64(row.elements[i + 1].str)));
+      }
+    }
+  }
+  return detail::queue_list(std::move(by_name));
+}
+
+std::size_t RedisStore::reclaim_expired(TimePoint now) {
+  std::size_t total = 0;
+  for (;;) {
+    const auto n = static_cast<std::size_t>(
+        impl_->run(impl_->reclaim_expired, impl_->args(impl_->reclaim_expired, now)).integer);
+    total += n;
+    if (n < static_cast<std::size_t>(redis::kSweepBatch)) return total;
+  }
+}
+
+std::size_t RedisStore::purge_final(TimePoint cutoff, std::size_t max) {
+  if (max == 0) return 0;
+  auto a = impl_->args(impl_->purge_final, TimePoint{}, 2);
+  a.push_back(ms(cutoff));
+  a.push_back(std::to_string(max));
+  return static_cast<std::size_t>(impl_->run(impl_->purge_final, std::move(a)).integer);
+}
+
+void RedisStore::set_paused(std::string_view queue, bool paused) {
+  const Reply r =
+      impl_->client.call({paused ? "SADD" : "SREM", impl_->key("paused"), std::string(queue)});
+  if (r.is_error()) throw_reply_error(r);
+}
+
+bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
+                               TimePoint now) {
+  auto a = impl_->args(impl_->fire_schedule, now, 2 + redis::kTaskArgs);
+  a.emplace_back(schedule);
+  a.push_back(ms(tick));
+  push_task(a, task);
+  return impl_->run_bool(impl_->fire_schedule, std::move(a));
+}
+
+}  // namespace errand::store
