@@ -157,10 +157,36 @@ int main(int argc, char** argv) {
                "http.request: how long an open circuit fails fast before one probe");
 
   std::string store_kind = "sqlite";
-  serve_cmd->add_option("--store", store_kind, "Task store: sqlite (durable) or memory")
+  serve_cmd
+      ->add_option("--store", store_kind,
+                   "Task store: sqlite (durable, this machine), memory, or "
+                   "redis://[[user]:password@]HOST[:PORT][/DB] (several nodes)")
       ->envname("ERRAND_STORE")
-      ->check(CLI::IsMember({"sqlite", "memory"}))
+      ->check(
+          [](const std::string& s) {
+            if (s == "sqlite" || s == "memory") return std::string();
+            if (!store::is_redis_url(s)) return std::string("sqlite, memory or a redis:// URL");
+            try {
+              (void)store::parse_redis_url(s);
+            } catch (const std::invalid_argument& e) {
+              return std::string(e.what());
+            }
+            return std::string();
+          },
+          "sqlite|memory|redis://...")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--redis-prefix", config.redis.key_prefix,
+                   "Redis store: prefix (and hash tag) of every key; one per deployment")
+      ->envname("ERRAND_REDIS_PREFIX")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--redis-connections", config.redis.connections,
+                   "Redis store: pooled connections (each pipelines)")
+      ->envname("ERRAND_REDIS_CONNECTIONS")
+      ->capture_default_str();
+  add_duration(*serve_cmd, "--redis-timeout", config.redis.command_timeout, "ERRAND_REDIS_TIMEOUT",
+               "Redis store: a command without a reply by then fails (503 store_unavailable)");
   serve_cmd->add_option("--db", config.app.sqlite.path, "SQLite file (parent dirs are created)")
       ->envname("ERRAND_DB")
       ->capture_default_str();
@@ -220,8 +246,15 @@ int main(int argc, char** argv) {
         config.concurrency_limits.push_back(parse_concurrency_limit(r));
       }
       if (!queue_limits.empty()) tasks.queue_max_waiting = parse_queue_limits(queue_limits);
-      config.store =
-          store_kind == "memory" ? app::Config::StoreKind::memory : app::Config::StoreKind::sqlite;
+      if (store::is_redis_url(store_kind)) {
+        config.store = app::Config::StoreKind::redis;
+        config.redis.endpoint = store::parse_redis_url(store_kind);
+        config.redis.connect_timeout =
+            std::max(config.redis.connect_timeout, config.redis.command_timeout);
+      } else {
+        config.store = store_kind == "memory" ? app::Config::StoreKind::memory
+                                              : app::Config::StoreKind::sqlite;
+      }
       config.app.sqlite.synchronous = sync == "full" ? store::SqliteOptions::Synchronous::full
                                                      : store::SqliteOptions::Synchronous::normal;
       tasks.queues = parse_queues(queues);  // the rest is checked once, by app::serve's validate()

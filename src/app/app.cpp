@@ -218,7 +218,7 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
   router.on_exception(task_errors_as_http);
   router.use(http::mw::metrics(m));
   app::install_standard_middleware(router, options.request_timeout, options.logger);
-  app::install_health_routes(*impl_->server);
+  app::install_health_routes(*impl_->server, impl_->store.get());
   router.get("/metrics",
              [&m](http::Context& c) {
                c.text(200, m.expose(), "text/plain; version=0.0.4; charset=utf-8");

@@ -110,6 +110,20 @@ void validate(const Config& config) {
       config.app.sqlite.path.empty()) {
     refuse("--db: the SQLite store needs a file");
   }
+  if (config.store == Config::StoreKind::redis) {
+    const auto& r = config.redis;
+    if (r.endpoint.host.empty()) refuse("--store: the Redis URL names no host");
+    if (r.key_prefix.empty() || r.key_prefix.size() > 64 ||
+        r.key_prefix.find_first_of("{}: \t\r\n") != std::string::npos) {
+      refuse(
+          "--redis-prefix must be 1..64 characters without braces, colons or spaces (it becomes "
+          "the keys' hash tag, {PREFIX})");
+    }
+    if (r.connections < 1 || r.connections > 64) refuse("--redis-connections must be 1..64");
+    if (r.command_timeout < std::chrono::milliseconds(10)) {
+      refuse("--redis-timeout must be at least 10ms");
+    }
+  }
   if (!config.smtp.host.empty() && config.smtp.port == 0) refuse("--smtp-port must not be 0");
 }
 

@@ -7,6 +7,7 @@
 #include "errand/app/task_api.hpp"
 #include "errand/http/middleware.hpp"
 #include "errand/store/memory_store.hpp"
+#include "errand/store/redis_store.hpp"
 
 namespace errand::app {
 
@@ -19,12 +20,18 @@ void install_standard_middleware(http::Router& router, std::chrono::milliseconds
   router.use(http::mw::timeout({.after = request_timeout}));
 }
 
-void install_health_routes(http::Server& server) {
+void install_health_routes(http::Server& server, const store::Store* store) {
   server.router().get("/healthz", [](http::Context& c) { c.json(200, {{"status", "ok"}}); });
-  server.router().get("/readyz", [&server](http::Context& c) {
+  server.router().get("/readyz", [&server, store](http::Context& c) {
     if (server.draining()) {
       c.error(503, "draining", "server is shutting down");
       return;
+    }
+    if (store != nullptr) {
+      if (auto h = store->health(); !h.ready) {
+        c.error(503, "store_unavailable", h.reason);
+        return;
+      }
     }
     c.json(200, {{"status", "ready"}});
   });
@@ -60,6 +67,15 @@ int serve(const Config& config) {
   try {
     AppOptions o = config.app;
     if (config.store == Config::StoreKind::memory) o.store = std::make_shared<store::MemoryStore>();
+    if (config.store == Config::StoreKind::redis) {
+      auto r = config.redis;
+      r.logger = logger;
+      auto redis = std::make_shared<store::RedisStore>(std::move(r));
+      logger.info("store: redis", {{"url", store::redacted(config.redis.endpoint)},
+                                   {"prefix", config.redis.key_prefix}});
+      for (const auto& warning : redis->durability_warnings()) logger.warn(warning);
+      o.store = std::move(redis);
+    }
     o.logger = logger;
     App app(std::move(o));
     auto circuits =

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -414,19 +415,34 @@ Reply Client::call(std::vector<std::string> args, std::string script_source) {
   if (std::this_thread::get_id() == impl_->thread.get_id()) {
     throw std::logic_error("redis client: call() on the client's own thread would never return");
   }
-  std::promise<Reply> answer;
+  // The error crosses threads as a value and is thrown here: an exception_ptr
+  // released on the client's thread after this one caught its exception looks
+  // like a race to ThreadSanitizer (libstdc++'s refcount is not instrumented).
+  struct Answer {
+    Reply reply;
+    std::optional<StoreError> error;
+  };
+  std::promise<Answer> answer;
   auto future = answer.get_future();
   command(
       std::move(args),
       [&answer](Reply r, std::exception_ptr e) {
+        Answer a{std::move(r), std::nullopt};
         if (e) {
-          answer.set_exception(std::move(e));
-        } else {
-          answer.set_value(std::move(r));
+          try {
+            std::rethrow_exception(std::move(e));
+          } catch (const StoreError& x) {
+            a.error.emplace(x.code(), x.what());
+          } catch (const std::exception& x) {
+            a.error.emplace(StoreError::Code::unavailable, x.what());
+          }
         }
+        answer.set_value(std::move(a));
       },
       std::move(script_source));
-  return future.get();
+  Answer a = future.get();
+  if (a.error) throw StoreError(a.error->code(), a.error->what());
+  return std::move(a.reply);
 }
 
 }  // namespace errand::store::redis

@@ -253,6 +253,13 @@ bool RedisStore::reachable() const {
   return impl_->client.connected();
 }
 
+StoreHealth RedisStore::health() const {
+  if (impl_->client.connected()) return {};
+  const auto why = impl_->client.last_error();
+  return {false, fmt::format("redis at {} is unreachable{}{}", redacted(impl_->options.endpoint),
+                             why.empty() ? "" : ": ", why)};
+}
+
 std::vector<std::string> RedisStore::durability_warnings() {
   std::vector<std::string> out;
   const Reply info = impl_->client.call({"INFO", "persistence"});

@@ -37,7 +37,10 @@ RedisEndpoint parse_redis_url(std::string_view url) {
   const boost::urls::url_view u = *parsed;
   RedisEndpoint e;
   if (u.host().empty()) refuse(url, "no host");
-  e.host = u.host();  // decoded; an IPv6 address without its brackets
+  e.host = u.host();  // decoded
+  if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
+    e.host = e.host.substr(1, e.host.size() - 2);  // hiredis takes an IPv6 address bare
+  }
   if (u.has_port()) {
     const auto port = u.port();
     unsigned value = 0;

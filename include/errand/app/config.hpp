@@ -17,6 +17,7 @@
 #include "errand/guard/circuit_breaker.hpp"
 #include "errand/http/middleware.hpp"
 #include "errand/observe/logger.hpp"
+#include "errand/store/redis_store.hpp"
 
 namespace errand::app {
 
@@ -44,7 +45,10 @@ struct Config {
   std::vector<std::string> auth_public = {"/healthz", "/readyz", "/metrics"};
   std::vector<ConcurrencyRule> concurrency_limits;
 
-  enum class StoreKind : std::uint8_t { sqlite, memory } store = StoreKind::sqlite;
+  // sqlite: app.sqlite's file; memory: nothing kept; redis: `redis` (its
+  // logger is replaced by the server's).
+  enum class StoreKind : std::uint8_t { sqlite, memory, redis } store = StoreKind::sqlite;
+  store::RedisOptions redis{};
   guard::CircuitBreaker::Options breaker;  // http.request's per-host circuits
   SmtpOptions smtp;                        // email.send; no host: no such type
 };

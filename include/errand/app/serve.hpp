@@ -14,8 +14,10 @@ namespace errand::app {
 void install_standard_middleware(http::Router& router, std::chrono::milliseconds request_timeout,
                                  const observe::Logger& logger);
 
-// GET /healthz: the process is up. GET /readyz: 503 while draining.
-void install_health_routes(http::Server& server);
+// GET /healthz: the process is up. GET /readyz: 503 `draining` while
+// draining, 503 `store_unavailable` while `store` (if given) reports it cannot
+// take writes (Redis unreachable).
+void install_health_routes(http::Server& server, const store::Store* store = nullptr);
 
 // The configured rate limits, bearer authentication and concurrency limits,
 // in that order (inside the standard stack: a request is timed, logged and

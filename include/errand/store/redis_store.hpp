@@ -41,8 +41,8 @@ namespace errand::store {
 struct RedisEndpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
-  std::string user;  // empty: AUTH with the password alone (or none)
-  std::string password;
+  std::string user{};  // empty: AUTH with the password alone (or none)
+  std::string password{};
   int db = 0;
 
   friend bool operator==(const RedisEndpoint&, const RedisEndpoint&) = default;
@@ -73,8 +73,10 @@ class RedisStore final : public Store {
   explicit RedisStore(RedisOptions options);
   ~RedisStore() override;
 
-  // True while some connection to Redis is up (for /readyz).
+  // True while some connection to Redis is up.
   [[nodiscard]] bool reachable() const;
+  // Not ready while no connection to Redis is up, with the last error.
+  [[nodiscard]] StoreHealth health() const override;
   // What Redis's persistence settings mean for acknowledged tasks, as
   // warnings for the operator (empty when AOF with fsync always is on).
   [[nodiscard]] std::vector<std::string> durability_warnings();

@@ -102,6 +102,12 @@ struct QueueInfo {
 // member becoming final, with payload
 //   {"group": id, "payload": <completion payload>,
 //    "members": [{"id","type","state","result","error"}, ...]}.
+// Whether the store can take writes now, for /readyz.
+struct StoreHealth {
+  bool ready = true;
+  std::string reason{};  // why not, for operators
+};
+
 struct GroupSpec {
   std::string id;
   std::optional<NewTask> completion{};
@@ -113,6 +119,10 @@ class Store {
   Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+
+  // Cheap (no I/O): what the store last saw of its backend. The default:
+  // always ready (a store in this process).
+  [[nodiscard]] virtual StoreHealth health() const { return {}; }
 
   // Atomic: all stored or none. Order of the answer = order of `tasks`.
   virtual std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) = 0;

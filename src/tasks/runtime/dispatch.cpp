@@ -53,8 +53,13 @@ std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&&
 
 void Runtime::Impl::dispatch_loop() {
   std::mt19937 rng{std::random_device{}()};
+  // While claims fail (the store is away), the loop waits longer each time,
+  // up to kMaxClaimBackoff, and logs the first failure and the recovery only.
+  constexpr std::chrono::milliseconds kMaxClaimBackoff{5000};
+  std::chrono::milliseconds backoff{0};
   while (true) {
     bool more = false;
+    bool failed = false;
     for (Queue* q : polling_order(rng)) {
       std::size_t free = 0;
       {
@@ -69,9 +74,17 @@ void Runtime::Impl::dispatch_loop() {
       try {
         got = store->claim(q->cfg.name, want, {owner, at + cfg.lease}, at);
       } catch (const std::exception& e) {
-        cfg.logger.error("claim failed", {{"queue", q->cfg.name}, {"error", e.what()}});
+        if (backoff.count() == 0 && !failed) {
+          cfg.logger.error("claim failed; retrying with backoff until the store answers",
+                           {{"queue", q->cfg.name}, {"error", e.what()}});
+        }
+        failed = true;
         store_failed("claim");
         continue;
+      }
+      if (backoff.count() > 0) {
+        cfg.logger.info("claims work again", {{"queue", q->cfg.name}});
+        backoff = std::chrono::milliseconds(0);
       }
       if (got.empty()) continue;
       more = more || got.size() == want;
@@ -94,11 +107,20 @@ void Runtime::Impl::dispatch_loop() {
       q->cv.notify_all();
       release_all(late);
     }
+    if (failed) {
+      backoff = std::clamp(backoff * 2, std::max(cfg.poll_interval, std::chrono::milliseconds(50)),
+                           kMaxClaimBackoff);
+    }
     MutexLock lock(mu);
     if (stopping) return;
-    if (!more)
+    if (failed) {
+      // Only a stop ends this wait early: a wake-up is new work, which the
+      // store that just failed cannot take either.
+      lock.wait_for(dispatcher_cv, backoff, [&]() ERRAND_REQUIRES(mu) { return stopping; });
+    } else if (!more) {
       lock.wait_for(dispatcher_cv, cfg.poll_interval,
                     [&]() ERRAND_REQUIRES(mu) { return wake || stopping; });
+    }
     wake = false;
   }
 }

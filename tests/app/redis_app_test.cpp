@@ -1,0 +1,102 @@
+// errand on the Redis store, through real HTTP: tasks enqueued over the API
+// run and finish; when Redis goes away the API answers 503 store_unavailable
+// (never a 202 for a task that was not stored) and /readyz says not ready;
+// when Redis is back both recover without a restart.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "errand/app/builtin_tasks.hpp"
+#include "errand/app/task_api.hpp"
+#include "errand/errand.hpp"
+#include "errand/store/redis_store.hpp"
+#include "support/http_client.hpp"
+#include "support/redis_server.hpp"
+#include "support/wait.hpp"
+
+namespace errand::app {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawResponse;
+
+class RedisApp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::RedisOptions r;
+    r.endpoint = store::parse_redis_url(redis.url());
+    r.command_timeout = 1000ms;
+    store = std::make_shared<store::RedisStore>(r);
+    AppOptions o;
+    o.http.address = "127.0.0.1";
+    o.http.port = 0;
+    o.http.threads = 2;
+    o.store = store;
+    o.tasks.queues = {{"default", 2, 1}};
+    o.tasks.poll_interval = 10ms;
+    o.tasks.shutdown_grace = 50ms;
+    o.logger = observe::Logger::null();
+    app = std::make_unique<App>(o);
+    register_builtin_tasks(app->tasks());
+    install_task_api(app->http(), app->tasks());
+    app->start();
+    client = std::make_unique<test::Client>(app->port());
+  }
+
+  RawResponse post(std::string_view body) {
+    return client->request("POST", "/v1/tasks", body, {{"Content-Type", "application/json"}});
+  }
+  RawResponse get(std::string_view target) { return client->request("GET", target); }
+  bool reaches(const std::string& id, std::string_view state) {
+    return test::eventually([&] {
+      const auto r = get("/v1/tasks/" + id);
+      return r.status == 200 && r.json().at("state").as_string() == state;
+    });
+  }
+
+  test::RedisServer redis{{.append_only = true}};
+  std::shared_ptr<store::RedisStore> store;
+  std::unique_ptr<App> app;
+  std::unique_ptr<test::Client> client;
+};
+
+TEST_F(RedisApp, TasksEnqueuedOverHttpRunToSucceeded) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    const auto r = post(R"({"type":"demo.sleep","payload":{"seconds":0.01}})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    ids.emplace_back(r.json().at("id").as_string());
+  }
+  for (const auto& id : ids) ASSERT_TRUE(reaches(id, "succeeded")) << id;
+  const auto q = get("/v1/queues");
+  ASSERT_EQ(q.status, 200) << q.body;
+  EXPECT_NE(q.body.find("\"succeeded\":20"), std::string::npos) << q.body;
+  EXPECT_EQ(get("/readyz").status, 200);
+}
+
+TEST_F(RedisApp, RedisAwayIs503AndNotReadyThenBothRecover) {
+  const auto before = post(R"({"type":"demo.sleep","payload":{"seconds":0.01}})");
+  ASSERT_EQ(before.status, 202) << before.body;
+  redis.stop();
+  ASSERT_TRUE(test::eventually([&] { return get("/readyz").status == 503; }));
+  const auto ready = get("/readyz");
+  EXPECT_EQ(ready.json().at("error").at("code").as_string(), "store_unavailable");
+  for (int i = 0; i < 3; ++i) {
+    const auto r = post(R"({"type":"demo.sleep","payload":{"seconds":0.01}})");
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.json().at("error").at("code").as_string(), "store_unavailable") << r.body;
+    EXPECT_FALSE(r.header("Retry-After").empty());
+  }
+  EXPECT_EQ(get("/healthz").status, 200);  // the process is fine; only its store is away
+
+  redis.start();
+  ASSERT_TRUE(test::eventually([&] { return get("/readyz").status == 200; }));
+  const auto after = post(R"({"type":"demo.sleep","payload":{"seconds":0.01}})");
+  ASSERT_EQ(after.status, 202) << after.body;
+  // Workers resume by themselves: both tasks finish (the first one survived in the AOF).
+  EXPECT_TRUE(reaches(std::string(after.json().at("id").as_string()), "succeeded"));
+  EXPECT_TRUE(reaches(std::string(before.json().at("id").as_string()), "succeeded"));
+}
+
+}  // namespace
+}  // namespace errand::app
