@@ -114,6 +114,7 @@ boost::json::object task_json(const store::TaskRecord& r, bool with_bodies) {
   o["traceparent"] = opt_text(r.traceparent);
   o["request_id"] = opt_text(r.request_id);
   o["cancel_requested"] = r.cancel_requested;
+  o["node"] = opt_text(r.node);
   o["created_at"] = format_time(r.created_at);
   o["updated_at"] = format_time(r.updated_at);
   o["started_at"] = opt_time(r.started_at);

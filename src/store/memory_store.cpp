@@ -236,6 +236,7 @@ std::vector<TaskRecord> MemoryStore::claim(std::string_view queue, std::size_t m
       x.started_at = now;
       x.lease_owner = lease.owner;
       x.lease_expires_at = lease.expires_at;
+      x.node = lease.node.empty() ? lease.owner : lease.node;
     });
     out.push_back(r);
   }

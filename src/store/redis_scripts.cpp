@@ -26,7 +26,7 @@ local function int(x) return string.format('%d', x) end
 local FINAL = {succeeded = true, dead = true, cancelled = true}
 local ZERO_DEFAULT = {pr = true, a = true, to = true, pg = true}
 local ALL_FIELDS = {'y', 'q', 'p', 'pr', 's', 'a', 'ma', 'r', 'to', 'u', 'tp', 'ri', 'g', 'pg',
-  'pm', 'res', 'err', 'c', 'up', 'st', 'f', 'lo', 'le', 'cr'}
+  'pm', 'res', 'err', 'c', 'up', 'st', 'f', 'lo', 'le', 'cr', 'nd'}
 
 local function fail_with(code, message) error({err = 'ERRAND ' .. code .. ' ' .. message}) end
 
@@ -273,7 +273,7 @@ if n == 0 then member_final(gid) end
 return out
 )lua";
 
-// ARGV: now, queue, max, owner, lease expiry. Reply: the claimed records.
+// ARGV: now, queue, max, owner, lease expiry, node. Reply: the claimed records.
 constexpr const char* kClaim = R"lua(
 local q = ARGV[2]
 local due = redis.call('ZRANGEBYSCORE', key('q', q, 'due'), '-inf', NOW_S, 'LIMIT', 0, SWEEP)
@@ -286,7 +286,7 @@ local out = {}
 for _, id in ipairs(ids) do
   local r = load(id)
   transition(r, 'active', {a = int(tonumber(r.a or '0') + 1), st = NOW_S, lo = ARGV[4],
-    le = ARGV[5]})
+    le = ARGV[5], nd = ARGV[6]})
   out[#out + 1] = flat(r)
 end
 return out

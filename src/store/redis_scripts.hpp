@@ -14,7 +14,8 @@
 //   ma max_attempts, r run_at, to timeout, u unique_key, tp traceparent,
 //   ri request_id, g group_id, pg progress, pm progress_message, res result,
 //   err last_error, c created_at, up updated_at, st started_at,
-//   f finished_at, lo lease_owner, le lease_expires_at, cr cancel_requested.
+//   f finished_at, lo lease_owner, le lease_expires_at, cr cancel_requested,
+//   nd node.
 // Empty strings and zero defaults are not stored.
 
 #include <string>

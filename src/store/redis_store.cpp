@@ -102,6 +102,8 @@ TaskRecord decode(std::string id, const std::vector<Reply>& e, std::size_t from)
       r.lease_expires_at = to_time(v);
     } else if (f == "cr") {
       r.cancel_requested = v == "1";
+    } else if (f == "nd") {
+      r.node = v;
     }
   }
   return r;
@@ -347,11 +349,12 @@ std::vector<Enqueued> RedisStore::enqueue_group(GroupSpec group, std::vector<New
 
 std::vector<TaskRecord> RedisStore::claim(std::string_view queue, std::size_t max,
                                           const Lease& lease, TimePoint now) {
-  auto a = impl_->args(impl_->claim, now, 4);
+  auto a = impl_->args(impl_->claim, now, 5);
   a.emplace_back(queue);
   a.push_back(std::to_string(max));
   a.push_back(lease.owner);
   a.push_back(ms(lease.expires_at));
+  a.push_back(lease.node.empty() ? lease.owner : lease.node);
   const Reply r = impl_->run(impl_->claim, std::move(a));
   std::vector<TaskRecord> out;
   out.reserve(r.elements.size());

@@ -34,7 +34,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -117,6 +117,10 @@ DROP INDEX tasks_state;
 DROP INDEX tasks_queue;
 CREATE INDEX tasks_listed ON tasks(state, id)
   WHERE state IN ('scheduled', 'retrying', 'dead', 'cancelled');
+)sql",
+    // 4: the node that runs (or last ran) a task, kept after its lease ends.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN node TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

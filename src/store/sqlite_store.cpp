@@ -42,7 +42,7 @@ constexpr std::string_view kCols =
     "id, type, queue, payload, priority, state, attempt, max_attempts, run_at, timeout_ms, "
     "unique_key, traceparent, request_id, group_id, progress, progress_message, result, "
     "last_error, created_at, updated_at, started_at, finished_at, lease_owner, "
-    "lease_expires_at, cancel_requested";
+    "lease_expires_at, cancel_requested, node";
 
 constexpr std::string_view kUnfinished = "('scheduled', 'pending', 'active', 'retrying')";
 
@@ -73,6 +73,7 @@ TaskRecord read_record(const Query& q) {
   r.lease_owner = q.text(22);
   r.lease_expires_at = at(q.opt_i64(23));
   r.cancel_requested = q.i64(24) != 0;
+  r.node = q.text(25);
   return r;
 }
 
@@ -325,7 +326,7 @@ std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t m
     }
     auto q = db.query(
         fmt::format("UPDATE tasks SET state = 'active', attempt = attempt + 1, started_at = ?1, "
-                    "updated_at = ?1, lease_owner = ?2, lease_expires_at = ?3 "
+                    "updated_at = ?1, lease_owner = ?2, lease_expires_at = ?3, node = ?6 "
                     "WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND state = 'pending' "
                     "ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING {}",
                     kCols));
@@ -333,7 +334,8 @@ std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t m
         .bind(2, std::string_view(lease.owner))
         .bind(3, ms(lease.expires_at))
         .bind(4, queue)
-        .bind(5, static_cast<std::int64_t>(max));
+        .bind(5, static_cast<std::int64_t>(max))
+        .bind(6, std::string_view(lease.node.empty() ? lease.owner : lease.node));
     while (q.step()) out.push_back(read_record(q));
   });
   // RETURNING gives no order; claim promises priority, then run_at, then id.

@@ -227,6 +227,7 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
                          "DROP INDEX tasks_listed; "
                          "CREATE INDEX tasks_state ON tasks(state, id); "
                          "CREATE INDEX tasks_queue ON tasks(queue, state, id); "
+                         "ALTER TABLE tasks DROP COLUMN node; "
                          "UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -236,6 +237,8 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   const auto qs = s.queues();
   ASSERT_EQ(qs.size(), 1U);
   EXPECT_EQ(qs[0].pending, 3U);  // the two old tasks counted by the migration, the new by trigger
+  // Version 4: the node column, empty for the old tasks.
+  ASSERT_EQ(s.claim("default", 3, {"w~1", t0 + std::chrono::seconds(30), "w"}, t0).size(), 3U);
   // Version 3: the full state indexes are replaced by partial ones.
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   std::vector<std::string> indexes;

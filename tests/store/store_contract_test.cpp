@@ -611,6 +611,42 @@ TEST_P(StoreContract, RetryAndRemove) {
   EXPECT_FALSE(store->remove(id));
 }
 
+// The lease owner is the attempt's fencing token; the node is who ran it,
+// kept after the attempt ends (the lease owner is cleared).
+TEST_P(StoreContract, NodeIsRecordedAtClaimAndKeptAfterwards) {
+  const auto id = add(task());
+  EXPECT_EQ(get(id).node, "");
+  const auto got = store->claim("default", 1, {"n1~a.1", t0 + seconds(30), "n1"}, t0);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].node, "n1");
+  EXPECT_EQ(got[0].lease_owner, "n1~a.1");
+  EXPECT_FALSE(store->complete(id, "n1", "null", t0));  // the node is not the token
+  ASSERT_TRUE(store->complete(id, "n1~a.1", "null", t0));
+  const auto r = get(id);
+  EXPECT_EQ(r.node, "n1");
+  EXPECT_TRUE(r.lease_owner.empty());
+  // Without a node the owner stands for it.
+  const auto other = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease("w9"), t0).size(), 1U);
+  EXPECT_EQ(get(other).node, "w9");
+}
+
+// A node whose lease expired and was claimed again — by itself, under a new
+// token — cannot record the old attempt's outcome.
+TEST_P(StoreContract, AStaleAttemptCannotWriteAfterItsTaskWasClaimedAgain) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, {"n1~a.1", t0 + seconds(10), "n1"}, t0).size(), 1U);
+  EXPECT_EQ(store->reclaim_expired(t0 + seconds(11)), 1U);
+  ASSERT_EQ(store->claim("default", 1, {"n1~a.2", t0 + seconds(60), "n1"}, t0 + seconds(12)).size(),
+            1U);
+  EXPECT_FALSE(store->complete(id, "n1~a.1", "stale", t0 + seconds(13)));
+  EXPECT_FALSE(store->fail(id, "n1~a.1", "stale", std::nullopt, t0 + seconds(13)));
+  EXPECT_FALSE(store->set_progress(id, "n1~a.1", 50, "stale", t0 + seconds(13)));
+  EXPECT_EQ(store->extend_leases({id}, {"n1~a.1", t0 + seconds(99), "n1"}, t0).lost.size(), 1U);
+  EXPECT_TRUE(store->complete(id, "n1~a.2", "fresh", t0 + seconds(14)));
+  EXPECT_EQ(get(id).result, "fresh");
+}
+
 TEST_P(StoreContract, ProgressIsRecordedForTheOwner) {
   const auto id = add(task());
   EXPECT_FALSE(store->set_progress(id, "w1", 10, "not active", t0));

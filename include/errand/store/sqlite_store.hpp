@@ -46,7 +46,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteOptions options);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;

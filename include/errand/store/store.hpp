@@ -57,9 +57,15 @@ struct Enqueued {
   bool created = true;  // false: an unfinished task with the same unique_key exists
 };
 
+// `owner` is the lease's fencing token: unique per claim (the runtime makes
+// it NODE~LIFE.SEQ), and every later write of the attempt must present it, so
+// an attempt whose lease expired and was claimed again — by another node, or
+// by the same node, or by a restarted node with the same id — can no longer
+// record anything. `node` names the process, for people (TaskRecord::node).
 struct Lease {
-  std::string owner;  // a worker process's id
+  std::string owner;
   TimePoint expires_at;
+  std::string node{};  // empty: the owner
 };
 
 struct HeartbeatResult {

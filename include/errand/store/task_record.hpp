@@ -86,6 +86,8 @@ struct TaskRecord {
   std::string lease_owner;               // empty unless active
   std::optional<TimePoint> lease_expires_at;
   bool cancel_requested = false;
+  std::string
+      node;  // the node running the task, or that ran its latest attempt; kept after it ends
 
   friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
 };

@@ -3,6 +3,8 @@
 // hands them to the queue's workers.
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "tasks/runtime/runtime_impl.hpp"
 
 namespace errand::tasks {
@@ -34,6 +36,7 @@ std::vector<Runtime::Impl::Queue*> Runtime::Impl::polling_order(std::mt19937& rn
 }
 
 std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&& t) {
+  const std::string lease_owner = t.lease_owner;
   auto a = std::make_shared<detail::Attempt>();
   auto parent = observe::TraceContext::parse(t.traceparent);
   a->trace = parent ? parent->child() : observe::TraceContext::generate();
@@ -46,7 +49,7 @@ std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&&
                             {"request_id", t.request_id}});
   a->store = store.get();
   a->clock = clock.get();
-  a->owner = owner;
+  a->owner = lease_owner;  // the claim's fencing token, which every write of the attempt names
   a->task = std::move(t);
   return a;
 }
@@ -72,7 +75,12 @@ void Runtime::Impl::dispatch_loop() {
       std::vector<store::TaskRecord> got;
       const TimePoint at = now();
       try {
-        got = store->claim(q->cfg.name, want, {owner, at + cfg.lease}, at);
+        // Each claim's lease owner is new (NODE~LIFE.SEQ): a fencing token,
+        // so an attempt of this node whose lease expired cannot write after
+        // the task was claimed again, even by this node.
+        got = store->claim(
+            q->cfg.name, want,
+            {fmt::format("{}~{}.{}", owner, life, ++claim_seq), at + cfg.lease, owner}, at);
       } catch (const std::exception& e) {
         if (backoff.count() == 0 && !failed) {
           cfg.logger.error("claim failed; retrying with backoff until the store answers",
@@ -130,7 +138,7 @@ void Runtime::Impl::release_all(const std::vector<std::shared_ptr<detail::Attemp
   for (const auto& a : attempts) {
     try {
       const TimePoint at = now();
-      store->release(a->task.id, owner, at, at);
+      store->release(a->task.id, a->owner, at, at);
     } catch (const std::exception& e) {
       store_failed("release");
       a->log.error("release failed; the task returns when its lease expires",

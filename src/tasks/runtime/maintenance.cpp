@@ -81,24 +81,26 @@ void Runtime::Impl::watchdog(TimePoint at) {
   }
 }
 
+// One extend_leases per lease owner (each claim has its own: the fencing
+// token), usually a handful.
 void Runtime::Impl::heartbeat(TimePoint at) {
-  std::vector<std::string> ids;
+  std::map<std::string, std::vector<std::string>, std::less<>> by_owner;
   {
     const MutexLock lock(mu);
-    ids.reserve(in_flight.size());
-    for (const auto& [id, a] : in_flight) ids.push_back(id);
+    for (const auto& [id, a] : in_flight) by_owner[a->owner].push_back(id);
   }
-  if (ids.empty()) return;
-  store::HeartbeatResult hb;
-  try {
-    hb = store->extend_leases(ids, {owner, at + cfg.lease}, at);
-  } catch (const std::exception& e) {
-    cfg.logger.error("heartbeat failed", {{"error", e.what()}, {"tasks", ids.size()}});
-    store_failed("extend_leases");
-    return;
+  for (const auto& [lease_owner, ids] : by_owner) {
+    store::HeartbeatResult hb;
+    try {
+      hb = store->extend_leases(ids, {lease_owner, at + cfg.lease, owner}, at);
+    } catch (const std::exception& e) {
+      cfg.logger.error("heartbeat failed", {{"error", e.what()}, {"tasks", ids.size()}});
+      store_failed("extend_leases");
+      return;
+    }
+    stop_local(hb.cancel_requested, StopReason::cancelled);
+    stop_local(hb.lost, StopReason::lease_lost);
   }
-  stop_local(hb.cancel_requested, StopReason::cancelled);
-  stop_local(hb.lost, StopReason::lease_lost);
 }
 
 void Runtime::Impl::stop_local(const std::vector<std::string>& ids, StopReason why) {

@@ -60,7 +60,7 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
   auto fail_or_retry = [&](std::optional<milliseconds> delay) {
     if (a.task.attempt >= a.task.max_attempts) {
       recorded_as = AttemptOutcome::dead;
-      ok = store->fail(id, owner, error, std::nullopt, at);
+      ok = store->fail(id, a.owner, error, std::nullopt, at);
       return;
     }
     const RetryPolicy policy =
@@ -68,13 +68,13 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
     recorded_as = AttemptOutcome::retrying;
     const auto wait =
         std::clamp(delay.value_or(policy.delay(a.task.attempt)), milliseconds(0), kMaxHorizon);
-    ok = store->fail(id, owner, error, at + wait, at);
+    ok = store->fail(id, a.owner, error, at + wait, at);
   };
   if (out.kind() == Outcome::Kind::done) {
     async_started();
     try {
       store->complete_async(
-          id, owner, json::to_text(out.result()), at,
+          id, a.owner, json::to_text(out.result()), at,
           [this, ap, info, took](bool committed, const std::exception_ptr& failure) {
             report(*ap, info,
                    recorded(*ap, AttemptOutcome::succeeded, committed,
@@ -101,7 +101,7 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
   try {
     if (reason == StopReason::shutdown) {
       recorded_as = AttemptOutcome::requeued;
-      ok = store->release(id, owner, at, at);
+      ok = store->release(id, a.owner, at, at);
     } else if (reason == StopReason::lease_lost) {
       recorded_as = AttemptOutcome::lost;
     } else if (reason == StopReason::timeout) {
@@ -109,13 +109,13 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
       fail_or_retry(std::nullopt);
     } else if (reason == StopReason::cancelled || out.kind() == Outcome::Kind::cancelled) {
       recorded_as = AttemptOutcome::cancelled;
-      ok = store->finish_cancelled(id, owner, at);
+      ok = store->finish_cancelled(id, a.owner, at);
     } else if (out.kind() == Outcome::Kind::snooze) {
       recorded_as = AttemptOutcome::snoozed;
-      ok = store->release(id, owner, at + snooze_delay(out), at);
+      ok = store->release(id, a.owner, at + snooze_delay(out), at);
     } else if (out.kind() == Outcome::Kind::fail_permanently) {
       recorded_as = AttemptOutcome::dead;
-      ok = store->fail(id, owner, error, std::nullopt, at);
+      ok = store->fail(id, a.owner, error, std::nullopt, at);
     } else {
       fail_or_retry(out.delay());
     }

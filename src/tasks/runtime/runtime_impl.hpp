@@ -67,7 +67,9 @@ struct Runtime::Impl {
   RuntimeConfig cfg;
   std::shared_ptr<Clock> clock;
   Registry registry;
-  std::string owner;
+  std::string owner;                           // the node id
+  std::string life = observe::random_hex(4);   // this Runtime's, in lease owners
+  std::uint64_t claim_seq = 0;                 // the dispatcher thread's
   std::vector<std::unique_ptr<Queue>> queues;  // fixed at construction
   std::vector<Schedule> schedules;             // fixed at start
   std::map<std::string, std::unique_ptr<guard::TokenBucket>, std::less<>>

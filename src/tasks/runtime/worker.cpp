@@ -57,7 +57,7 @@ bool Runtime::Impl::wait_for_turn(detail::Attempt& a, TimePoint at) {
     reservations.insert_or_assign(a.task.id, turn);
   }
   try {
-    store->release(a.task.id, owner, turn, at);
+    store->release(a.task.id, a.owner, turn, at);
   } catch (const std::exception& e) {
     a.log.error("release failed; the task returns when its lease expires", {{"error", e.what()}});
     store_failed("release");
