@@ -203,6 +203,20 @@ int main(int argc, char** argv) {
                    "Queues and their workers: NAME=WORKERS[:WEIGHT[:PREFETCH]],...")
       ->envname("ERRAND_QUEUES")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--node-id", tasks.owner,
+                   "This process's name among the nodes sharing a store (default host:pid:random)")
+      ->envname("ERRAND_NODE_ID");
+  std::string role = "all";
+  serve_cmd
+      ->add_option("--role", role,
+                   "all (API and workers), api (API, no workers) or worker (workers; HTTP serves "
+                   "only /healthz, /readyz, /metrics)")
+      ->envname("ERRAND_ROLE")
+      ->check(CLI::IsMember({"all", "api", "worker"}))
+      ->capture_default_str();
+  add_duration(*serve_cmd, "--node-timeout", tasks.node_silence, "ERRAND_NODE_TIMEOUT",
+               "A node not heard from for this long is dropped from /v1/nodes (heartbeat: 5s)");
   add_duration(*serve_cmd, "--task-grace", tasks.shutdown_grace, "ERRAND_TASK_GRACE",
                "On shutdown, time for running tasks to finish before they are stopped");
   add_duration(*serve_cmd, "--lease", tasks.lease, "ERRAND_LEASE",
@@ -257,6 +271,9 @@ int main(int argc, char** argv) {
       }
       config.app.sqlite.synchronous = sync == "full" ? store::SqliteOptions::Synchronous::full
                                                      : store::SqliteOptions::Synchronous::normal;
+      config.role = role == "api"      ? app::Config::Role::api
+                    : role == "worker" ? app::Config::Role::worker
+                                       : app::Config::Role::all;
       tasks.queues = parse_queues(queues);  // the rest is checked once, by app::serve's validate()
     }
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 #include "client_commands.hpp"
 
 #include <unistd.h>
+#include <cstdlib>
 
 #include <cstdio>
 #include <iostream>
@@ -76,6 +77,7 @@ struct ClientCommands::State {
   CLI::App* retry = nullptr;
   CLI::App* list = nullptr;
   CLI::App* queues = nullptr;
+  CLI::App* nodes = nullptr;
 
   // enqueue
   std::string type;
@@ -282,16 +284,46 @@ struct ClientCommands::State {
     print_table(rows);
     return 0;
   }
+
+  int do_nodes() const {
+    const auto r = client->request("GET", "/v1/nodes");
+    if (const int rc = check(r)) return rc;
+    if (as_json) {
+      std::cout << r.body << "\n";
+      return 0;
+    }
+    const auto v = json::parse(r.body);
+    std::vector<std::vector<std::string>> rows = {
+        {"NODE", "ROLE", "VERSION", "STARTED", "LAST SEEN", "QUEUES (BUSY/WORKERS)"}};
+    for (const auto& n : v.at("nodes").as_array()) {
+      std::string served;
+      for (const auto& q : n.at("queues").as_array()) {
+        if (!served.empty()) served += " ";
+        served +=
+            fmt::format("{}={}/{}", str(q.at("name")), str(q.at("busy")), str(q.at("workers")));
+      }
+      rows.push_back({str(n.at("id")) + (n.at("self").as_bool() ? " *" : ""), str(n.at("role")),
+                      str(n.at("version")), str(n.at("started_at")), str(n.at("last_seen")),
+                      served.empty() ? "-" : served});
+    }
+    print_table(rows);
+    return 0;
+  }
 };
 
 ClientCommands::ClientCommands(CLI::App& cli) : s_(std::make_unique<State>()) {
   auto& s = *s_;
+  // The environment is read here, once, not through CLI11's envname: every
+  // subcommand binds these two variables, and CLI11 applies an option's
+  // environment variable even for subcommands that were not given, after
+  // the command line of the one that was.
+  if (const char* server = std::getenv("ERRAND_SERVER")) s.server = server;
+  if (const char* token = std::getenv("ERRAND_TOKEN")) s.token = token;
   auto common = [&s](CLI::App* cmd) {
-    cmd->add_option("--server", s.server, "errand server URL")
-        ->envname("ERRAND_SERVER")
+    cmd->add_option("--server", s.server, "errand server URL (env ERRAND_SERVER)")
         ->capture_default_str();
-    cmd->add_option("--token", s.token, "Bearer token, when the server has --auth-token")
-        ->envname("ERRAND_TOKEN");
+    cmd->add_option("--token", s.token,
+                    "Bearer token, when the server has --auth-token (env ERRAND_TOKEN)");
     cmd->add_flag("--json", s.as_json, "Print the server's JSON instead of a table");
     cmd->add_option("--timeout", s.timeout, "Request timeout")->capture_default_str();
     return cmd;
@@ -325,6 +357,8 @@ ClientCommands::ClientCommands(CLI::App& cli) : s_(std::make_unique<State>()) {
       ->capture_default_str();
 
   s.queues = common(cli.add_subcommand("queues", "Show queues and their counts"));
+  s.nodes = common(
+      cli.add_subcommand("nodes", "Show the nodes sharing the server's store (* the one asked)"));
 }
 
 ClientCommands::~ClientCommands() = default;
@@ -332,7 +366,7 @@ ClientCommands::~ClientCommands() = default;
 bool ClientCommands::parsed() const {
   const auto& s = *s_;
   return s.enqueue->parsed() || s.status->parsed() || s.cancel->parsed() || s.retry->parsed() ||
-         s.list->parsed() || s.queues->parsed();
+         s.list->parsed() || s.queues->parsed() || s.nodes->parsed();
 }
 
 int ClientCommands::run() {
@@ -344,6 +378,7 @@ int ClientCommands::run() {
     if (s.cancel->parsed()) return s.do_post_action("cancel");
     if (s.retry->parsed()) return s.do_post_action("retry");
     if (s.list->parsed()) return s.do_list();
+    if (s.nodes->parsed()) return s.do_nodes();
     return s.do_queues();
   } catch (const ClientError& e) {
     std::cerr << "errand: " << e.what() << "\n";

@@ -49,7 +49,20 @@ void validate(const Config& config) {
     refuse("--request-timeout must be positive");
   }
   if (tasks.lease < std::chrono::seconds(1)) refuse("--lease must be at least 1s");
-  if (tasks.queues.empty()) refuse("--queues: at least one queue is needed");
+  if (tasks.queues.empty() && config.role != Config::Role::api) {
+    refuse("--queues: at least one queue is needed (or --role api, which runs no workers)");
+  }
+  if (!tasks.owner.empty() &&
+      (tasks.owner.size() > 128 || std::any_of(tasks.owner.begin(), tasks.owner.end(), [](char ch) {
+         return ch == '~' || std::isspace(static_cast<unsigned char>(ch)) != 0 ||
+                std::iscntrl(static_cast<unsigned char>(ch)) != 0;
+       }))) {
+    refuse("--node-id must be 1..128 characters without spaces or '~'");
+  }
+  if (tasks.node_silence < 2 * tasks.node_heartbeat) {
+    refuse(fmt::format("--node-timeout must be at least twice the node heartbeat ({} ms)",
+                       tasks.node_heartbeat.count()));
+  }
   for (std::size_t i = 0; i < tasks.queues.size(); ++i) {
     const auto& q = tasks.queues[i];
     if (!tasks::valid_name(q.name)) {

@@ -66,6 +66,11 @@ int serve(const Config& config) {
   auto logger = observe::Logger::to_stderr(config.log_level, config.log_format);
   try {
     AppOptions o = config.app;
+    using Role = Config::Role;
+    o.tasks.role = config.role == Role::api      ? "api"
+                   : config.role == Role::worker ? "worker"
+                                                 : "all";
+    if (config.role == Role::api) o.tasks.queues.clear();
     if (config.store == Config::StoreKind::memory) o.store = std::make_shared<store::MemoryStore>();
     if (config.store == Config::StoreKind::redis) {
       auto r = config.redis;
@@ -81,7 +86,10 @@ int serve(const Config& config) {
     auto circuits =
         register_builtin_tasks(app.tasks(), config.smtp, &app.metrics(), config.breaker);
     install_traffic_control(app.http(), config, app.metrics());
-    install_task_api(app.http(), app.tasks(), {.circuits = circuits});
+    if (config.role != Role::worker) {
+      install_task_api(app.http(), app.tasks(), {.circuits = circuits});
+    }
+    logger.info("node", {{"id", app.tasks().owner()}, {"role", o.tasks.role}});
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending
   } catch (const std::exception& e) {
     logger.error("server failed", {{"error", e.what()}});

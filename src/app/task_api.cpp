@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <map>
 
 #include <fmt/format.h>
 #include <boost/describe.hpp>
@@ -318,18 +319,52 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         }
         std::sort(infos.begin(), infos.end(),
                   [](const auto& a, const auto& b) { return a.queue < b.queue; });
+        // Workers and busy handlers over every node: this one's live, the
+        // others' as of their last heartbeat.
+        std::map<std::string, std::pair<unsigned, std::size_t>, std::less<>> served;
+        for (const auto& q : rt.queues()) {
+          served[q.name] = {q.concurrency, rt.busy(q.name)};
+        }
+        for (const auto& n : rt.nodes()) {
+          if (n.id == rt.owner()) continue;
+          for (const auto& q : n.queues) {
+            served[q.name].first += q.workers;
+            served[q.name].second += q.busy;
+          }
+        }
         boost::json::array list;
-        const auto& local = rt.queues();
         for (const auto& info : infos) {
           auto o = detail::queue_json(info);
-          const auto it =
-              std::find_if(local.begin(), local.end(),
-                           [&](const tasks::QueueConfig& q) { return q.name == info.queue; });
-          o["workers"] = it == local.end() ? 0U : it->concurrency;
-          o["busy"] = rt.busy(info.queue);
+          const auto it = served.find(info.queue);
+          o["workers"] = it == served.end() ? 0U : it->second.first;
+          o["busy"] = it == served.end() ? std::size_t{0} : it->second.second;
           list.push_back(std::move(o));
         }
         c.json(200, {{"queues", std::move(list)}});
+      },
+      blocking);
+
+  router.get(
+      "/v1/nodes",
+      [&rt](Context& c) {
+        boost::json::array list;
+        for (const auto& n : rt.nodes()) {
+          boost::json::array queues;
+          std::size_t busy = 0;
+          for (const auto& q : n.queues) {
+            queues.push_back({{"name", q.name}, {"workers", q.workers}, {"busy", q.busy}});
+            busy += q.busy;
+          }
+          list.push_back({{"id", n.id},
+                          {"role", n.role},
+                          {"version", n.version},
+                          {"started_at", detail::format_time(n.started_at)},
+                          {"last_seen", detail::format_time(n.last_seen)},
+                          {"queues", std::move(queues)},
+                          {"busy", busy},
+                          {"self", n.id == rt.owner()}});
+        }
+        c.json(200, {{"nodes", std::move(list)}});
       },
       blocking);
 

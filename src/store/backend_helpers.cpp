@@ -70,6 +70,39 @@ std::vector<QueueInfo> queue_list(std::map<std::string, QueueInfo, std::less<>>&
   return out;
 }
 
+std::string node_to_json(const NodeInfo& n) {
+  boost::json::object o;
+  o["id"] = n.id;
+  o["role"] = n.role;
+  o["version"] = n.version;
+  o["started_at"] = n.started_at.time_since_epoch().count();
+  o["last_seen"] = n.last_seen.time_since_epoch().count();
+  boost::json::array qs;
+  for (const auto& q : n.queues) {
+    qs.push_back(boost::json::object{{"name", q.name}, {"workers", q.workers}, {"busy", q.busy}});
+  }
+  o["queues"] = std::move(qs);
+  return boost::json::serialize(o);
+}
+
+NodeInfo node_from_json(std::string_view text) {
+  const auto v = boost::json::parse(text);
+  const auto& o = v.as_object();
+  NodeInfo n;
+  n.id = o.at("id").as_string();
+  n.role = o.at("role").as_string();
+  n.version = o.at("version").as_string();
+  n.started_at = TimePoint{std::chrono::milliseconds(o.at("started_at").to_number<std::int64_t>())};
+  n.last_seen = TimePoint{std::chrono::milliseconds(o.at("last_seen").to_number<std::int64_t>())};
+  for (const auto& q : o.at("queues").as_array()) {
+    const auto& qo = q.as_object();
+    n.queues.push_back({std::string(qo.at("name").as_string()),
+                        static_cast<unsigned>(qo.at("workers").to_number<std::int64_t>()),
+                        static_cast<unsigned>(qo.at("busy").to_number<std::int64_t>())});
+  }
+  return n;
+}
+
 std::string new_task_to_json(const NewTask& t) {
   boost::json::object o;
   o["id"] = t.id;

@@ -31,6 +31,10 @@ void check_room(const NewTask& t, std::size_t waiting);
 [[nodiscard]] std::string new_task_to_json(const NewTask& t);
 [[nodiscard]] NewTask new_task_from_json(std::string_view text);
 
+// A node as every backend stores it (JSON text).
+[[nodiscard]] std::string node_to_json(const NodeInfo& n);
+[[nodiscard]] NodeInfo node_from_json(std::string_view text);
+
 // Queue infos keyed by name, as Store::queues() answers them (by name).
 [[nodiscard]] std::vector<QueueInfo> queue_list(
     std::map<std::string, QueueInfo, std::less<>>&& by_name);

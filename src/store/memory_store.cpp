@@ -39,6 +39,7 @@ struct MemoryStore::State {
   std::map<std::string, Group, std::less<>> groups ERRAND_GUARDED_BY(mu);
   std::map<std::string, TimePoint, std::less<>> schedules ERRAND_GUARDED_BY(mu);
   std::set<std::string, std::less<>> paused ERRAND_GUARDED_BY(mu);
+  std::map<std::string, NodeInfo, std::less<>> nodes ERRAND_GUARDED_BY(mu);
   std::map<std::string, QueueInfo, std::less<>> counts
       ERRAND_GUARDED_BY(mu);  // by queue, kept by (un)index
 
@@ -460,6 +461,25 @@ bool MemoryStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
   s_->insert(std::move(one.front()), now);
   s_->schedules.insert_or_assign(std::string(schedule), tick);
   return true;
+}
+
+void MemoryStore::heartbeat_node(const NodeInfo& node) {
+  const errand::detail::MutexLock lock(s_->mu);
+  s_->nodes.insert_or_assign(node.id, node);
+}
+
+void MemoryStore::remove_node(std::string_view id) {
+  const errand::detail::MutexLock lock(s_->mu);
+  if (auto it = s_->nodes.find(id); it != s_->nodes.end()) s_->nodes.erase(it);
+}
+
+std::vector<NodeInfo> MemoryStore::nodes(TimePoint now, std::chrono::milliseconds silence) {
+  const errand::detail::MutexLock lock(s_->mu);
+  std::erase_if(s_->nodes, [&](const auto& n) { return n.second.last_seen < now - silence; });
+  std::vector<NodeInfo> out;
+  out.reserve(s_->nodes.size());
+  for (const auto& [id, n] : s_->nodes) out.push_back(n);
+  return out;
 }
 
 }  // namespace errand::store

@@ -480,6 +480,21 @@ redis.call('HSET', key('schedules'), ARGV[2], ARGV[3])
 return 1
 )lua";
 
+// ARGV: now, silence cutoff. Reply: the live nodes' JSON, by id. The registry
+// is ':nodes' (id → JSON) and ':nodes:seen' (id by last_seen).
+constexpr const char* kNodes = R"lua(
+local stale = redis.call('ZRANGEBYSCORE', key('nodes', 'seen'), '-inf', '(' .. ARGV[2])
+for _, id in ipairs(stale) do
+  redis.call('HDEL', key('nodes'), id)
+  redis.call('ZREM', key('nodes', 'seen'), id)
+end
+local ids = redis.call('ZRANGE', key('nodes', 'seen'), 0, -1)
+table.sort(ids)
+local out = {}
+for _, id in ipairs(ids) do out[#out + 1] = redis.call('HGET', key('nodes'), id) end
+return out
+)lua";
+
 std::string transition_table() {
   std::string out = "local ALLOWED = {";
   for (const auto& t : kTransitions) {
@@ -517,6 +532,7 @@ const Scripts& scripts() {
       .reclaim_expired = script(kReclaimExpired),
       .purge_final = script(kPurgeFinal),
       .fire_schedule = script(kFireSchedule),
+      .nodes = script(kNodes),
   };
   return all;
 }

@@ -40,6 +40,7 @@ struct Scripts {
   std::string reclaim_expired;
   std::string purge_final;
   std::string fire_schedule;
+  std::string nodes;
 };
 
 // The sources, each a whole script.

@@ -187,7 +187,7 @@ struct RedisStore::Impl {
   redis::Client client;
   Loaded enqueue, enqueue_group, claim, extend_leases, complete, fail, release, finish_cancelled,
       set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final,
-      fire_schedule;
+      fire_schedule, nodes;
 
   void load_scripts() {
     const auto& s = redis::scripts();
@@ -209,6 +209,7 @@ struct RedisStore::Impl {
         {&reclaim_expired, &s.reclaim_expired},
         {&purge_final, &s.purge_final},
         {&fire_schedule, &s.fire_schedule},
+        {&nodes, &s.nodes},
     };
     for (const auto& [loaded, source] : all) {
       const Reply r = client.call({"SCRIPT", "LOAD", *source});
@@ -551,6 +552,36 @@ bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTas
   a.push_back(ms(tick));
   push_task(a, task);
   return impl_->run_bool(impl_->fire_schedule, std::move(a));
+}
+
+void RedisStore::heartbeat_node(const NodeInfo& node) {
+  // Two keys, one MULTI: the info and the time it was seen.
+  const Reply r = impl_->client.call({"EVAL",
+                                      "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+                                      "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])",
+                                      "2", impl_->key("nodes"), impl_->key("nodes:seen"), node.id,
+                                      detail::node_to_json(node), ms(node.last_seen)});
+  if (r.is_error()) throw_reply_error(r);
+}
+
+void RedisStore::remove_node(std::string_view id) {
+  const Reply r =
+      impl_->client.call({"EVAL",
+                          "redis.call('HDEL', KEYS[1], ARGV[1]) "
+                          "redis.call('ZREM', KEYS[2], ARGV[1])",
+                          "2", impl_->key("nodes"), impl_->key("nodes:seen"), std::string(id)});
+  if (r.is_error()) throw_reply_error(r);
+}
+
+std::vector<NodeInfo> RedisStore::nodes(TimePoint now, std::chrono::milliseconds silence) {
+  auto a = impl_->args(impl_->nodes, now, 1);
+  a.push_back(ms(now - silence));
+  const Reply r = impl_->run(impl_->nodes, std::move(a));
+  std::vector<NodeInfo> out;
+  for (const auto& e : r.elements) {
+    if (e.type == Reply::Type::string) out.push_back(detail::node_from_json(e.str));
+  }
+  return out;
 }
 
 }  // namespace errand::store

@@ -118,9 +118,11 @@ DROP INDEX tasks_queue;
 CREATE INDEX tasks_listed ON tasks(state, id)
   WHERE state IN ('scheduled', 'retrying', 'dead', 'cancelled');
 )sql",
-    // 4: the node that runs (or last ran) a task, kept after its lease ends.
+    // 4: the node that runs (or last ran) a task, kept after its lease ends;
+    // the node registry.
     R"sql(
 ALTER TABLE tasks ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE TABLE nodes (id TEXT PRIMARY KEY, info TEXT NOT NULL, last_seen INTEGER NOT NULL);
 )sql",
 };
 

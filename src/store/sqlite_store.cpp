@@ -699,4 +699,32 @@ bool SqliteStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
   return fired;
 }
 
+void SqliteStore::heartbeat_node(const NodeInfo& node) {
+  const std::string info = detail::node_to_json(node);
+  impl_->write([&](Db& db) {
+    db.query(
+          "INSERT INTO nodes (id, info, last_seen) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen")
+        .bind(1, std::string_view(node.id))
+        .bind(2, std::string_view(info))
+        .bind(3, ms(node.last_seen))
+        .run();
+  });
+}
+
+void SqliteStore::remove_node(std::string_view id) {
+  impl_->write([&](Db& db) { db.query("DELETE FROM nodes WHERE id = ?1").bind(1, id).run(); });
+}
+
+std::vector<NodeInfo> SqliteStore::nodes(TimePoint now, std::chrono::milliseconds silence) {
+  std::vector<NodeInfo> out;
+  impl_->write([&](Db& db) {
+    out.clear();
+    db.query("DELETE FROM nodes WHERE last_seen < ?1").bind(1, ms(now - silence)).run();
+    auto q = db.query("SELECT info FROM nodes ORDER BY id");
+    while (q.step()) out.push_back(detail::node_from_json(q.text(0)));
+  });
+  return out;
+}
+
 }  // namespace errand::store

@@ -227,7 +227,7 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
                          "DROP INDEX tasks_listed; "
                          "CREATE INDEX tasks_state ON tasks(state, id); "
                          "CREATE INDEX tasks_queue ON tasks(queue, state, id); "
-                         "ALTER TABLE tasks DROP COLUMN node; "
+                         "ALTER TABLE tasks DROP COLUMN node; DROP TABLE nodes; "
                          "UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);

@@ -647,6 +647,31 @@ TEST_P(StoreContract, AStaleAttemptCannotWriteAfterItsTaskWasClaimedAgain) {
   EXPECT_EQ(get(id).result, "fresh");
 }
 
+TEST_P(StoreContract, NodesAreListedWhileTheyHeartbeatThenForgotten) {
+  NodeInfo api{.id = "api-1", .role = "api", .version = "0.1.0", .started_at = t0, .last_seen = t0};
+  NodeInfo worker{.id = "worker-1",
+                  .role = "worker",
+                  .version = "0.1.0",
+                  .started_at = t0,
+                  .last_seen = t0,
+                  .queues = {{"default", 4, 1}, {"mail", 2, 0}}};
+  store->heartbeat_node(worker);
+  store->heartbeat_node(api);
+  auto ns = store->nodes(t0 + seconds(1), seconds(30));
+  ASSERT_EQ(ns.size(), 2U);
+  EXPECT_EQ(ns[0], api);  // by id
+  EXPECT_EQ(ns[1], worker);
+  worker.last_seen = t0 + seconds(20);  // a later heartbeat replaces the info
+  worker.queues[0].busy = 3;
+  store->heartbeat_node(worker);
+  ns = store->nodes(t0 + seconds(40), seconds(30));  // api went silent
+  ASSERT_EQ(ns.size(), 1U);
+  EXPECT_EQ(ns[0], worker);
+  EXPECT_EQ(store->nodes(t0, seconds(30)).size(), 1U);  // forgotten, not just hidden
+  store->remove_node("worker-1");
+  EXPECT_TRUE(store->nodes(t0 + seconds(40), seconds(30)).empty());
+}
+
 TEST_P(StoreContract, ProgressIsRecordedForTheOwner) {
   const auto id = add(task());
   EXPECT_FALSE(store->set_progress(id, "w1", 10, "not active", t0));

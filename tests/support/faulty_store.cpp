@@ -125,5 +125,15 @@ bool FaultyStore::fire_schedule(std::string_view schedule, store::TimePoint tick
                                 store::NewTask task, store::TimePoint now) {
   return inner_->fire_schedule(schedule, tick, std::move(task), now);
 }
+void FaultyStore::heartbeat_node(const store::NodeInfo& node) {
+  inner_->heartbeat_node(node);
+}
+void FaultyStore::remove_node(std::string_view id) {
+  inner_->remove_node(id);
+}
+std::vector<store::NodeInfo> FaultyStore::nodes(store::TimePoint now,
+                                                std::chrono::milliseconds silence) {
+  return inner_->nodes(now, silence);
+}
 
 }  // namespace errand::test

@@ -70,6 +70,10 @@ class FaultyStore : public store::Store {
   void set_paused(std::string_view queue, bool paused) override;
   bool fire_schedule(std::string_view schedule, store::TimePoint tick, store::NewTask task,
                      store::TimePoint now) override;
+  void heartbeat_node(const store::NodeInfo& node) override;
+  void remove_node(std::string_view id) override;
+  std::vector<store::NodeInfo> nodes(store::TimePoint now,
+                                     std::chrono::milliseconds silence) override;
 
  private:
   struct Plan {

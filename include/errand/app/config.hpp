@@ -49,6 +49,13 @@ struct Config {
   // logger is replaced by the server's).
   enum class StoreKind : std::uint8_t { sqlite, memory, redis } store = StoreKind::sqlite;
   store::RedisOptions redis{};
+
+  // What this node does (the node id is app.tasks.owner): all — the task API
+  // and workers; api — the task API, no workers (app.tasks.queues are
+  // ignored); worker — workers, and over HTTP only /healthz, /readyz and
+  // /metrics. Every role runs maintenance (reclaim, purge, schedules): the
+  // store makes each of those safe to run on several nodes at once.
+  enum class Role : std::uint8_t { all, api, worker } role = Role::all;
   guard::CircuitBreaker::Options breaker;  // http.request's per-host circuits
   SmtpOptions smtp;                        // email.send; no host: no such type
 };

@@ -108,6 +108,25 @@ struct QueueInfo {
 // member becoming final, with payload
 //   {"group": id, "payload": <completion payload>,
 //    "members": [{"id","type","state","result","error"}, ...]}.
+// A node: one errand process sharing the store, as it describes itself.
+struct NodeQueue {
+  std::string name;
+  unsigned workers = 0;
+  unsigned busy = 0;  // handlers running at the last heartbeat
+
+  friend bool operator==(const NodeQueue&, const NodeQueue&) = default;
+};
+struct NodeInfo {
+  std::string id;            // --node-id
+  std::string role = "all";  // all | api | worker
+  std::string version{};     // errand's
+  TimePoint started_at{};
+  TimePoint last_seen{};            // the heartbeat's `now`
+  std::vector<NodeQueue> queues{};  // empty: runs no workers
+
+  friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
+};
+
 // Whether the store can take writes now, for /readyz.
 struct StoreHealth {
   bool ready = true;
@@ -192,6 +211,14 @@ class Store {
   // Deletes final tasks that finished before `cutoff`; at most `max` per call.
   virtual std::size_t purge_final(TimePoint cutoff, std::size_t max) = 0;
   virtual void set_paused(std::string_view queue, bool paused) = 0;
+
+  // The node registry. Each node writes its info (last_seen = its now) every
+  // few seconds; nodes() answers those seen after `now - silence`, by id,
+  // and forgets the others. remove_node: a node that stops says goodbye.
+  virtual void heartbeat_node(const NodeInfo& node) = 0;
+  virtual void remove_node(std::string_view id) = 0;
+  [[nodiscard]] virtual std::vector<NodeInfo> nodes(TimePoint now,
+                                                    std::chrono::milliseconds silence) = 0;
 
   // Periodic schedules: enqueues `task` for `tick` unless that schedule already
   // fired for `tick` or a later one — so several processes never double-fire.

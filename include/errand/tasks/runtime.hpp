@@ -89,6 +89,8 @@ struct Hooks {
 };
 
 struct RuntimeConfig {
+  // Empty: this node runs no workers (it enqueues, and runs maintenance:
+  // reclaim, purge, schedules, the node heartbeat).
   std::vector<QueueConfig> queues = {QueueConfig{}};
   enum class Polling : std::uint8_t {
     strict,    // claim for queues in the order listed
@@ -113,7 +115,15 @@ struct RuntimeConfig {
   std::size_t max_waiting = 1'000'000;
   std::map<std::string, std::size_t, std::less<>> queue_max_waiting{};  // per queue, overrides
 
-  std::string owner{};  // worker identity in leases; empty: host:pid:random
+  // The node id (--node-id): names this process in /v1/nodes and in each
+  // task's `node`; each claim's lease owner (its fencing token) is
+  // NODE~LIFE.SEQ. Empty: host:pid:random.
+  std::string owner{};
+  // The node registry: this node writes what it runs every `node_heartbeat`;
+  // nodes not heard from for `node_silence` are dropped from Runtime::nodes().
+  std::string role = "all";  // as /v1/nodes shows it: all | api | worker
+  std::chrono::milliseconds node_heartbeat{std::chrono::seconds(5)};
+  std::chrono::milliseconds node_silence{std::chrono::seconds(30)};
   observe::Logger logger = observe::Logger::null();
   std::shared_ptr<Clock> clock{};  // null: SystemClock
   Hooks hooks{};
@@ -242,7 +252,9 @@ class Runtime {
   [[nodiscard]] bool stopping() const;
 
   [[nodiscard]] store::Store& store();
-  [[nodiscard]] const std::string& owner() const;
+  [[nodiscard]] const std::string& owner() const;  // the node id
+  // Every node that shares the store and heartbeats (this one included).
+  [[nodiscard]] std::vector<store::NodeInfo> nodes() const;
   // The queues this runtime serves, as configured.
   [[nodiscard]] const std::vector<QueueConfig>& queues() const;
   // Handlers running now, per queue name.

@@ -20,6 +20,7 @@ void Runtime::Impl::start() {
     }
   }
   const TimePoint at = now();
+  started_at = at;
   for (auto& s : schedules) {
     // The first tick is the next one: a restart does not fire a tick twice.
     s.last_tick = s.latest(at);
@@ -31,7 +32,7 @@ void Runtime::Impl::start() {
     }
   }
   maintenance = std::jthread([this, at] { maintenance_loop(at); });
-  dispatcher = std::jthread([this] { dispatch_loop(); });
+  if (!queues.empty()) dispatcher = std::jthread([this] { dispatch_loop(); });
   cfg.logger.info("task runtime started", {{"owner", owner}, {"queues", queues.size()}});
 }
 
@@ -91,6 +92,12 @@ void Runtime::Impl::stop() {
   }
   maintenance_cv.notify_all();
   if (maintenance.joinable()) maintenance.join();
+  try {
+    store->remove_node(owner);  // gone at once from /v1/nodes, not after the silence
+  } catch (const std::exception& e) {
+    cfg.logger.warn("could not remove this node from the registry; it drops out after the silence",
+                    {{"error", e.what()}});
+  }
   cfg.logger.info("task runtime stopped", {{"owner", owner}});
 }
 

@@ -5,13 +5,14 @@
 
 namespace errand::tasks {
 
-void Runtime::Impl::maintenance_loop(TimePoint started_at) {
+void Runtime::Impl::maintenance_loop(TimePoint begin) {
   // Anchored at start(), not at whenever this thread first runs: leases were
   // granted from then on, and a clock that moved before the thread ran must
   // not push the first heartbeat past them.
-  TimePoint next_heartbeat = started_at + cfg.lease / 3;
-  TimePoint next_reclaim = started_at;
-  TimePoint next_purge = started_at;
+  TimePoint next_heartbeat = begin + cfg.lease / 3;
+  TimePoint next_reclaim = begin;
+  TimePoint next_purge = begin;
+  TimePoint next_node = begin;
   while (true) {
     {
       MutexLock lock(mu);
@@ -36,6 +37,10 @@ void Runtime::Impl::maintenance_loop(TimePoint started_at) {
       next_reclaim = at + cfg.lease / 2;
     }
     fire_schedules(at);
+    if (at >= next_node) {
+      publish_node(at);
+      next_node = at + cfg.node_heartbeat;
+    }
     if (at >= next_purge) {
       guarded("purge", "purge", [&] {
         std::size_t n = 0;
@@ -51,6 +56,10 @@ void Runtime::Impl::maintenance_loop(TimePoint started_at) {
       std::erase_if(reservations, [&](const auto& r) { return r.second + cfg.lease < at; });
     }
   }
+}
+
+void Runtime::Impl::publish_node(TimePoint at) {
+  guarded("heartbeat_node", "node heartbeat", [&] { store->heartbeat_node(node_info(at)); });
 }
 
 void Runtime::Impl::watchdog(TimePoint at) {

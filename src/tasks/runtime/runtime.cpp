@@ -35,7 +35,6 @@ Runtime::Impl::Impl(std::shared_ptr<store::Store> s, RuntimeConfig c)
   if (!store) throw std::invalid_argument("runtime: no store");
   if (!clock) clock = SystemClock::shared();
   owner = cfg.owner.empty() ? default_owner() : cfg.owner;
-  if (cfg.queues.empty()) throw std::invalid_argument("runtime: at least one queue is needed");
   for (const auto& q : cfg.queues) {
     if (!valid_name(q.name))
       throw std::invalid_argument("runtime: bad queue name '" + q.name + "'");
@@ -133,6 +132,21 @@ store::Store& Runtime::store() {
 }
 const std::string& Runtime::owner() const {
   return impl_->owner;
+}
+
+std::vector<store::NodeInfo> Runtime::nodes() const {
+  return impl_->store->nodes(impl_->now(), impl_->cfg.node_silence);
+}
+
+store::NodeInfo Runtime::Impl::node_info(TimePoint at) const {
+  store::NodeInfo n{.id = owner,
+                    .role = cfg.role,
+                    .version = ERRAND_VERSION,
+                    .started_at = started_at,
+                    .last_seen = at};
+  const MutexLock lock(mu);
+  for (const auto& q : queues) n.queues.push_back({q->cfg.name, q->cfg.concurrency, q->busy});
+  return n;
 }
 
 std::size_t Runtime::busy(std::string_view queue) const {

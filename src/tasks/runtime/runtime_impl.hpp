@@ -70,6 +70,7 @@ struct Runtime::Impl {
   std::string owner;                           // the node id
   std::string life = observe::random_hex(4);   // this Runtime's, in lease owners
   std::uint64_t claim_seq = 0;                 // the dispatcher thread's
+  TimePoint started_at{};                      // set by start(), before any thread
   std::vector<std::unique_ptr<Queue>> queues;  // fixed at construction
   std::vector<Schedule> schedules;             // fixed at start
   std::map<std::string, std::unique_ptr<guard::TokenBucket>, std::less<>>
@@ -114,6 +115,8 @@ struct Runtime::Impl {
   // dispatch.cpp
   std::vector<Queue*> polling_order(std::mt19937& rng);
   std::shared_ptr<detail::Attempt> make_attempt(store::TaskRecord&& t);
+  store::NodeInfo node_info(TimePoint at) const;
+  void publish_node(TimePoint at);
   void dispatch_loop() ERRAND_EXCLUDES(mu);
   void release_all(const std::vector<std::shared_ptr<detail::Attempt>>& attempts);
 
@@ -136,7 +139,7 @@ struct Runtime::Impl {
   static std::string describe(const std::exception_ptr& e);
 
   // maintenance.cpp
-  void maintenance_loop(TimePoint started_at) ERRAND_EXCLUDES(mu);
+  void maintenance_loop(TimePoint begin) ERRAND_EXCLUDES(mu);
   // A store call failed: counted (Hooks::store_failed); the caller logs it.
   void store_failed(std::string_view operation) const {
     if (cfg.hooks.store_failed) cfg.hooks.store_failed(operation);
