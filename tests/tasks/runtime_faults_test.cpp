@@ -120,14 +120,31 @@ TEST_F(RuntimeFaults, AFailedHeartbeatLeavesTheTaskWithItsWorker) {
   EXPECT_EQ(count(AttemptOutcome::lost), 0U);
 }
 
-// The outcome could not be recorded: the attempt counts as lost, and the
-// task comes back when its lease expires (a lease loss: the one case in which
-// a task runs again), then succeeds.
-TEST_F(RuntimeFaults, ASuccessThatCannotBeRecordedComesBackAfterItsLease) {
+// A success whose commit failed while the store was away is committed again
+// by the maintenance thread: the task does not run twice.
+TEST_F(RuntimeFaults, ASuccessIsCommittedAgainAfterABriefOutage) {
   faulty->fail_nth(Call::complete, 1);
   auto& rt = start();
   const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_TRUE(logged("retrying while the lease holds"));
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(count(AttemptOutcome::succeeded), 1);
+  EXPECT_EQ(count(AttemptOutcome::lost), 0);
+  EXPECT_EQ(rt.busy("default"), 0U);
+}
+
+// The outcome could not be recorded within a lease: the attempt counts as
+// lost, and the task comes back when its lease expires (a lease loss: the
+// one case in which a task runs again), then succeeds.
+TEST_F(RuntimeFaults, ASuccessThatCannotBeRecordedComesBackAfterItsLease) {
+  faulty->fail_from(Call::complete, 1);
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return faulty->failures(Call::complete) >= 1; }));
+  clock->advance(31s);  // the retries give up a lease after the first failure
   ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::lost) == 1; }));
+  faulty->heal(Call::complete);
   // The runtime has let go of the attempt (so no heartbeat extends its lease).
   ASSERT_TRUE(test::eventually([&] { return rt.busy("default") == 0; }));
   EXPECT_EQ(failures_of("complete"), 1U);
@@ -139,14 +156,35 @@ TEST_F(RuntimeFaults, ASuccessThatCannotBeRecordedComesBackAfterItsLease) {
   EXPECT_EQ(faulty->get(id)->attempt, 2);
 }
 
-TEST_F(RuntimeFaults, AFailureThatCannotBeRecordedIsRetriedAfterItsLease) {
+// A store that is away for a moment: the outcome is written again (with
+// backoff, while the lease may hold) instead of being left to lease expiry,
+// so the task does not run once more because of it.
+TEST_F(RuntimeFaults, AnOutcomeIsWrittenAgainWhileTheStoreIsBrieflyAway) {
   fail_first = true;
   faulty->fail_nth(Call::fail, 1);
   auto& rt = start();
   const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::retrying) == 1; }));
+  EXPECT_TRUE(logged("retrying the outcome while the lease holds"));
+  EXPECT_EQ(count(AttemptOutcome::lost), 0);
+  clock->advance(10min);  // past the retry's backoff
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(runs.load(), 2);  // the failed run and the retry: none lost
+}
+
+// Away for longer than a lease: the attempt is given up as lost, and the
+// task comes back through lease expiry.
+TEST_F(RuntimeFaults, AFailureThatCannotBeRecordedIsRetriedAfterItsLease) {
+  fail_first = true;
+  faulty->fail_from(Call::fail, 1);
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return faulty->failures(Call::fail) >= 2; }));
+  clock->advance(31s);  // the worker's retries give up a lease after the first failure
   ASSERT_TRUE(test::eventually([&] { return count(AttemptOutcome::lost) == 1; }));
   ASSERT_TRUE(test::eventually([&] { return rt.busy("default") == 0; }));
   EXPECT_EQ(failures_of("fail"), 1U);
+  faulty->heal(Call::fail);
   clock->advance(31s);
   ASSERT_TRUE(reaches(id, TaskState::succeeded));
   EXPECT_EQ(runs.load(), 2);

@@ -23,6 +23,7 @@ void Runtime::Impl::maintenance_loop(TimePoint begin) {
     }
     const TimePoint at = now();
     watchdog(at);
+    retry_completions();
     if (at >= next_heartbeat) {
       heartbeat(at);
       next_heartbeat = at + cfg.lease / 3;

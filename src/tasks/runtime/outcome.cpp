@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -60,7 +61,7 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
   auto fail_or_retry = [&](std::optional<milliseconds> delay) {
     if (a.task.attempt >= a.task.max_attempts) {
       recorded_as = AttemptOutcome::dead;
-      ok = store->fail(id, a.owner, error, std::nullopt, at);
+      ok = retrying_store(a, [&] { return store->fail(id, a.owner, error, std::nullopt, at); });
       return;
     }
     const RetryPolicy policy =
@@ -68,14 +69,27 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
     recorded_as = AttemptOutcome::retrying;
     const auto wait =
         std::clamp(delay.value_or(policy.delay(a.task.attempt)), milliseconds(0), kMaxHorizon);
-    ok = store->fail(id, a.owner, error, at + wait, at);
+    ok = retrying_store(a, [&] { return store->fail(id, a.owner, error, at + wait, at); });
   };
   if (out.kind() == Outcome::Kind::done) {
     async_started();
     try {
+      std::string result = json::to_text(out.result());
       store->complete_async(
-          id, a.owner, json::to_text(out.result()), at,
-          [this, ap, info, took](bool committed, const std::exception_ptr& failure) {
+          id, a.owner, result, at,
+          [this, ap, info, took, result](bool committed, const std::exception_ptr& failure) {
+            if (failure && transient(failure)) {
+              // The store is away: the maintenance thread tries again while
+              // the lease may hold (the attempt stays in flight, so
+              // heartbeats keep the lease once the store is back).
+              ap->log.warn("recording the success failed; retrying while the lease holds",
+                           {{"error", describe(failure)}});
+              const MutexLock lock(mu);
+              const auto now = std::chrono::steady_clock::now();
+              retried_completions.push_back(
+                  {ap, info, took, result, this->now() + cfg.lease, now, milliseconds(50)});
+              return;  // still pending_async: stop() waits for the retries
+            }
             report(*ap, info,
                    recorded(*ap, AttemptOutcome::succeeded, committed,
                             failure ? describe(failure) : ""),
@@ -101,7 +115,7 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
   try {
     if (reason == StopReason::shutdown) {
       recorded_as = AttemptOutcome::requeued;
-      ok = store->release(id, a.owner, at, at);
+      ok = retrying_store(a, [&] { return store->release(id, a.owner, at, at); });
     } else if (reason == StopReason::lease_lost) {
       recorded_as = AttemptOutcome::lost;
     } else if (reason == StopReason::timeout) {
@@ -109,13 +123,14 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
       fail_or_retry(std::nullopt);
     } else if (reason == StopReason::cancelled || out.kind() == Outcome::Kind::cancelled) {
       recorded_as = AttemptOutcome::cancelled;
-      ok = store->finish_cancelled(id, a.owner, at);
+      ok = retrying_store(a, [&] { return store->finish_cancelled(id, a.owner, at); });
     } else if (out.kind() == Outcome::Kind::snooze) {
       recorded_as = AttemptOutcome::snoozed;
-      ok = store->release(id, a.owner, at + snooze_delay(out), at);
+      ok = retrying_store(a,
+                          [&] { return store->release(id, a.owner, at + snooze_delay(out), at); });
     } else if (out.kind() == Outcome::Kind::fail_permanently) {
       recorded_as = AttemptOutcome::dead;
-      ok = store->fail(id, a.owner, error, std::nullopt, at);
+      ok = retrying_store(a, [&] { return store->fail(id, a.owner, error, std::nullopt, at); });
     } else {
       fail_or_retry(out.delay());
     }
@@ -170,4 +185,54 @@ std::string Runtime::Impl::describe(const std::exception_ptr& e) {
     return "unknown error";
   }
 }
+bool Runtime::Impl::transient(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const store::StoreError& x) {
+    return transient(x.code());
+  } catch (...) {
+    return false;
+  }
+}
+
+bool Runtime::Impl::transient(store::StoreError::Code code) {
+  return code == store::StoreError::Code::unavailable || code == store::StoreError::Code::busy;
+}
+
+// Successes whose commit failed while the store was away, tried again.
+void Runtime::Impl::retry_completions() {
+  std::vector<RetriedCompletion> due;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    const MutexLock lock(mu);
+    auto split = std::partition(retried_completions.begin(), retried_completions.end(),
+                                [&](const RetriedCompletion& r) { return r.next_try > now; });
+    std::move(split, retried_completions.end(), std::back_inserter(due));
+    retried_completions.erase(split, retried_completions.end());
+  }
+  for (auto& r : due) {
+    bool ok = false;
+    std::string failure;
+    try {
+      ok = store->complete(r.attempt->task.id, r.attempt->owner, r.result, this->now());
+    } catch (const store::StoreError& e) {
+      if (transient(e.code()) && this->now() < r.give_up) {
+        r.next_try = now + r.backoff;
+        r.backoff = std::min(r.backoff * 2, milliseconds(1000));
+        const MutexLock lock(mu);
+        retried_completions.push_back(std::move(r));
+        continue;
+      }
+      failure = e.what();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    report(*r.attempt, r.info, recorded(*r.attempt, AttemptOutcome::succeeded, ok, failure), {},
+           r.took, std::nullopt);
+    const MutexLock lock(mu);
+    forget(r.attempt);
+    async_done_locked();
+  }
+}
+
 }  // namespace errand::tasks

@@ -91,6 +91,17 @@ struct Runtime::Impl {
   // Store callbacks not yet run (enqueue_async, complete_async): they use this
   // object, so stop() and the destructor wait for them.
   std::size_t pending_async ERRAND_GUARDED_BY(mu) = 0;
+  // Successes whose commit failed because the store was away (see outcome.cpp).
+  struct RetriedCompletion {
+    std::shared_ptr<detail::Attempt> attempt;
+    AttemptInfo info;  // views into attempt->task
+    std::chrono::nanoseconds took{};
+    std::string result;
+    TimePoint give_up;  // the runtime's clock: a lease after the first failure
+    std::chrono::steady_clock::time_point next_try;
+    milliseconds backoff{};
+  };
+  std::vector<RetriedCompletion> retried_completions ERRAND_GUARDED_BY(mu);
   // Rate-limit turns booked by tasks sent back to wait for them.
   std::map<std::string, TimePoint, std::less<>> reservations ERRAND_GUARDED_BY(mu);
 
@@ -137,6 +148,33 @@ struct Runtime::Impl {
               const std::string& error, std::chrono::nanoseconds took,
               std::optional<milliseconds> snoozed) const;
   static std::string describe(const std::exception_ptr& e);
+  // A store error worth waiting out: unavailable or busy.
+  static bool transient(const std::exception_ptr& e);
+  static bool transient(store::StoreError::Code code);
+  void retry_completions() ERRAND_EXCLUDES(mu);
+  // Runs a store write of an attempt's outcome; while the store is away
+  // (transient errors) tries again with backoff for up to a lease, so a short
+  // outage does not make the task run twice. On the calling worker thread.
+  template <class F>
+  auto retrying_store(detail::Attempt& a, F&& f) {
+    const TimePoint give_up = now() + cfg.lease;
+    milliseconds backoff{50};
+    bool logged = false;
+    while (true) {
+      try {
+        return f();
+      } catch (const store::StoreError& e) {
+        if (!transient(e.code()) || now() >= give_up) throw;
+        if (!logged) {
+          a.log.warn("the store is away; retrying the outcome while the lease holds",
+                     {{"error", e.what()}});
+          logged = true;
+        }
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, milliseconds(1000));
+    }
+  }
 
   // maintenance.cpp
   void maintenance_loop(TimePoint begin) ERRAND_EXCLUDES(mu);
