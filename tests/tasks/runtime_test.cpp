@@ -622,6 +622,12 @@ TEST_F(RuntimeTest, HooksSeeEveryAttempt) {
   rt.start();
   const auto id = rt.enqueue("once-flaky", {}).id;
   ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  // A success's after-hook follows its commit: it may come just after the
+  // state reads succeeded.
+  ASSERT_TRUE(test::eventually([&] {
+    const std::lock_guard lock(mu);
+    return events.size() >= 5;
+  }));
   const std::lock_guard lock(mu);
   EXPECT_EQ(events, (std::vector<std::string>{"enqueued once-flaky", "before 1", "after 1 retrying",
                                               "before 2", "after 2 succeeded"}));
