@@ -317,7 +317,9 @@ ClientCommands::ClientCommands(CLI::App& cli) : s_(std::make_unique<State>()) {
   // subcommand binds these two variables, and CLI11 applies an option's
   // environment variable even for subcommands that were not given, after
   // the command line of the one that was.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read at start-up, before any thread
   if (const char* server = std::getenv("ERRAND_SERVER")) s.server = server;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): the same
   if (const char* token = std::getenv("ERRAND_TOKEN")) s.token = token;
   auto common = [&s](CLI::App* cmd) {
     cmd->add_option("--server", s.server, "errand server URL (env ERRAND_SERVER)")

@@ -82,6 +82,7 @@ int serve(const Config& config) {
       o.store = std::move(redis);
     }
     o.logger = logger;
+    const std::string role_name = o.tasks.role;
     App app(std::move(o));
     auto circuits =
         register_builtin_tasks(app.tasks(), config.smtp, &app.metrics(), config.breaker);
@@ -89,7 +90,7 @@ int serve(const Config& config) {
     if (config.role != Role::worker) {
       install_task_api(app.http(), app.tasks(), {.circuits = circuits});
     }
-    logger.info("node", {{"id", app.tasks().owner()}, {"role", o.tasks.role}});
+    logger.info("node", {{"id", app.tasks().owner()}, {"role", role_name}});
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending
   } catch (const std::exception& e) {
     logger.error("server failed", {{"error", e.what()}});

@@ -172,7 +172,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
     auto step = [this](std::vector<std::string> args, bool last) {
       auto call = std::make_shared<Call>(
           impl.io, std::move(args),
-          [self = shared_from_this(), g = generation, last](Reply r, std::exception_ptr e) {
+          [self = shared_from_this(), g = generation, last](const Reply& r,
+                                                            const std::exception_ptr& e) {
             if (g != self->generation) return;
             if (e || r.is_error()) {
               if (r.is_error()) self->impl.note_error(fmt::format("{}: {}", self->where(), r.str));

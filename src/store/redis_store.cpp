@@ -276,18 +276,18 @@ std::vector<std::string> RedisStore::durability_warnings() {
   const bool save_known = !c2.is_error() && c2.elements.size() == 2;
   if (save_known) save = c2.elements[1].str;
   if (!aof && save_known && save.empty()) {
-    out.push_back(
+    out.emplace_back(
         "redis has no persistence (appendonly no, save \"\"): a Redis restart loses every task");
   } else if (!aof) {
-    out.push_back(
+    out.emplace_back(
         "redis has no AOF (appendonly no): a Redis crash loses the tasks acknowledged since its "
         "last RDB snapshot; set appendonly yes");
   } else if (fsync == "everysec") {
-    out.push_back(
+    out.emplace_back(
         "redis AOF fsyncs every second (appendfsync everysec): a power cut may lose up to a "
         "second of acknowledged tasks; appendfsync always closes that window");
   } else if (fsync == "no") {
-    out.push_back(
+    out.emplace_back(
         "redis AOF leaves fsync to the OS (appendfsync no): a power cut may lose the last ~30 s "
         "of acknowledged tasks");
   }
@@ -313,7 +313,7 @@ void RedisStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enqueu
   for (const auto& t : tasks) push_task(a, t);
   impl_->client.command(
       std::move(a),
-      [tasks = std::move(tasks), done = std::move(done)](Reply r, std::exception_ptr e) {
+      [tasks = std::move(tasks), done = std::move(done)](const Reply& r, std::exception_ptr e) {
         if (e) {
           done({}, std::move(e));
           return;
@@ -334,7 +334,7 @@ std::vector<Enqueued> RedisStore::enqueue_group(GroupSpec group, std::vector<New
                                                 TimePoint now) {
   auto a = impl_->args(impl_->enqueue_group, now, 15 + members.size() * redis::kTaskArgs);
   a.push_back(group.id);
-  a.push_back(group.completion ? "1" : "0");
+  a.emplace_back(group.completion ? "1" : "0");
   NewTask completion = group.completion.value_or(NewTask{});
   completion.group_id.clear();
   push_task(a, completion, false);
@@ -396,7 +396,7 @@ void RedisStore::complete_async(std::string_view id, std::string_view owner,
   a.push_back(std::move(result_json));
   impl_->client.command(
       std::move(a),
-      [done = std::move(done)](Reply r, std::exception_ptr e) {
+      [done = std::move(done)](const Reply& r, std::exception_ptr e) {
         if (!e && r.is_error()) {
           try {
             throw_reply_error(r);
@@ -556,20 +556,19 @@ bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTas
 
 void RedisStore::heartbeat_node(const NodeInfo& node) {
   // Two keys, one MULTI: the info and the time it was seen.
-  const Reply r = impl_->client.call({"EVAL",
-                                      "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
-                                      "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])",
-                                      "2", impl_->key("nodes"), impl_->key("nodes:seen"), node.id,
-                                      detail::node_to_json(node), ms(node.last_seen)});
+  constexpr const char* kScript =
+      "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])";
+  const Reply r =
+      impl_->client.call({"EVAL", kScript, "2", impl_->key("nodes"), impl_->key("nodes:seen"),
+                          node.id, detail::node_to_json(node), ms(node.last_seen)});
   if (r.is_error()) throw_reply_error(r);
 }
 
 void RedisStore::remove_node(std::string_view id) {
-  const Reply r =
-      impl_->client.call({"EVAL",
-                          "redis.call('HDEL', KEYS[1], ARGV[1]) "
-                          "redis.call('ZREM', KEYS[2], ARGV[1])",
-                          "2", impl_->key("nodes"), impl_->key("nodes:seen"), std::string(id)});
+  constexpr const char* kRemoveScript =
+      "redis.call('HDEL', KEYS[1], ARGV[1]) redis.call('ZREM', KEYS[2], ARGV[1])";
+  const Reply r = impl_->client.call(
+      {"EVAL", kRemoveScript, "2", impl_->key("nodes"), impl_->key("nodes:seen"), std::string(id)});
   if (r.is_error()) throw_reply_error(r);
 }
 
