@@ -212,10 +212,8 @@ struct RedisStore::Impl {
         {&nodes, &s.nodes},
     };
     for (const auto& [loaded, source] : all) {
-      const Reply r = client.call({"SCRIPT", "LOAD", *source});
-      if (r.is_error()) throw_reply_error(r);
       loaded->source = source;
-      loaded->sha = r.str;
+      loaded->sha = call({"SCRIPT", "LOAD", *source}).str;
     }
   }
 
@@ -227,11 +225,14 @@ struct RedisStore::Impl {
     return a;
   }
 
-  Reply run(const Loaded& s, std::vector<std::string> a) {
-    Reply r = client.call(std::move(a), *s.source);
+  // One command, waited for; an error reply is thrown as its StoreError.
+  Reply call(std::vector<std::string> a, std::string script_source = {}) {
+    Reply r = client.call(std::move(a), std::move(script_source));
     if (r.is_error()) throw_reply_error(r);
     return r;
   }
+
+  Reply run(const Loaded& s, std::vector<std::string> a) { return call(std::move(a), *s.source); }
 
   bool run_bool(const Loaded& s, std::vector<std::string> a) {
     return run(s, std::move(a)).integer == 1;
@@ -468,8 +469,7 @@ bool RedisStore::remove(std::string_view id) {
 }
 
 std::optional<TaskRecord> RedisStore::get(std::string_view id) {
-  const Reply r = impl_->client.call({"HGETALL", impl_->key("t:") + std::string(id)});
-  if (r.is_error()) throw_reply_error(r);
+  const Reply r = impl_->call({"HGETALL", impl_->key("t:") + std::string(id)});
   if (r.elements.empty()) return std::nullopt;
   return decode(std::string(id), r.elements, 0);
 }
@@ -540,9 +540,7 @@ std::size_t RedisStore::purge_final(TimePoint cutoff, std::size_t max) {
 }
 
 void RedisStore::set_paused(std::string_view queue, bool paused) {
-  const Reply r =
-      impl_->client.call({paused ? "SADD" : "SREM", impl_->key("paused"), std::string(queue)});
-  if (r.is_error()) throw_reply_error(r);
+  impl_->call({paused ? "SADD" : "SREM", impl_->key("paused"), std::string(queue)});
 }
 
 bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
@@ -555,21 +553,18 @@ bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTas
 }
 
 void RedisStore::heartbeat_node(const NodeInfo& node) {
-  // Two keys, one MULTI: the info and the time it was seen.
+  // Two keys, one small script (atomic): the info and the time it was seen.
   constexpr const char* kScript =
       "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])";
-  const Reply r =
-      impl_->client.call({"EVAL", kScript, "2", impl_->key("nodes"), impl_->key("nodes:seen"),
-                          node.id, detail::node_to_json(node), ms(node.last_seen)});
-  if (r.is_error()) throw_reply_error(r);
+  impl_->call({"EVAL", kScript, "2", impl_->key("nodes"), impl_->key("nodes:seen"), node.id,
+               detail::node_to_json(node), ms(node.last_seen)});
 }
 
 void RedisStore::remove_node(std::string_view id) {
   constexpr const char* kRemoveScript =
       "redis.call('HDEL', KEYS[1], ARGV[1]) redis.call('ZREM', KEYS[2], ARGV[1])";
-  const Reply r = impl_->client.call(
+  impl_->call(
       {"EVAL", kRemoveScript, "2", impl_->key("nodes"), impl_->key("nodes:seen"), std::string(id)});
-  if (r.is_error()) throw_reply_error(r);
 }
 
 std::vector<NodeInfo> RedisStore::nodes(TimePoint now, std::chrono::milliseconds silence) {

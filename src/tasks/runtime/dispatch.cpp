@@ -36,7 +36,6 @@ std::vector<Runtime::Impl::Queue*> Runtime::Impl::polling_order(std::mt19937& rn
 }
 
 std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&& t) {
-  const std::string lease_owner = t.lease_owner;
   auto a = std::make_shared<detail::Attempt>();
   auto parent = observe::TraceContext::parse(t.traceparent);
   a->trace = parent ? parent->child() : observe::TraceContext::generate();
@@ -49,7 +48,7 @@ std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&&
                             {"request_id", t.request_id}});
   a->store = store.get();
   a->clock = clock.get();
-  a->owner = lease_owner;  // the claim's fencing token, which every write of the attempt names
+  a->owner = t.lease_owner;  // the claim's fencing token, which every write of the attempt names
   a->task = std::move(t);
   return a;
 }
