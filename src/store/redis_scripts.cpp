@@ -64,12 +64,31 @@ end
 
 -- Priority first (clamped to the runtime's [-1000, 1000]), then run_at: an
 -- exact integer below 2^53; equal scores fall back to the id.
-local function ready_score(r)
-  local pr = tonumber(r.pr or '0')
+local function score(pr, at)
+  pr = tonumber(pr or '0')
   if pr > 1000 then pr = 1000 elseif pr < -1000 then pr = -1000 end
-  local at = tonumber(r.r)
+  at = tonumber(at)
   if at < 0 then at = 0 elseif at > 4398046511103 then at = 4398046511103 end
   return string.format('%.0f', (1000 - pr) * 4398046511104 + at)
+end
+local function ready_score(r) return score(r.pr, r.r) end
+
+-- ZADD of many score/member pairs, in slices Lua's unpack takes.
+local function zadd_many(k, m)
+  for i = 1, #m, 1000 do redis.call('ZADD', k, unpack(m, i, math.min(i + 999, #m))) end
+end
+
+-- Moves one count of queue q's state s by d (tasks), keeping ':queues' the
+-- set of queues with any count.
+local function count(q, s, d)
+  local nk = key('n', q)
+  local v = redis.call('HINCRBY', nk, s, d)
+  if d > 0 then
+    if v == d then redis.call('SADD', key('queues'), q) end
+  elseif v <= 0 then
+    redis.call('HDEL', nk, s)
+    if redis.call('EXISTS', nk) == 0 then redis.call('SREM', key('queues'), q) end
+  end
 end
 
 local function index(r)
@@ -84,7 +103,7 @@ local function index(r)
     redis.call('ZADD', key('finished'), r.f, r.id)
   end
   if r.u and r.u ~= '' and not FINAL[s] then redis.call('HSET', key('unique'), r.u, r.id) end
-  if redis.call('HINCRBY', key('n', r.q), s, 1) == 1 then redis.call('SADD', key('queues'), r.q) end
+  count(r.q, s, 1)
 end
 
 local function unindex(r)
@@ -99,10 +118,7 @@ local function unindex(r)
     redis.call('ZREM', key('finished'), r.id)
   end
   if r.u and r.u ~= '' and not FINAL[s] then redis.call('HDEL', key('unique'), r.u) end
-  if redis.call('HINCRBY', key('n', r.q), s, -1) <= 0 then
-    redis.call('HDEL', key('n', r.q), s)
-    if redis.call('EXISTS', key('n', r.q)) == 0 then redis.call('SREM', key('queues'), r.q) end
-  end
+  count(r.q, s, -1)
 end
 
 local function waiting(q)
@@ -144,20 +160,56 @@ local function check_new(batch)
   end
 end
 
--- Returns id, state, created (1/0).
-local function insert(t)
+-- What inserts defer to one write per key: index entries and counts.
+local function new_acc() return {ids = {}, qids = {}, ready = {}, due = {}, counts = {}} end
+local function push(m, k, a, b)
+  local l = m[k]
+  if l == nil then l = {}; m[k] = l end
+  l[#l + 1] = a; l[#l + 1] = b
+end
+local function flush(acc)
+  zadd_many(key('ids'), acc.ids)
+  for q, m in pairs(acc.qids) do zadd_many(key('q', q, 'ids'), m) end
+  for q, m in pairs(acc.ready) do zadd_many(key('q', q, 'ready'), m) end
+  for q, m in pairs(acc.due) do zadd_many(key('q', q, 'due'), m) end
+  for q, c in pairs(acc.counts) do
+    for st, n in pairs(c) do count(q, st, n) end
+  end
+end
+
+-- Returns id, state, created (1/0). The task's index entries and counts go
+-- to `acc` (flush() writes them); its hash and unique key are written at once
+-- so that a later task of the batch sees them.
+local function insert(t, acc)
   if t.u ~= '' then
     local existing = redis.call('HGET', key('unique'), t.u)
     if existing then return existing, redis.call('HGET', tkey(existing), 's'), 0 end
   end
-  local r = {id = t.id, y = t.y, q = t.q, p = t.p, pr = t.pr, ma = t.ma, to = t.to, u = t.u,
-    tp = t.tp, ri = t.ri, g = t.g, a = '0', c = NOW_S, up = NOW_S}
-  if tonumber(t.r) > NOW then r.s = 'scheduled'; r.r = t.r else r.s = 'pending'; r.r = NOW_S end
-  index(r)
-  save(r, ALL_FIELDS)
-  redis.call('ZADD', key('ids'), 0, r.id)
-  redis.call('ZADD', key('q', r.q, 'ids'), 0, r.id)
-  return r.id, r.s, 1
+  local st, at = 'pending', NOW_S
+  if tonumber(t.r) > NOW then st = 'scheduled'; at = t.r end
+  local f = {'y', t.y, 'q', t.q, 's', st, 'r', at, 'ma', t.ma, 'c', NOW_S, 'up', NOW_S}
+  local function opt(name, v, zero)
+    if v ~= '' and v ~= zero then f[#f + 1] = name; f[#f + 1] = v end
+  end
+  opt('p', t.p); opt('pr', t.pr, '0'); opt('to', t.to, '0'); opt('u', t.u); opt('tp', t.tp)
+  opt('ri', t.ri); opt('g', t.g)
+  redis.call('HSET', tkey(t.id), unpack(f))
+  if t.u ~= '' then redis.call('HSET', key('unique'), t.u, t.id) end
+  acc.ids[#acc.ids + 1] = 0; acc.ids[#acc.ids + 1] = t.id
+  push(acc.qids, t.q, 0, t.id)
+  if st == 'pending' then push(acc.ready, t.q, score(t.pr, at), t.id) else push(acc.due, t.q, at, t.id) end
+  local c = acc.counts[t.q]
+  if c == nil then c = {}; acc.counts[t.q] = c end
+  c[st] = (c[st] or 0) + 1
+  return t.id, st, 1
+end
+
+-- Inserts one task now.
+local function insert_one(t)
+  local acc = new_acc()
+  local id, st, created = insert(t, acc)
+  flush(acc)
+  return id, st, created
 end
 
 local function delete(r)
@@ -199,8 +251,8 @@ local function member_final(gid)
     end
     local payload = '{"group":' .. json_string(gid) .. ',"payload":' .. json_or_string(c[4]) ..
       ',"members":[' .. table.concat(parts, ',') .. ']}'
-    insert({id = c[1], y = c[2], q = c[3], p = payload, pr = c[5], r = c[6], ma = c[7], to = c[8],
-      u = c[9], tp = c[10], ri = c[11], g = '', max_waiting = 0})
+    insert_one({id = c[1], y = c[2], q = c[3], p = payload, pr = c[5], r = c[6], ma = c[7],
+      to = c[8], u = c[9], tp = c[10], ri = c[11], g = '', max_waiting = 0})
   end
   redis.call('DEL', gk, gk .. ':m')
 end
@@ -234,16 +286,29 @@ local function owned(id, owner)
 end
 )lua";
 
-// ARGV: now, count, then kTaskArgs per task. Reply: id, state, created per task.
+// ARGV: now, batch count, then per batch its task count and kTaskArgs per
+// task. Batches are independent (each its own request): a batch refused
+// (duplicate id, queue full) does not refuse the others. Reply: per batch
+// id, state, created per task, or the error that refused it.
 constexpr const char* kEnqueue = R"lua(
-local n = tonumber(ARGV[2])
-local batch = {}
-for i = 1, n do batch[i] = new_task(3 + (i - 1) * 13) end
-check_new(batch)
-local out = {}
-for _, t in ipairs(batch) do
-  local id, s, created = insert(t)
-  out[#out + 1] = id; out[#out + 1] = s; out[#out + 1] = created
+local out, at = {}, 3
+for b = 1, tonumber(ARGV[2]) do
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  local batch = {}
+  for i = 1, n do batch[i] = new_task(at); at = at + 13 end
+  local ok, e = pcall(check_new, batch)
+  if not ok then
+    out[b] = type(e) == 'table' and e or {err = tostring(e)}
+  else
+    local acc, r = new_acc(), {}
+    for _, t in ipairs(batch) do
+      local id, st, created = insert(t, acc)
+      r[#r + 1] = id; r[#r + 1] = st; r[#r + 1] = created
+    end
+    flush(acc)
+    out[b] = r
+  end
 end
 return out
 )lua";
@@ -258,12 +323,13 @@ local n = tonumber(ARGV[16])
 local batch = {}
 for i = 1, n do batch[i] = new_task(17 + (i - 1) * 13) end
 check_new(batch)
-local out = {}
+local out, acc = {}, new_acc()
 for _, t in ipairs(batch) do
-  local id, s, created = insert(t)
+  local id, s, created = insert(t, acc)
   out[#out + 1] = id; out[#out + 1] = s; out[#out + 1] = created
   redis.call('RPUSH', gk .. ':m', id)
 end
+flush(acc)
 local group = {'remaining', int(n == 0 and 1 or n)}
 if ARGV[3] == '1' then
   for i = 1, 12 do group[#group + 1] = 'c' .. int(i); group[#group + 1] = ARGV[3 + i] end
@@ -281,14 +347,27 @@ for _, id in ipairs(due) do transition(load(id), 'pending', {}) end
 if redis.call('SISMEMBER', key('paused'), q) == 1 then return {} end
 local max = tonumber(ARGV[3])
 if max <= 0 then return {} end
-local ids = redis.call('ZRANGE', key('q', q, 'ready'), 0, max - 1)
-local out = {}
-for _, id in ipairs(ids) do
-  local r = load(id)
-  transition(r, 'active', {a = int(tonumber(r.a or '0') + 1), st = NOW_S, lo = ARGV[4],
-    le = ARGV[5], nd = ARGV[6]})
-  out[#out + 1] = flat(r)
+-- pending -> active for the first `max` ready tasks, in bulk: the ready set
+-- loses its head, the leases gain them, the counts move once.
+local rk = key('q', q, 'ready')
+local ids = redis.call('ZRANGE', rk, 0, max - 1)
+if #ids == 0 then return {} end
+redis.call('ZREMRANGEBYRANK', rk, 0, #ids - 1)
+local out, leased = {}, {}
+for i, id in ipairs(ids) do
+  local tk = tkey(id)
+  redis.call('HINCRBY', tk, 'a', 1)
+  redis.call('HSET', tk, 's', 'active', 'st', NOW_S, 'lo', ARGV[4], 'le', ARGV[5], 'nd', ARGV[6],
+    'up', NOW_S)
+  local rec = redis.call('HGETALL', tk)
+  table.insert(rec, 1, id)
+  out[i] = rec
+  leased[#leased + 1] = ARGV[5]; leased[#leased + 1] = id
+  if #leased >= 1000 then redis.call('ZADD', key('leases'), unpack(leased)); leased = {} end
 end
+if #leased > 0 then redis.call('ZADD', key('leases'), unpack(leased)) end
+count(q, 'active', #ids)
+count(q, 'pending', -#ids)
 return out
 )lua";
 
@@ -309,12 +388,45 @@ end
 return {cancel, lost}
 )lua";
 
-// ARGV: now, id, owner, result. Reply: 1, or 0 when not active under owner.
+// ARGV: now, count, then id, owner, result per task. Reply: per task 1, or 0
+// when it is not active under owner. The hot path of every task, so it
+// reads five fields instead of the record and writes only what changes:
+// active -> succeeded, as transition() would (the table allows it always).
 constexpr const char* kComplete = R"lua(
-local r = owned(ARGV[2], ARGV[3])
-if r == nil then return 0 end
-transition(r, 'succeeded', {res = ARGV[4], pg = '100'})
-return 1
+local out, done, moved = {}, {}, {}
+for i = 1, tonumber(ARGV[2]) do
+  local at = i * 3
+  local id, owner, res = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local tk = tkey(id)
+  local m = redis.call('HMGET', tk, 's', 'lo', 'q', 'u', 'g')
+  if m[1] ~= 'active' or m[2] ~= owner then
+    out[i] = 0
+  else
+    if res == '' then
+      redis.call('HSET', tk, 's', 'succeeded', 'up', NOW_S, 'f', NOW_S, 'pg', '100')
+      redis.call('HDEL', tk, 'lo', 'le', 'res')
+    else
+      redis.call('HSET', tk, 's', 'succeeded', 'up', NOW_S, 'f', NOW_S, 'pg', '100', 'res', res)
+      redis.call('HDEL', tk, 'lo', 'le')
+    end
+    if m[4] then redis.call('HDEL', key('unique'), m[4]) end
+    done[#done + 1] = id
+    moved[m[3]] = (moved[m[3]] or 0) + 1
+    if m[5] then member_final(m[5]) end
+    out[i] = 1
+  end
+end
+if #done > 0 then
+  redis.call('ZREM', key('leases'), unpack(done))
+  local scored = {}
+  for _, id in ipairs(done) do scored[#scored + 1] = NOW_S; scored[#scored + 1] = id end
+  redis.call('ZADD', key('finished'), unpack(scored))
+  for q, n in pairs(moved) do
+    count(q, 'succeeded', n)
+    count(q, 'active', -n)
+  end
+end
+return out
 )lua";
 
 // ARGV: now, id, owner, error, retry_at ('' for none).
@@ -475,7 +587,7 @@ if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
 local t = new_task(4)
 t.max_waiting = 0  -- a tick is never refused: it would be lost
 check_new({t})
-insert(t)
+insert_one(t)
 redis.call('HSET', key('schedules'), ARGV[2], ARGV[3])
 return 1
 )lua";

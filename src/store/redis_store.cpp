@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "errand/detail/thread_annotations.hpp"
+
 #include "store/backend_helpers.hpp"
 #include "store/redis_client.hpp"
 #include "store/redis_scripts.hpp"
@@ -164,6 +166,35 @@ std::vector<Enqueued> enqueued(const Reply& r, const std::vector<NewTask>& tasks
   return out;
 }
 
+// Why a batched script call failed as a whole, if it did: the call's error,
+// an error reply, or a reply without one element per request. Each caller
+// then gets an exception of its own: one exception_ptr shared by callers on
+// several threads is a refcount ThreadSanitizer cannot see.
+std::optional<StoreError> batch_error(const Reply& r, std::exception_ptr e, std::size_t requests) {
+  if (e) {
+    try {
+      std::rethrow_exception(std::move(e));
+    } catch (const StoreError& x) {
+      return StoreError(x.code(), x.what());
+    } catch (const std::exception& x) {
+      return StoreError(StoreError::Code::unavailable, x.what());
+    }
+  }
+  if (r.is_error()) {
+    try {
+      throw_reply_error(r);
+    } catch (const StoreError& x) {
+      return StoreError(x.code(), x.what());
+    }
+  }
+  if (r.elements.size() != requests) {
+    return StoreError(StoreError::Code::unavailable,
+                      fmt::format("redis: a batched script answered {} of {} requests",
+                                  r.elements.size(), requests));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct RedisStore::Impl {
@@ -172,6 +203,25 @@ struct RedisStore::Impl {
     const std::string* source = nullptr;
     std::string sha;
   };
+
+  // A complete_async waiting for the batch it will go out in.
+  struct Completion {
+    std::string id;
+    std::string owner;
+    std::string result;
+    TimePoint now{};
+    CompleteDone done;
+  };
+  // One completion script call carries at most this many tasks.
+  static constexpr std::size_t kCompleteBatch = 256;
+  // An enqueue_async waiting for the script call it will go out in.
+  struct Enqueue {
+    std::vector<NewTask> tasks;
+    TimePoint now{};
+    EnqueueDone done;
+  };
+  // One enqueue script call carries requests until it holds this many tasks.
+  static constexpr std::size_t kEnqueueBatch = 512;
 
   explicit Impl(RedisOptions o)
       : options(std::move(o)),
@@ -184,6 +234,17 @@ struct RedisStore::Impl {
 
   RedisOptions options;
   std::string prefix;
+  // Completions batch the way SQLite's group commit does: one script call is
+  // in flight; what arrives meanwhile waits and goes out in the next one. It
+  // is declared before the client so that the client's last callbacks (it
+  // fails what is in flight when destroyed) still find it.
+  errand::detail::Mutex completions_mu;
+  std::vector<Completion> completions ERRAND_GUARDED_BY(completions_mu);
+  bool completing ERRAND_GUARDED_BY(completions_mu) = false;
+  // enqueue_async the same way, each request refused or stored on its own.
+  errand::detail::Mutex enqueues_mu;
+  std::vector<Enqueue> enqueues ERRAND_GUARDED_BY(enqueues_mu);
+  bool enqueueing ERRAND_GUARDED_BY(enqueues_mu) = false;
   redis::Client client;
   Loaded enqueue, enqueue_group, claim, extend_leases, complete, fail, release, finish_cancelled,
       set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final,
@@ -239,6 +300,123 @@ struct RedisStore::Impl {
   }
 
   std::string key(std::string_view name) const { return prefix + ":" + std::string(name); }
+
+  void add_enqueue(Enqueue e) {
+    {
+      const errand::detail::MutexLock lock(enqueues_mu);
+      enqueues.push_back(std::move(e));
+      if (enqueueing) return;
+      enqueueing = true;
+    }
+    send_enqueues();
+  }
+
+  // Sends the next batch of requests; the caller has set `enqueueing`.
+  void send_enqueues() {
+    std::vector<Enqueue> batch;
+    {
+      const errand::detail::MutexLock lock(enqueues_mu);
+      std::size_t n = 0;
+      std::size_t tasks = 0;
+      while (n < enqueues.size() && (n == 0 || tasks + enqueues[n].tasks.size() <= kEnqueueBatch)) {
+        tasks += enqueues[n].tasks.size();
+        ++n;
+      }
+      if (n == 0) {
+        enqueueing = false;
+        return;
+      }
+      batch.assign(std::make_move_iterator(enqueues.begin()),
+                   std::make_move_iterator(enqueues.begin() + static_cast<std::ptrdiff_t>(n)));
+      enqueues.erase(enqueues.begin(), enqueues.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    TimePoint now{};
+    std::size_t tasks = 0;
+    for (const auto& e : batch) {
+      now = std::max(now, e.now);
+      tasks += e.tasks.size();
+    }
+    auto a = args(enqueue, now, 1 + batch.size() + tasks * redis::kTaskArgs);
+    a.push_back(std::to_string(batch.size()));
+    for (const auto& e : batch) {
+      a.push_back(std::to_string(e.tasks.size()));
+      for (const auto& t : e.tasks) push_task(a, t);
+    }
+    client.command(
+        std::move(a),
+        [this, batch = std::move(batch)](const Reply& r, std::exception_ptr e) {
+          const auto error = batch_error(r, std::move(e), batch.size());
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (error) {
+              batch[i].done({}, std::make_exception_ptr(*error));
+              continue;
+            }
+            std::vector<Enqueued> out;
+            std::optional<StoreError> refused;
+            try {
+              out = enqueued(r.elements[i], batch[i].tasks);
+            } catch (const StoreError& x) {
+              refused.emplace(x.code(), x.what());
+            }
+            if (refused) {
+              batch[i].done({}, std::make_exception_ptr(*refused));
+            } else {
+              batch[i].done(std::move(out), nullptr);
+            }
+          }
+          send_enqueues();
+        },
+        *enqueue.source);
+  }
+
+  void add_completion(Completion c) {
+    {
+      const errand::detail::MutexLock lock(completions_mu);
+      completions.push_back(std::move(c));
+      if (completing) return;
+      completing = true;
+    }
+    send_completions();
+  }
+
+  // Sends the next batch; the caller has set `completing`.
+  void send_completions() {
+    std::vector<Completion> batch;
+    {
+      const errand::detail::MutexLock lock(completions_mu);
+      const std::size_t n = std::min(completions.size(), kCompleteBatch);
+      if (n == 0) {
+        completing = false;
+        return;
+      }
+      batch.assign(std::make_move_iterator(completions.begin()),
+                   std::make_move_iterator(completions.begin() + static_cast<std::ptrdiff_t>(n)));
+      completions.erase(completions.begin(), completions.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    TimePoint now{};
+    for (const auto& c : batch) now = std::max(now, c.now);
+    auto a = args(complete, now, 1 + batch.size() * 3);
+    a.push_back(std::to_string(batch.size()));
+    for (auto& c : batch) {
+      a.push_back(c.id);
+      a.push_back(c.owner);
+      a.push_back(std::move(c.result));
+    }
+    client.command(
+        std::move(a),
+        [this, batch = std::move(batch)](const Reply& r, std::exception_ptr e) {
+          const auto error = batch_error(r, std::move(e), batch.size());
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (error) {
+              batch[i].done(false, std::make_exception_ptr(*error));
+            } else {
+              batch[i].done(i < r.elements.size() && r.elements[i].integer == 1, nullptr);
+            }
+          }
+          send_completions();
+        },
+        *complete.source);
+  }
 };
 
 RedisStore::RedisStore(RedisOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -297,11 +475,13 @@ std::vector<std::string> RedisStore::durability_warnings() {
 
 std::vector<Enqueued> RedisStore::enqueue(std::vector<NewTask> tasks, TimePoint now) {
   if (tasks.empty()) return {};
-  auto a = impl_->args(impl_->enqueue, now, 1 + tasks.size() * redis::kTaskArgs);
+  auto a = impl_->args(impl_->enqueue, now, 2 + tasks.size() * redis::kTaskArgs);
+  a.emplace_back("1");
   a.push_back(std::to_string(tasks.size()));
   for (const auto& t : tasks) push_task(a, t);
-  const Reply r = impl_->client.call(std::move(a), *impl_->enqueue.source);
-  return enqueued(r, tasks);
+  const Reply r = impl_->run(impl_->enqueue, std::move(a));
+  if (r.elements.size() != 1) throw_reply_error(r);
+  return enqueued(r.elements[0], tasks);
 }
 
 void RedisStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) {
@@ -309,26 +489,7 @@ void RedisStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enqueu
     done({}, nullptr);
     return;
   }
-  auto a = impl_->args(impl_->enqueue, now, 1 + tasks.size() * redis::kTaskArgs);
-  a.push_back(std::to_string(tasks.size()));
-  for (const auto& t : tasks) push_task(a, t);
-  impl_->client.command(
-      std::move(a),
-      [tasks = std::move(tasks), done = std::move(done)](const Reply& r, std::exception_ptr e) {
-        if (e) {
-          done({}, std::move(e));
-          return;
-        }
-        std::vector<Enqueued> out;
-        try {
-          out = enqueued(r, tasks);
-        } catch (...) {
-          done({}, std::current_exception());
-          return;
-        }
-        done(std::move(out), nullptr);
-      },
-      *impl_->enqueue.source);
+  impl_->add_enqueue({std::move(tasks), now, std::move(done)});
 }
 
 std::vector<Enqueued> RedisStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
@@ -382,32 +543,19 @@ HeartbeatResult RedisStore::extend_leases(const std::vector<std::string>& ids, c
 
 bool RedisStore::complete(std::string_view id, std::string_view owner, std::string result_json,
                           TimePoint now) {
-  auto a = impl_->args(impl_->complete, now, 3);
+  auto a = impl_->args(impl_->complete, now, 4);
+  a.emplace_back("1");
   a.emplace_back(id);
   a.emplace_back(owner);
   a.push_back(std::move(result_json));
-  return impl_->run_bool(impl_->complete, std::move(a));
+  const Reply r = impl_->run(impl_->complete, std::move(a));
+  return !r.elements.empty() && r.elements[0].integer == 1;
 }
 
 void RedisStore::complete_async(std::string_view id, std::string_view owner,
                                 std::string result_json, TimePoint now, CompleteDone done) {
-  auto a = impl_->args(impl_->complete, now, 3);
-  a.emplace_back(id);
-  a.emplace_back(owner);
-  a.push_back(std::move(result_json));
-  impl_->client.command(
-      std::move(a),
-      [done = std::move(done)](const Reply& r, std::exception_ptr e) {
-        if (!e && r.is_error()) {
-          try {
-            throw_reply_error(r);
-          } catch (...) {
-            e = std::current_exception();
-          }
-        }
-        done(!e && r.integer == 1, std::move(e));
-      },
-      *impl_->complete.source);
+  impl_->add_completion(
+      {std::string(id), std::string(owner), std::move(result_json), now, std::move(done)});
 }
 
 bool RedisStore::fail(std::string_view id, std::string_view owner, std::string error,

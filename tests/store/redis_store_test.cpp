@@ -227,6 +227,120 @@ TEST(RedisStore, FlushedScriptCacheIsReloaded) {
   EXPECT_EQ(s.claim("default", 1, {"w", t0 + seconds(30)}, t0).size(), 1U);
 }
 
+// How many script calls Redis has run since its stats were reset.
+int script_calls(const test::RedisServer& server) {
+  const auto info = server.command("INFO commandstats").value_or("");
+  const auto at = info.find("cmdstat_evalsha:calls=");
+  if (at == std::string::npos) return 0;
+  return std::stoi(info.substr(at + 22));
+}
+
+// Requests that arrive while an enqueue call is out go together in the next
+// call (group commit), and each is still stored or refused on its own. The
+// paused Redis holds the first call, so the batching is certain.
+TEST(RedisStore, EnqueuesArrivingTogetherShareACallAndAreAnsweredAlone) {
+  test::RedisServer server;
+  RedisOptions o = options_for(server, "batch");
+  o.command_timeout = seconds(10);
+  RedisStore s(o);
+  const auto existing = s.enqueue(task(), t0).id;
+  NewTask first_tight = task("tight");
+  first_tight.max_waiting = 1;
+  ASSERT_TRUE(s.enqueue(first_tight, t0).created);
+  ASSERT_EQ(server.command("CONFIG RESETSTAT"), "OK");
+  ASSERT_EQ(server.command("CLIENT PAUSE 500 ALL"), "OK");
+
+  constexpr int kRequests = 20;
+  std::mutex mu;
+  std::map<int, std::pair<std::size_t, std::optional<StoreError::Code>>> answers;
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<NewTask> tasks{task()};
+    if (i == 5) tasks[0].id = existing;  // a duplicate id: refused
+    if (i == 10) {                       // a full queue: refused
+      tasks[0].queue = "tight";
+      tasks[0].max_waiting = 1;
+    }
+    if (i == 15) tasks = {task(), task(), task()};
+    s.enqueue_async(std::move(tasks), t0, [&, i](std::vector<Enqueued> out, std::exception_ptr e) {
+      std::optional<StoreError::Code> code;
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const StoreError& x) {
+          code = x.code();
+        }
+      }
+      const std::lock_guard lock(mu);
+      answers[i] = {out.size(), code};
+    });
+  }
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        const std::lock_guard lock(mu);
+        return answers.size() == kRequests;
+      },
+      seconds(30)));
+  for (int i = 0; i < kRequests; ++i) {
+    const auto& [stored, code] = answers[i];
+    if (i == 5) {
+      EXPECT_EQ(code, StoreError::Code::invalid);
+    } else if (i == 10) {
+      EXPECT_EQ(code, StoreError::Code::queue_full);
+    } else {
+      EXPECT_FALSE(code) << i;
+      EXPECT_EQ(stored, i == 15 ? 3U : 1U) << i;
+    }
+  }
+  // The first request went out alone; the 19 that came while Redis held it, in one call.
+  EXPECT_EQ(script_calls(server), 2);
+  std::size_t pending = 0;
+  for (const auto& q : s.queues()) pending += q.pending;
+  EXPECT_EQ(pending, 2U + 17U + 3U);
+}
+
+// Completions batch the same way; one whose lease is not the caller's is
+// refused alone.
+TEST(RedisStore, CompletionsArrivingTogetherShareACallAndAreAnsweredAlone) {
+  test::RedisServer server;
+  RedisOptions o = options_for(server, "batch");
+  o.command_timeout = seconds(10);
+  RedisStore s(o);
+  constexpr int kTasks = 20;
+  std::vector<NewTask> batch;
+  for (int i = 0; i < kTasks; ++i) batch.push_back(task());
+  ASSERT_EQ(s.enqueue(batch, t0).size(), static_cast<std::size_t>(kTasks));
+  const auto claimed = s.claim("default", kTasks, {"w", t0 + seconds(60)}, t0);
+  ASSERT_EQ(claimed.size(), static_cast<std::size_t>(kTasks));
+  ASSERT_EQ(server.command("CONFIG RESETSTAT"), "OK");
+  ASSERT_EQ(server.command("CLIENT PAUSE 500 ALL"), "OK");
+
+  std::mutex mu;
+  std::map<int, bool> answers;
+  for (int i = 0; i < kTasks; ++i) {
+    s.complete_async(claimed[i].id, i == 7 ? "someone-else" : "w",
+                     "{\"i\":" + std::to_string(i) + "}", t0,
+                     [&, i](bool ok, std::exception_ptr e) {
+                       EXPECT_FALSE(e);
+                       const std::lock_guard lock(mu);
+                       answers[i] = ok;
+                     });
+  }
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        const std::lock_guard lock(mu);
+        return answers.size() == kTasks;
+      },
+      seconds(30)));
+  for (int i = 0; i < kTasks; ++i) EXPECT_EQ(answers[i], i != 7) << i;
+  EXPECT_EQ(script_calls(server), 2);
+  const auto q = s.queues();
+  ASSERT_EQ(q.size(), 1U);
+  EXPECT_EQ(q[0].succeeded, static_cast<std::size_t>(kTasks - 1));
+  EXPECT_EQ(q[0].active, 1U);
+  EXPECT_EQ(s.get(claimed[3].id)->result, "{\"i\":3}");
+  EXPECT_TRUE(s.get(claimed[3].id)->lease_owner.empty());
+}
+
 // A Redis that stops answering (CLIENT PAUSE holds every client's commands):
 // a call fails with `unavailable` after the command timeout instead of
 // waiting, and the store works again once Redis answers.

@@ -83,9 +83,13 @@ class RedisStore final : public Store {
 
   using Store::enqueue;
   std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) override;
-  // One script call; `done` runs on the store's connection thread.
+  // Batched like complete_async (up to 512 tasks per script call); each
+  // request is stored or refused on its own. `done` runs on the store's
+  // connection thread.
   void enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) override;
-  // One script call; `done` runs on the store's connection thread.
+  // Batched like SQLite's group commit: one script call in flight at a time
+  // carries every completion that arrived while the last one was out (up to
+  // 256). `done` runs on the store's connection thread.
   void complete_async(std::string_view id, std::string_view owner, std::string result_json,
                       TimePoint now, CompleteDone done) override;
   std::vector<Enqueued> enqueue_group(GroupSpec group, std::vector<NewTask> members,
