@@ -1,10 +1,15 @@
 // errand's side of bench/compare/run for the task workloads, in the same shape
-// as the BullMQ and Sidekiq drivers:
-//   errand_compare drain DB N WORKERS   N no-op tasks stored first (batches of
-//       1000), then the runtime starts WORKERS workers; the time runs from the
-//       start to the Nth success. Results are kept, as BullMQ keeps its jobs.
-//   errand_compare pending DB N         N tasks left pending in a queue nobody
-//       serves; prints the process's resident memory and the file's size.
+// as the BullMQ and Sidekiq drivers. STORE is a SQLite file or a redis:// URL.
+//   errand_compare drain STORE N WORKERS [PREFETCH]   N no-op tasks stored
+//       first (batches of 1000), then the runtime starts WORKERS workers; the
+//       time runs from the start to the Nth success. Results are kept, as
+//       BullMQ keeps its jobs.
+//   errand_compare fill STORE N                 N no-op tasks stored, nothing run
+//   errand_compare work STORE N WORKERS [PREFETCH]   one worker node: runs
+//       tasks until N have succeeded in the store (several such processes are
+//       several nodes); prints its start and end (ms since the epoch)
+//   errand_compare pending STORE N              N tasks left pending in a queue
+//       nobody serves; prints the process's resident memory and the file's size.
 // SQLite synchronous=NORMAL: a task acknowledged survives a crash of the
 // process (like Redis with appendfsync everysec, it may lose the last moments
 // on a power cut). Prints one JSON object.
@@ -14,9 +19,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "errand/store/redis_store.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "errand/tasks/runtime.hpp"
 
@@ -32,6 +39,12 @@ double resident_bytes() {
   return resident * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
+long long epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 void fill(errand::tasks::Runtime& rt, std::size_t n, const std::string& queue) {
   std::vector<errand::tasks::TaskSpec> batch;
   for (std::size_t i = 0; i < n; i += batch.size()) {
@@ -45,25 +58,43 @@ void fill(errand::tasks::Runtime& rt, std::size_t n, const std::string& queue) {
   }
 }
 
+std::shared_ptr<errand::store::Store> open_store(const std::string& spec, bool fresh) {
+  if (errand::store::is_redis_url(spec)) {
+    errand::store::RedisOptions options;
+    options.endpoint = errand::store::parse_redis_url(spec);
+    return std::make_shared<errand::store::RedisStore>(options);
+  }
+  // A run killed midway leaves its WAL behind; with a new file it would be
+  // a mismatched log (SQLite's "disk I/O error").
+  if (fresh) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(spec + suffix);
+  }
+  return std::make_shared<errand::store::SqliteStore>(errand::store::SqliteOptions{.path = spec});
+}
+
+std::size_t succeeded(errand::store::Store& store) {
+  std::size_t done = 0;
+  for (auto& q : store.queues()) done += q.succeeded;
+  return done;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s drain|pending DB N [WORKERS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s drain|fill|work|pending STORE N [WORKERS [PREFETCH]]\n",
+                 argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
-  const std::string db = argv[2];
+  const std::string spec = argv[2];
   const auto n = static_cast<std::size_t>(std::stoull(argv[3]));
   const unsigned workers = argc > 4 ? static_cast<unsigned>(std::stoul(argv[4])) : 4;
   const unsigned prefetch = argc > 5 ? static_cast<unsigned>(std::stoul(argv[5])) : 0;
-  // A run killed midway leaves its WAL behind; with a new file it would be
-  // a mismatched log (SQLite's "disk I/O error").
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
-  auto store =
-      std::make_shared<errand::store::SqliteStore>(errand::store::SqliteOptions{.path = db});
+  auto store = open_store(spec, mode != "work");
   errand::tasks::RuntimeConfig cfg;
   cfg.queues = {{.name = "bench", .concurrency = workers, .prefetch = prefetch}};
+  if (mode == "fill" || mode == "pending") cfg.queues.clear();
   cfg.max_waiting = 0;
   cfg.poll_interval = std::chrono::milliseconds(50);
   errand::tasks::Runtime rt(store, cfg);
@@ -71,21 +102,25 @@ int main(int argc, char** argv) {
 
   if (mode == "pending") {
     fill(rt, n, "parked");  // not served: everything stays pending
-    std::printf("{\"jobs\":%zu,\"rss_bytes\":%.0f,\"db_bytes\":%ju}\n", n, resident_bytes(),
-                static_cast<std::uintmax_t>(std::filesystem::file_size(db)));
+    std::uintmax_t file = 0;
+    if (!errand::store::is_redis_url(spec)) file = std::filesystem::file_size(spec);
+    std::printf("{\"jobs\":%zu,\"rss_bytes\":%.0f,\"db_bytes\":%ju}\n", n, resident_bytes(), file);
     return 0;
   }
-  fill(rt, n, "bench");
-  const auto start = Clock::now();
-  rt.start();
-  while (true) {
-    std::size_t done = 0;
-    for (auto& q : store->queues()) done += q.succeeded;
-    if (done >= n) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (mode == "fill") {
+    fill(rt, n, "bench");
+    std::printf("{\"jobs\":%zu}\n", n);
+    return 0;
   }
+  if (mode == "drain") fill(rt, n, "bench");
+  const auto start = Clock::now();
+  const auto start_ms = epoch_ms();
+  rt.start();
+  while (succeeded(*store) < n) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto end_ms = epoch_ms();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   rt.stop();
-  std::printf("{\"jobs_per_s\":%.1f,\"jobs\":%zu}\n", static_cast<double>(n) / secs, n);
+  std::printf("{\"jobs_per_s\":%.1f,\"jobs\":%zu,\"start_ms\":%lld,\"end_ms\":%lld}\n",
+              static_cast<double>(n) / secs, n, start_ms, end_ms);
   return 0;
 }

@@ -4,7 +4,8 @@
 # counted. Sidekiq writes its `processed` stat only every few seconds, so the
 # clock stops when the queue is empty: the last few jobs fetched may still be
 # running, which with no-op jobs and a few threads is well under a millisecond.
-# Usage: REDIS_URL=redis://127.0.0.1:PORT ruby drain.rb N CONCURRENCY
+# With PROCESSES, that many `sidekiq` processes (nodes) drain together.
+# Usage: REDIS_URL=redis://127.0.0.1:PORT ruby drain.rb N CONCURRENCY [PROCESSES=1]
 require "json"
 require "sidekiq"
 require "sidekiq/api"
@@ -13,11 +14,14 @@ require_relative "worker"
 
 n = Integer(ARGV[0])
 concurrency = Integer(ARGV[1])
+processes = Integer(ARGV[2] || 1)
 Sidekiq.redis(&:flushdb)
 (0...n).each_slice(1000) { |slice| Sidekiq::Client.push_bulk("class" => NoopJob, "args" => slice.map { |i| [i] }) }
 
-pid = Process.spawn("sidekiq", "-r", File.join(__dir__, "worker.rb"), "-c", concurrency.to_s,
-                    out: File::NULL, err: File::NULL)
+pids = Array.new(processes) do
+  Process.spawn("sidekiq", "-r", File.join(__dir__, "worker.rb"), "-c", concurrency.to_s,
+                out: File::NULL, err: File::NULL)
+end
 queue = Sidekiq::Queue.new("default")
 first_at = nil
 first_count = 0
@@ -37,5 +41,5 @@ loop do
   abort "sidekiq did not drain #{n} jobs in time (#{taken} taken)" if Time.now > deadline
   sleep 0.005
 end
-Process.kill("TERM", pid)
-Process.wait(pid)
+pids.each { |pid| Process.kill("TERM", pid) }
+pids.each { |pid| Process.wait(pid) }
