@@ -133,9 +133,23 @@ local function new_task(i)
     ri = ARGV[i + 10], g = ARGV[i + 11], max_waiting = tonumber(ARGV[i + 12])}
 end
 
+-- What inserts defer to one write per key (flush() writes it): index
+-- entries and counts; and each queue's stored waiting count, read once.
+local function new_acc() return {ids = {}, qids = {}, ready = {}, due = {}, counts = {}, base = {}} end
+
+-- Tasks waiting in q: the stored counts plus what `acc` holds unflushed.
+local function waiting_now(q, acc)
+  local w = acc.base[q]
+  if w == nil then w = waiting(q); acc.base[q] = w end
+  local c = acc.counts[q]
+  if c then w = w + (c.pending or 0) + (c.scheduled or 0) end
+  return w
+end
+
 -- Refuses the batch before anything is written: duplicate ids, and queues
 -- whose max_waiting the stored (not deduplicated) tasks would cross.
-local function check_new(batch)
+local function check_new(batch, acc)
+  acc = acc or new_acc()
   local ids, keys, added = {}, {}, {}
   for _, t in ipairs(batch) do
     if ids[t.id] or redis.call('EXISTS', tkey(t.id)) == 1 then
@@ -153,15 +167,13 @@ local function check_new(batch)
       local before = added[t.q] or 0
       added[t.q] = before + 1
       if t.max_waiting > 0 then
-        local w = waiting(t.q) + before
+        local w = waiting_now(t.q, acc) + before
         if w >= t.max_waiting then fail_with('queue_full', int(i) .. ' ' .. int(w)) end
       end
     end
   end
 end
 
--- What inserts defer to one write per key: index entries and counts.
-local function new_acc() return {ids = {}, qids = {}, ready = {}, due = {}, counts = {}} end
 local function push(m, k, a, b)
   local l = m[k]
   if l == nil then l = {}; m[k] = l end
@@ -177,6 +189,11 @@ local function flush(acc)
   end
 end
 
+-- Appends field `name` to an HSET list unless v is empty or `zero`.
+local function opt(f, name, v, zero)
+  if v ~= '' and v ~= zero then f[#f + 1] = name; f[#f + 1] = v end
+end
+
 -- Returns id, state, created (1/0). The task's index entries and counts go
 -- to `acc` (flush() writes them); its hash and unique key are written at once
 -- so that a later task of the batch sees them.
@@ -188,11 +205,8 @@ local function insert(t, acc)
   local st, at = 'pending', NOW_S
   if tonumber(t.r) > NOW then st = 'scheduled'; at = t.r end
   local f = {'y', t.y, 'q', t.q, 's', st, 'r', at, 'ma', t.ma, 'c', NOW_S, 'up', NOW_S}
-  local function opt(name, v, zero)
-    if v ~= '' and v ~= zero then f[#f + 1] = name; f[#f + 1] = v end
-  end
-  opt('p', t.p); opt('pr', t.pr, '0'); opt('to', t.to, '0'); opt('u', t.u); opt('tp', t.tp)
-  opt('ri', t.ri); opt('g', t.g)
+  opt(f, 'p', t.p); opt(f, 'pr', t.pr, '0'); opt(f, 'to', t.to, '0'); opt(f, 'u', t.u)
+  opt(f, 'tp', t.tp); opt(f, 'ri', t.ri); opt(f, 'g', t.g)
   redis.call('HSET', tkey(t.id), unpack(f))
   if t.u ~= '' then redis.call('HSET', key('unique'), t.u, t.id) end
   acc.ids[#acc.ids + 1] = 0; acc.ids[#acc.ids + 1] = t.id
@@ -291,30 +305,28 @@ end
 // (duplicate id, queue full) does not refuse the others. Reply: per batch
 // id, state, created per task, or the error that refused it.
 constexpr const char* kEnqueue = R"lua(
-local out, at = {}, 3
+local out, at, acc = {}, 3, new_acc()
 for b = 1, tonumber(ARGV[2]) do
   local n = tonumber(ARGV[at])
   at = at + 1
   local batch = {}
   for i = 1, n do batch[i] = new_task(at); at = at + 13 end
-  local ok, e = pcall(check_new, batch)
+  local ok, e = pcall(check_new, batch, acc)
   if not ok then
     out[b] = type(e) == 'table' and e or {err = tostring(e)}
   else
-    local acc, r = new_acc(), {}
+    local r = {}
     for _, t in ipairs(batch) do
       local id, st, created = insert(t, acc)
       r[#r + 1] = id; r[#r + 1] = st; r[#r + 1] = created
     end
-    flush(acc)
     out[b] = r
   end
 end
+flush(acc)
 return out
 )lua";
 
-// ARGV: now, group id, has completion (0/1), completion (12 fields: a task's
-// without max_waiting), member count, members. Reply: as enqueue.
 constexpr const char* kEnqueueGroup = R"lua(
 local gid = ARGV[2]
 local gk = key('g', gid)
@@ -322,8 +334,9 @@ if redis.call('EXISTS', gk) == 1 then fail_with('invalid', 'duplicate group id '
 local n = tonumber(ARGV[16])
 local batch = {}
 for i = 1, n do batch[i] = new_task(17 + (i - 1) * 13) end
-check_new(batch)
-local out, acc = {}, new_acc()
+local acc = new_acc()
+check_new(batch, acc)
+local out = {}
 for _, t in ipairs(batch) do
   local id, s, created = insert(t, acc)
   out[#out + 1] = id; out[#out + 1] = s; out[#out + 1] = created
