@@ -135,7 +135,7 @@ end
 
 -- What inserts defer to one write per key (flush() writes it): index
 -- entries and counts; and each queue's stored waiting count, read once.
-local function new_acc() return {ids = {}, qids = {}, ready = {}, due = {}, counts = {}, base = {}} end
+local function new_acc() return {qids = {}, ready = {}, due = {}, counts = {}, base = {}} end
 
 -- Tasks waiting in q: the stored counts plus what `acc` holds unflushed.
 local function waiting_now(q, acc)
@@ -180,7 +180,6 @@ local function push(m, k, a, b)
   l[#l + 1] = a; l[#l + 1] = b
 end
 local function flush(acc)
-  zadd_many(key('ids'), acc.ids)
   for q, m in pairs(acc.qids) do zadd_many(key('q', q, 'ids'), m) end
   for q, m in pairs(acc.ready) do zadd_many(key('q', q, 'ready'), m) end
   for q, m in pairs(acc.due) do zadd_many(key('q', q, 'due'), m) end
@@ -209,7 +208,6 @@ local function insert(t, acc)
   opt(f, 'tp', t.tp); opt(f, 'ri', t.ri); opt(f, 'g', t.g)
   redis.call('HSET', tkey(t.id), unpack(f))
   if t.u ~= '' then redis.call('HSET', key('unique'), t.u, t.id) end
-  acc.ids[#acc.ids + 1] = 0; acc.ids[#acc.ids + 1] = t.id
   push(acc.qids, t.q, 0, t.id)
   if st == 'pending' then push(acc.ready, t.q, score(t.pr, at), t.id) else push(acc.due, t.q, at, t.id) end
   local c = acc.counts[t.q]
@@ -229,7 +227,6 @@ end
 local function delete(r)
   unindex(r)
   redis.call('DEL', tkey(r.id))
-  redis.call('ZREM', key('ids'), r.id)
   redis.call('ZREM', key('q', r.q, 'ids'), r.id)
 end
 
@@ -527,28 +524,40 @@ return 1
 
 // ARGV: now, queue (''), state (''), type (''), cursor (''), wanted, scan budget.
 // Reply: {last id scanned ('' when the index is exhausted), records...}.
+// Each queue has an id index; without a queue, the next ids of every
+// queue's index are merged (a per-deployment index would cost every task
+// another sorted-set entry, ~115 B, for a view the queues already give).
 constexpr const char* kList = R"lua(
 local q, s, y = ARGV[2], ARGV[3], ARGV[4]
-local idx = q ~= '' and key('q', q, 'ids') or key('ids')
 local from = ARGV[5] ~= '' and ('(' .. ARGV[5]) or '+'
 local wanted, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
+local queues = {q}
+if q == '' then queues = redis.call('SMEMBERS', key('queues')) end
 local out = {''}
 local found, scanned = 0, 0
 while true do
-  local ids = redis.call('ZREVRANGEBYLEX', idx, from, '-', 'LIMIT', 0, 200)
+  local ids = {}
+  for _, name in ipairs(queues) do
+    for _, id in ipairs(redis.call('ZREVRANGEBYLEX', key('q', name, 'ids'), from, '-', 'LIMIT', 0,
+        200)) do
+      ids[#ids + 1] = id
+    end
+  end
   if #ids == 0 then out[1] = ''; return out end
-  for _, id in ipairs(ids) do
+  -- The newest 200 of the merged ids are the index's next 200.
+  table.sort(ids, function(a, b) return a > b end)
+  for i = 1, math.min(#ids, 200) do
+    local id = ids[i]
     scanned = scanned + 1
     local m = redis.call('HMGET', tkey(id), 's', 'y')
     if m[1] and (s == '' or m[1] == s) and (y == '' or m[2] == y) then
-      local r = load(id)
-      out[#out + 1] = flat(r)
+      out[#out + 1] = flat(load(id))
       found = found + 1
     end
     out[1] = id
     if found >= wanted or scanned >= budget then return out end
   end
-  from = '(' .. ids[#ids]
+  from = '(' .. ids[math.min(#ids, 200)]
 end
 )lua";
 
