@@ -195,6 +195,47 @@ std::optional<StoreError> batch_error(const Reply& r, std::exception_ptr e, std:
   return std::nullopt;
 }
 
+// Requests waiting for a batched script call, the way SQLite's group commit
+// batches: one call is in flight; what arrives meanwhile waits and goes out
+// together in the next one. Thread-safe. Unbounded only in principle: it
+// holds what callers have in flight (a worker's completion, a connection's
+// enqueue), which their own limits bound.
+template <typename T>
+class Batches {
+ public:
+  // Adds a request; true when no call is in flight and the caller must send.
+  bool add(T item) {
+    const errand::detail::MutexLock lock(mu_);
+    items_.push_back(std::move(item));
+    if (sending_) return false;
+    sending_ = true;
+    return true;
+  }
+
+  // The next batch: requests in arrival order while their weights stay
+  // within `limit` (at least one). Empty, and no call in flight, when none wait.
+  template <typename Weight>
+  std::vector<T> take(std::size_t limit, Weight weight) {
+    const errand::detail::MutexLock lock(mu_);
+    std::size_t n = 0;
+    std::size_t total = 0;
+    while (n < items_.size() && (n == 0 || total + weight(items_[n]) <= limit)) {
+      total += weight(items_[n]);
+      ++n;
+    }
+    if (n == 0) sending_ = false;
+    const auto end = items_.begin() + static_cast<std::ptrdiff_t>(n);
+    std::vector<T> batch(std::make_move_iterator(items_.begin()), std::make_move_iterator(end));
+    items_.erase(items_.begin(), end);
+    return batch;
+  }
+
+ private:
+  errand::detail::Mutex mu_;
+  std::vector<T> items_ ERRAND_GUARDED_BY(mu_);
+  bool sending_ ERRAND_GUARDED_BY(mu_) = false;
+};
+
 }  // namespace
 
 struct RedisStore::Impl {
@@ -234,17 +275,10 @@ struct RedisStore::Impl {
 
   RedisOptions options;
   std::string prefix;
-  // Completions batch the way SQLite's group commit does: one script call is
-  // in flight; what arrives meanwhile waits and goes out in the next one. It
-  // is declared before the client so that the client's last callbacks (it
-  // fails what is in flight when destroyed) still find it.
-  errand::detail::Mutex completions_mu;
-  std::vector<Completion> completions ERRAND_GUARDED_BY(completions_mu);
-  bool completing ERRAND_GUARDED_BY(completions_mu) = false;
-  // enqueue_async the same way, each request refused or stored on its own.
-  errand::detail::Mutex enqueues_mu;
-  std::vector<Enqueue> enqueues ERRAND_GUARDED_BY(enqueues_mu);
-  bool enqueueing ERRAND_GUARDED_BY(enqueues_mu) = false;
+  // Declared before the client so that the client's last callbacks (it
+  // fails what is in flight when destroyed) still find them.
+  Batches<Enqueue> enqueues;
+  Batches<Completion> completions;
   redis::Client client;
   Loaded enqueue, enqueue_group, claim, extend_leases, complete, fail, release, finish_cancelled,
       set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final,
@@ -302,34 +336,13 @@ struct RedisStore::Impl {
   std::string key(std::string_view name) const { return prefix + ":" + std::string(name); }
 
   void add_enqueue(Enqueue e) {
-    {
-      const errand::detail::MutexLock lock(enqueues_mu);
-      enqueues.push_back(std::move(e));
-      if (enqueueing) return;
-      enqueueing = true;
-    }
-    send_enqueues();
+    if (enqueues.add(std::move(e))) send_enqueues();
   }
 
-  // Sends the next batch of requests; the caller has set `enqueueing`.
+  // Sends the next batch of requests, if any wait.
   void send_enqueues() {
-    std::vector<Enqueue> batch;
-    {
-      const errand::detail::MutexLock lock(enqueues_mu);
-      std::size_t n = 0;
-      std::size_t tasks = 0;
-      while (n < enqueues.size() && (n == 0 || tasks + enqueues[n].tasks.size() <= kEnqueueBatch)) {
-        tasks += enqueues[n].tasks.size();
-        ++n;
-      }
-      if (n == 0) {
-        enqueueing = false;
-        return;
-      }
-      batch.assign(std::make_move_iterator(enqueues.begin()),
-                   std::make_move_iterator(enqueues.begin() + static_cast<std::ptrdiff_t>(n)));
-      enqueues.erase(enqueues.begin(), enqueues.begin() + static_cast<std::ptrdiff_t>(n));
-    }
+    auto batch = enqueues.take(kEnqueueBatch, [](const Enqueue& e) { return e.tasks.size(); });
+    if (batch.empty()) return;
     TimePoint now{};
     std::size_t tasks = 0;
     for (const auto& e : batch) {
@@ -370,29 +383,13 @@ struct RedisStore::Impl {
   }
 
   void add_completion(Completion c) {
-    {
-      const errand::detail::MutexLock lock(completions_mu);
-      completions.push_back(std::move(c));
-      if (completing) return;
-      completing = true;
-    }
-    send_completions();
+    if (completions.add(std::move(c))) send_completions();
   }
 
-  // Sends the next batch; the caller has set `completing`.
+  // Sends the next batch of completions, if any wait.
   void send_completions() {
-    std::vector<Completion> batch;
-    {
-      const errand::detail::MutexLock lock(completions_mu);
-      const std::size_t n = std::min(completions.size(), kCompleteBatch);
-      if (n == 0) {
-        completing = false;
-        return;
-      }
-      batch.assign(std::make_move_iterator(completions.begin()),
-                   std::make_move_iterator(completions.begin() + static_cast<std::ptrdiff_t>(n)));
-      completions.erase(completions.begin(), completions.begin() + static_cast<std::ptrdiff_t>(n));
-    }
+    auto batch = completions.take(kCompleteBatch, [](const Completion&) { return std::size_t{1}; });
+    if (batch.empty()) return;
     TimePoint now{};
     for (const auto& c : batch) now = std::max(now, c.now);
     auto a = args(complete, now, 1 + batch.size() * 3);
