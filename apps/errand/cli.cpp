@@ -112,6 +112,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<std::string> rate_limits;
+  std::vector<std::string> schedules;
+  serve_cmd
+      ->add_option("--schedule", schedules,
+                   "Periodic task: NAME=every:DURATION:TYPE[:QUEUE[:PAYLOAD]] or "
+                   "NAME=cron:EXPRESSION:TYPE[:QUEUE[:PAYLOAD]]; each tick fires once across "
+                   "nodes; repeatable")
+      ->envname("ERRAND_SCHEDULES")
+      ->delimiter(';');
   serve_cmd
       ->add_option("--rate-limit", rate_limits,
                    "Token bucket per route group: PREFIX=RATE:BURST[:ip|global|header:NAME] "
@@ -256,6 +264,7 @@ int main(int argc, char** argv) {
               ? (isatty(STDERR_FILENO) != 0 ? observe::Format::text : observe::Format::json)
               : observe::parse_format(log_format);
       for (const auto& r : rate_limits) config.rate_limits.push_back(parse_rate_limit(r));
+      for (const auto& s : schedules) config.schedules.push_back(parse_schedule(s));
       for (const auto& r : concurrency_limits) {
         config.concurrency_limits.push_back(parse_concurrency_limit(r));
       }

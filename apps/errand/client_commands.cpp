@@ -78,6 +78,7 @@ struct ClientCommands::State {
   CLI::App* list = nullptr;
   CLI::App* queues = nullptr;
   CLI::App* nodes = nullptr;
+  CLI::App* schedules = nullptr;
 
   // enqueue
   std::string type;
@@ -309,6 +310,31 @@ struct ClientCommands::State {
     print_table(rows);
     return 0;
   }
+
+  int do_schedules() const {
+    const auto r = client->request("GET", "/v1/schedules");
+    if (const int rc = check(r)) return rc;
+    if (as_json) {
+      std::cout << r.body << "\n";
+      return 0;
+    }
+    const auto v = json::parse(r.body);
+    std::vector<std::vector<std::string>> rows = {
+        {"SCHEDULE", "WHEN", "TYPE", "QUEUE", "LAST FIRED", "NEXT", "NODES"}};
+    for (const auto& s : v.at("schedules").as_array()) {
+      const auto& o = s.as_object();
+      const std::string when = str(o.at("kind")) == "every"
+                                   ? fmt::format("every {} ms", str(o.at("every_ms")))
+                                   : "cron " + str(o.at("cron"));
+      auto time = [&o](const char* k) { return o.at(k).is_null() ? "-" : str(o.at(k)); };
+      std::string registered;
+      for (const auto& n : o.at("nodes").as_array()) registered += (registered.empty() ? "" : " ") + str(n);
+      rows.push_back({str(o.at("name")), when, str(o.at("type")), str(o.at("queue")),
+                      time("last_fired_at"), time("next_fire_at"), registered.empty() ? "-" : registered});
+    }
+    print_table(rows);
+    return 0;
+  }
 };
 
 ClientCommands::ClientCommands(CLI::App& cli) : s_(std::make_unique<State>()) {
@@ -361,6 +387,8 @@ ClientCommands::ClientCommands(CLI::App& cli) : s_(std::make_unique<State>()) {
   s.queues = common(cli.add_subcommand("queues", "Show queues and their counts"));
   s.nodes = common(
       cli.add_subcommand("nodes", "Show the nodes sharing the server's store (* the one asked)"));
+  s.schedules = common(cli.add_subcommand(
+      "schedules", "Show the periodic schedules, their last and next tick, and their nodes"));
 }
 
 ClientCommands::~ClientCommands() = default;
@@ -368,7 +396,7 @@ ClientCommands::~ClientCommands() = default;
 bool ClientCommands::parsed() const {
   const auto& s = *s_;
   return s.enqueue->parsed() || s.status->parsed() || s.cancel->parsed() || s.retry->parsed() ||
-         s.list->parsed() || s.queues->parsed() || s.nodes->parsed();
+         s.list->parsed() || s.queues->parsed() || s.nodes->parsed() || s.schedules->parsed();
 }
 
 int ClientCommands::run() {
@@ -381,6 +409,7 @@ int ClientCommands::run() {
     if (s.retry->parsed()) return s.do_post_action("retry");
     if (s.list->parsed()) return s.do_list();
     if (s.nodes->parsed()) return s.do_nodes();
+    if (s.schedules->parsed()) return s.do_schedules();
     return s.do_queues();
   } catch (const ClientError& e) {
     std::cerr << "errand: " << e.what() << "\n";

@@ -157,6 +157,44 @@ RateLimitRule parse_rate_limit(std::string_view text) {
   return r;
 }
 
+app::ScheduleRule parse_schedule(std::string_view text) {
+  constexpr std::string_view usage =
+      "NAME=every:DURATION:TYPE[:QUEUE[:PAYLOAD]] or NAME=cron:EXPRESSION:TYPE[:QUEUE[:PAYLOAD]], "
+      "e.g. nightly=cron:0 3 * * *:report.build";
+  auto bad = [&](std::string_view why) {
+    return std::invalid_argument(
+        fmt::format("invalid schedule '{}': {} (use {})", text, why, usage));
+  };
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) throw bad("no NAME=");
+  app::ScheduleRule r;
+  r.name = std::string(text.substr(0, eq));
+  // Split on ':' at most four times: the payload (JSON) may hold colons.
+  std::vector<std::string_view> parts;
+  std::string_view rest = text.substr(eq + 1);
+  while (parts.size() < 4) {
+    const auto colon = rest.find(':');
+    if (colon == std::string_view::npos) break;
+    parts.push_back(rest.substr(0, colon));
+    rest = rest.substr(colon + 1);
+  }
+  parts.push_back(rest);
+  if (parts.size() < 3) throw bad("too few parts");
+  r.kind = std::string(parts[0]);
+  if (r.kind == "every") {
+    r.every = parse_duration(parts[1]);
+  } else if (r.kind == "cron") {
+    r.cron = std::string(parts[1]);
+  } else {
+    throw bad("the kind is every or cron");
+  }
+  r.type = std::string(parts[2]);
+  if (r.type.empty()) throw bad("no TYPE");
+  if (parts.size() > 3) r.queue = std::string(parts[3]);
+  if (parts.size() > 4) r.payload = std::string(parts[4]);
+  return r;
+}
+
 ConcurrencyRule parse_concurrency_limit(std::string_view text) {
   constexpr std::string_view usage = "PREFIX=MAX_IN_FLIGHT[:MAX_WAIT], e.g. /v1=64:2s";
   auto [prefix, parts] = split_rule(text, usage);

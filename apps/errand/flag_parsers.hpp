@@ -32,6 +32,11 @@ using app::RateLimitRule;
 [[nodiscard]] std::map<std::string, std::size_t, std::less<>> parse_queue_limits(
     std::string_view text);
 
+// "nightly=cron:0 3 * * *:report.build", "tick=every:1m:demo.noop:default",
+// "ping=every:30s:http.request:hooks:{\"url\":\"...\"}":
+// NAME = every:DURATION | cron:EXPRESSION, then TYPE [: QUEUE [: PAYLOAD]].
+[[nodiscard]] app::ScheduleRule parse_schedule(std::string_view text);
+
 // "250ms", "10s", "2m", "1h"; a bare number is seconds.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text);
 // "127.0.0.1:8080", "[::1]:8080", ":8080" (all interfaces), "localhost:80".

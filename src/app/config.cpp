@@ -5,6 +5,9 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include "errand/tasks/cron.hpp"
 
 namespace errand::app {
 
@@ -62,6 +65,34 @@ void validate(const Config& config) {
   if (tasks.node_silence < 2 * tasks.node_heartbeat) {
     refuse(fmt::format("--node-timeout must be at least twice the node heartbeat ({} ms)",
                        tasks.node_heartbeat.count()));
+  }
+  for (std::size_t i = 0; i < config.schedules.size(); ++i) {
+    const auto& s = config.schedules[i];
+    const auto where = fmt::format("--schedule {}", s.name);
+    if (!tasks::valid_name(s.name)) {
+      refuse(fmt::format("--schedule: '{}' is not a schedule name (1-128 of A-Z a-z 0-9 . _ : -)",
+                         s.name));
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (config.schedules[j].name == s.name) refuse(where + ": the name is used twice");
+    }
+    if (s.kind == "every") {
+      if (s.every < std::chrono::seconds(1)) refuse(where + ": the period must be at least 1s");
+    } else if (s.kind == "cron") {
+      try {
+        (void)tasks::CronSchedule::parse(s.cron);
+      } catch (const std::invalid_argument& e) {
+        refuse(fmt::format("{}: {}", where, e.what()));
+      }
+    } else {
+      refuse(where + ": the kind is every or cron");
+    }
+    if (!s.queue.empty() && !tasks::valid_name(s.queue)) {
+      refuse(fmt::format("{}: '{}' is not a queue name", where, s.queue));
+    }
+    boost::system::error_code ec;
+    const auto payload = boost::json::parse(s.payload, ec);
+    if (ec || !payload.is_object()) refuse(where + ": the payload must be a JSON object");
   }
   for (std::size_t i = 0; i < tasks.queues.size(); ++i) {
     const auto& q = tasks.queues[i];

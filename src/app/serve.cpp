@@ -86,6 +86,20 @@ int serve(const Config& config) {
     App app(std::move(o));
     auto circuits =
         register_builtin_tasks(app.tasks(), config.smtp, &app.metrics(), config.breaker);
+    for (const auto& s : config.schedules) {
+      tasks::TaskSpec spec{s.type, boost::json::parse(s.payload), {}};
+      if (!s.queue.empty()) spec.options.queue = s.queue;
+      try {
+        if (s.kind == "every") {
+          app.tasks().every(s.name, s.every, std::move(spec));
+        } else {
+          app.tasks().cron(s.name, s.cron, std::move(spec));
+        }
+      } catch (const std::exception& e) {  // an unknown task type, say
+        std::cerr << "errand: --schedule " << s.name << ": " << e.what() << "\n";
+        return 2;
+      }
+    }
     install_traffic_control(app.http(), config, app.metrics());
     if (config.role != Role::worker) {
       install_task_api(app.http(), app.tasks(), {.circuits = circuits});

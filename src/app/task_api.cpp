@@ -355,16 +355,51 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
             queues.push_back({{"name", q.name}, {"workers", q.workers}, {"busy", q.busy}});
             busy += q.busy;
           }
+          boost::json::array schedules;
+          for (const auto& s : n.schedules) {
+            schedules.push_back({{"name", s.name},
+                                 {"kind", s.kind},
+                                 {"spec", s.spec},
+                                 {"type", s.type},
+                                 {"queue", s.queue}});
+          }
           list.push_back({{"id", n.id},
                           {"role", n.role},
                           {"version", n.version},
                           {"started_at", detail::format_time(n.started_at)},
                           {"last_seen", detail::format_time(n.last_seen)},
                           {"queues", std::move(queues)},
+                          {"schedules", std::move(schedules)},
                           {"busy", busy},
                           {"self", n.id == rt.owner()}});
         }
         c.json(200, {{"nodes", std::move(list)}});
+      },
+      blocking);
+
+  router.get(
+      "/v1/schedules",
+      [&rt](Context& c) {
+        boost::json::array list;
+        for (const auto& s : rt.schedules()) {
+          boost::json::object o{{"name", s.name}, {"kind", s.kind}};
+          if (s.kind == "every") {
+            o["every_ms"] = std::stoll(s.spec);
+          } else {
+            o["cron"] = s.spec;
+          }
+          o["type"] = s.type;
+          o["queue"] = s.queue;
+          o["last_fired_at"] =
+              s.last_fired ? boost::json::value(detail::format_time(*s.last_fired)) : nullptr;
+          o["next_fire_at"] =
+              s.next_fire ? boost::json::value(detail::format_time(*s.next_fire)) : nullptr;
+          boost::json::array nodes;
+          for (const auto& n : s.nodes) nodes.emplace_back(n);
+          o["nodes"] = std::move(nodes);
+          list.push_back(std::move(o));
+        }
+        c.json(200, {{"schedules", std::move(list)}});
       },
       blocking);
 

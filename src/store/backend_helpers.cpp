@@ -82,6 +82,15 @@ std::string node_to_json(const NodeInfo& n) {
     qs.push_back(boost::json::object{{"name", q.name}, {"workers", q.workers}, {"busy", q.busy}});
   }
   o["queues"] = std::move(qs);
+  boost::json::array ss;
+  for (const auto& s : n.schedules) {
+    ss.push_back(boost::json::object{{"name", s.name},
+                                     {"kind", s.kind},
+                                     {"spec", s.spec},
+                                     {"type", s.type},
+                                     {"queue", s.queue}});
+  }
+  o["schedules"] = std::move(ss);
   return boost::json::serialize(o);
 }
 
@@ -99,6 +108,15 @@ NodeInfo node_from_json(std::string_view text) {
     n.queues.push_back({std::string(qo.at("name").as_string()),
                         static_cast<unsigned>(qo.at("workers").to_number<std::int64_t>()),
                         static_cast<unsigned>(qo.at("busy").to_number<std::int64_t>())});
+  }
+  // Nodes of an earlier version publish no schedules.
+  if (const auto* ss = o.if_contains("schedules"); ss != nullptr && ss->is_array()) {
+    for (const auto& s : ss->as_array()) {
+      const auto& so = s.as_object();
+      auto field = [&so](const char* k) { return std::string(so.at(k).as_string()); };
+      n.schedules.push_back(
+          {field("name"), field("kind"), field("spec"), field("type"), field("queue")});
+    }
   }
   return n;
 }

@@ -463,6 +463,11 @@ bool MemoryStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
   return true;
 }
 
+std::vector<std::pair<std::string, TimePoint>> MemoryStore::schedule_ticks() {
+  const errand::detail::MutexLock lock(s_->mu);
+  return {s_->schedules.begin(), s_->schedules.end()};
+}
+
 void MemoryStore::heartbeat_node(const NodeInfo& node) {
   const errand::detail::MutexLock lock(s_->mu);
   s_->nodes.insert_or_assign(node.id, node);

@@ -697,6 +697,16 @@ bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTas
   return impl_->run_bool(impl_->fire_schedule, std::move(a));
 }
 
+std::vector<std::pair<std::string, TimePoint>> RedisStore::schedule_ticks() {
+  const Reply r = impl_->call({"HGETALL", impl_->key("schedules")});
+  std::vector<std::pair<std::string, TimePoint>> out;
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+    out.emplace_back(r.elements[i].str, to_time(r.elements[i + 1].str));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void RedisStore::heartbeat_node(const NodeInfo& node) {
   // Two keys, one small script (atomic): the info and the time it was seen.
   constexpr const char* kScript =

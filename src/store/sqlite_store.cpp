@@ -699,6 +699,15 @@ bool SqliteStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
   return fired;
 }
 
+std::vector<std::pair<std::string, TimePoint>> SqliteStore::schedule_ticks() {
+  return impl_->read([&](Db& db) {
+    std::vector<std::pair<std::string, TimePoint>> out;
+    auto q = db.query("SELECT name, last_tick FROM schedules ORDER BY name");
+    while (q.step()) out.emplace_back(q.text(0), TimePoint{std::chrono::milliseconds(q.i64(1))});
+    return out;
+  });
+}
+
 void SqliteStore::heartbeat_node(const NodeInfo& node) {
   const std::string info = detail::node_to_json(node);
   impl_->write([&](Db& db) {

@@ -8,7 +8,8 @@ pid=""
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 source "$(dirname "$0")/serve_lib.sh"
 
-start_errand "$errand" "$dir" --threads 2 --db "$dir/errand.db" --queues default=2 --task-grace 1s
+start_errand "$errand" "$dir" --threads 2 --db "$dir/errand.db" --queues default=2 --task-grace 1s \
+  --schedule 'nightly=cron:0 3 * * *:demo.noop' --schedule 'tick=every:1h:demo.noop:default:{"n":1}'
 export ERRAND_SERVER="http://127.0.0.1:$port"
 
 fail() { echo "FAIL: $*"; exit 1; }
@@ -61,6 +62,12 @@ expect_rc 0 "$errand" list --state dead --json
 grep <<<"$out" -q '"state":"dead"' || fail "list --json: $out"
 expect_rc 0 "$errand" queues
 grep <<<"$out" -q "^default  *no" || fail "queues: $out"
+
+# schedules: each one with when it runs and its node.
+expect_rc 0 "$errand" schedules
+grep <<<"$out" -q "^nightly  *cron 0 3 \* \* \*  *demo.noop  *default  *-  *[0-9-]*T03:00:00.000Z" ||
+  fail "schedules: $out"
+grep <<<"$out" -q "^tick  *every 3600000 ms  *demo.noop  *default " || fail "schedules: $out"
 
 # Errors: the server's message and exit 1; bad usage exit 2; no server exit 3.
 expect_rc 1 "$errand" enqueue no.such.type

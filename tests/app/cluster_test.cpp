@@ -167,20 +167,37 @@ TEST(Cluster, AScheduleFiresOncePerTickAcrossNodes) {
   test::RedisServer redis;
   std::vector<std::unique_ptr<tasks::Runtime>> nodes;
   std::atomic<int> runs{0};
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     store::RedisOptions o;
     o.endpoint = store::parse_redis_url(redis.url());
     tasks::RuntimeConfig cfg;
     cfg.owner = "n" + std::to_string(i);
     cfg.poll_interval = 20ms;
     cfg.maintenance_tick = 10ms;
+    cfg.node_heartbeat = 50ms;
+    if (i == 3) cfg.queues.clear();  // an api node: registers no schedule, runs no task
     auto rt = std::make_unique<tasks::Runtime>(std::make_shared<store::RedisStore>(o), cfg);
     rt->handle_raw("tick", [&runs](tasks::TaskContext&) { ++runs; });
-    rt->every("tick-200ms", 200ms, {.type = "tick"});
+    if (i < 3) rt->every("tick-200ms", 200ms, {.type = "tick"});
     nodes.push_back(std::move(rt));
   }
   for (auto& n : nodes) n->start();
   ASSERT_TRUE(test::eventually([&] { return runs.load() >= 10; }, 60s));
+  // Any node, the api one too, shows the schedule: who registered it, its last
+  // tick (by whichever node fired it) and the next.
+  ASSERT_TRUE(test::eventually([&] {
+    const auto s = nodes[3]->schedules();
+    return s.size() == 1 && s[0].nodes == std::vector<std::string>{"n0", "n1", "n2"};
+  }));
+  const auto s = nodes[3]->schedules().at(0);
+  EXPECT_EQ(s.name, "tick-200ms");
+  EXPECT_EQ(s.kind, "every");
+  EXPECT_EQ(s.spec, "200");
+  EXPECT_EQ(s.type, "tick");
+  EXPECT_EQ(s.queue, "default");
+  ASSERT_TRUE(s.last_fired && s.next_fire);
+  EXPECT_GT(*s.next_fire, *s.last_fired);
+  EXPECT_EQ(s.next_fire->time_since_epoch().count() % 200, 0);
   for (auto& n : nodes) n->stop();
   // Each tick's task carries its tick in its unique key: no key twice.
   std::map<std::string, int> per_tick;

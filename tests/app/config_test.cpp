@@ -36,6 +36,32 @@ TEST(Config, TheDefaultsAreValid) {
 TEST(Config, ValidateRefusesWhatTheCommandLineRefused) {
   const std::vector<std::pair<std::string, std::function<void(Config&)>>> cases = {
       {"--lease", [](Config& c) { c.app.tasks.lease = 500ms; }},
+      {"--schedule",
+       [](Config& c) {
+         c.schedules = {{.name = "bad name!", .kind = "every", .every = 1s, .type = "t"}};
+       }},
+      {"--schedule",
+       [](Config& c) {
+         c.schedules = {{.name = "s", .kind = "every", .every = 10ms, .type = "t"}};
+       }},
+      {"--schedule",
+       [](Config& c) {
+         c.schedules = {{.name = "s", .kind = "cron", .cron = "61 * * * *", .type = "t"}};
+       }},
+      {"--schedule",
+       [](Config& c) {
+         c.schedules = {{.name = "s", .kind = "every", .every = 1s, .type = "t", .payload = "[1]"}};
+       }},
+      {"--schedule",
+       [](Config& c) {
+         c.schedules = {
+             {.name = "s", .kind = "every", .every = 1s, .type = "t", .queue = "no queue"}};
+       }},
+      {"--schedule",
+       [](Config& c) {
+         c.schedules = {{.name = "s", .kind = "every", .every = 1s, .type = "t"},
+                        {.name = "s", .kind = "cron", .cron = "@daily", .type = "t"}};
+       }},
       {"--max-header-bytes", [](Config& c) { c.app.http.max_header_bytes = 100; }},
       {"--max-header-bytes", [](Config& c) { c.app.http.max_header_bytes = 1U << 25U; }},
       {"--max-connections", [](Config& c) { c.app.http.max_connections = 0; }},

@@ -421,5 +421,62 @@ TEST_F(TaskApi, OpenApiDocumentListsEveryRoute) {
   EXPECT_GE(checked, 16U);
 }
 
+// Schedules are registered before start; GET /v1/schedules shows each with
+// its last tick (once one fired) and its next, and /v1/nodes with its node.
+TEST(TaskApiSchedules, ListsEachScheduleWithItsLastAndNextTick) {
+  test::TempDir dir;
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.sqlite.path = (dir.path() / "errand.db").string();
+  o.tasks.queues = {{"default", 1, 1}, {"mail", 1, 1}};
+  o.tasks.poll_interval = 10ms;
+  o.tasks.maintenance_tick = 10ms;
+  o.tasks.owner = "node-a";
+  o.tasks.node_heartbeat = 100ms;
+  o.logger = observe::Logger::null();
+  App app(o);
+  register_builtin_tasks(app.tasks());
+  app.tasks().every("tick", 1s, {.type = "demo.noop"});
+  tasks::TaskSpec nightly{.type = "demo.noop"};
+  nightly.options.queue = "mail";
+  app.tasks().cron("nightly", "0 3 * * *", nightly);
+  install_task_api(app.http(), app.tasks());
+  app.start();
+  test::Client client(app.port());
+
+  ASSERT_TRUE(test::eventually([&] {
+    const auto r = client.request("GET", "/v1/schedules");
+    return r.status == 200 &&
+           !r.json().at("schedules").as_array().at(1).at("last_fired_at").is_null();
+  }));
+  const auto list = client.request("GET", "/v1/schedules").json().at("schedules").as_array();
+  ASSERT_EQ(list.size(), 2U);
+  const auto& cron = list[0].as_object();  // by name
+  EXPECT_EQ(cron.at("name").as_string(), "nightly");
+  EXPECT_EQ(cron.at("kind").as_string(), "cron");
+  EXPECT_EQ(cron.at("cron").as_string(), "0 3 * * *");
+  EXPECT_EQ(cron.at("type").as_string(), "demo.noop");
+  EXPECT_EQ(cron.at("queue").as_string(), "mail");
+  EXPECT_TRUE(cron.at("last_fired_at").is_null());  // 03:00 has not come while it ran
+  EXPECT_TRUE(std::string(cron.at("next_fire_at").as_string()).ends_with("T03:00:00.000Z"));
+  EXPECT_EQ(cron.at("nodes"), boost::json::array{"node-a"});
+  const auto& every = list[1].as_object();
+  EXPECT_EQ(every.at("name").as_string(), "tick");
+  EXPECT_EQ(every.at("every_ms").as_int64(), 1000);
+  EXPECT_EQ(every.at("queue").as_string(), "default");
+  EXPECT_TRUE(std::string(every.at("next_fire_at").as_string()).ends_with(".000Z"));
+  EXPECT_LT(every.at("last_fired_at").as_string(), every.at("next_fire_at").as_string());
+
+  ASSERT_TRUE(test::eventually([&] {
+    const auto nodes = client.request("GET", "/v1/nodes").json().at("nodes").as_array();
+    return nodes.size() == 1 && nodes[0].at("schedules").as_array().size() == 2;
+  }));
+  const auto node = client.request("GET", "/v1/nodes").json().at("nodes").at(0);
+  EXPECT_EQ(node.at("schedules").at(0).at("spec").as_string(), "1000");  // as registered
+  EXPECT_EQ(node.at("schedules").at(1).at("spec").as_string(), "0 3 * * *");
+  app.stop();
+}
+
 }  // namespace
 }  // namespace errand::app

@@ -590,6 +590,8 @@ TEST_P(StoreContract, ScheduleFiresOncePerTick) {
   EXPECT_TRUE(store->fire_schedule("every-5s", t0 + seconds(5), c, t0));
   EXPECT_FALSE(store->fire_schedule("every-5s", t0 + seconds(1), b, t0));  // older tick
   EXPECT_TRUE(store->fire_schedule("other", t0, b, t0));
+  using Ticks = std::vector<std::pair<std::string, TimePoint>>;
+  EXPECT_EQ(store->schedule_ticks(), (Ticks{{"every-5s", t0 + seconds(5)}, {"other", t0}}));
 }
 
 TEST_P(StoreContract, RetryAndRemove) {
@@ -654,7 +656,9 @@ TEST_P(StoreContract, NodesAreListedWhileTheyHeartbeatThenForgotten) {
                   .version = "0.1.0",
                   .started_at = t0,
                   .last_seen = t0,
-                  .queues = {{"default", 4, 1}, {"mail", 2, 0}}};
+                  .queues = {{"default", 4, 1}, {"mail", 2, 0}},
+                  .schedules = {{"nightly", "cron", "0 3 * * *", "report.build", "reports"},
+                                {"tick", "every", "60000", "demo.noop", "default"}}};
   store->heartbeat_node(worker);
   store->heartbeat_node(api);
   auto ns = store->nodes(t0 + seconds(1), seconds(30));

@@ -125,6 +125,9 @@ bool FaultyStore::fire_schedule(std::string_view schedule, store::TimePoint tick
                                 store::NewTask task, store::TimePoint now) {
   return inner_->fire_schedule(schedule, tick, std::move(task), now);
 }
+std::vector<std::pair<std::string, store::TimePoint>> FaultyStore::schedule_ticks() {
+  return inner_->schedule_ticks();
+}
 void FaultyStore::heartbeat_node(const store::NodeInfo& node) {
   inner_->heartbeat_node(node);
 }

@@ -70,6 +70,7 @@ class FaultyStore : public store::Store {
   void set_paused(std::string_view queue, bool paused) override;
   bool fire_schedule(std::string_view schedule, store::TimePoint tick, store::NewTask task,
                      store::TimePoint now) override;
+  std::vector<std::pair<std::string, store::TimePoint>> schedule_ticks() override;
   void heartbeat_node(const store::NodeInfo& node) override;
   void remove_node(std::string_view id) override;
   std::vector<store::NodeInfo> nodes(store::TimePoint now,

@@ -31,6 +31,17 @@ struct ConcurrencyRule {
   http::mw::ConcurrencyLimitOptions options;
 };
 
+// A periodic schedule `errand serve` registers (--schedule).
+struct ScheduleRule {
+  std::string name;
+  std::string kind;                   // "every" or "cron"
+  std::chrono::milliseconds every{};  // kind every
+  std::string cron{};                 // kind cron: the expression (UTC)
+  std::string type;                   // the task it enqueues
+  std::string queue{};                // empty: the type's
+  std::string payload = "{}";         // JSON
+};
+
 struct Config {
   // The server, the task runtime (queues, lease, shutdown grace, retention,
   // backpressure) and the SQLite store, as the App takes them; its logger is
@@ -56,6 +67,7 @@ struct Config {
   // /metrics. Every role runs maintenance (reclaim, purge, schedules): the
   // store makes each of those safe to run on several nodes at once.
   enum class Role : std::uint8_t { all, api, worker } role = Role::all;
+  std::vector<ScheduleRule> schedules;     // registered by every node that has them
   guard::CircuitBreaker::Options breaker;  // http.request's per-host circuits
   SmtpOptions smtp;                        // email.send; no host: no such type
 };

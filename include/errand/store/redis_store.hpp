@@ -118,6 +118,7 @@ class RedisStore final : public Store {
   void set_paused(std::string_view queue, bool paused) override;
   bool fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
                      TimePoint now) override;
+  std::vector<std::pair<std::string, TimePoint>> schedule_ticks() override;
   void heartbeat_node(const NodeInfo& node) override;
   void remove_node(std::string_view id) override;
   std::vector<NodeInfo> nodes(TimePoint now, std::chrono::milliseconds silence) override;

@@ -116,6 +116,16 @@ struct NodeQueue {
 
   friend bool operator==(const NodeQueue&, const NodeQueue&) = default;
 };
+// A periodic schedule a node registered (Runtime::every / Runtime::cron).
+struct NodeSchedule {
+  std::string name;
+  std::string kind;  // "every" or "cron"
+  std::string spec;  // every: the period in ms; cron: the expression
+  std::string type;  // the task it enqueues
+  std::string queue;
+
+  friend bool operator==(const NodeSchedule&, const NodeSchedule&) = default;
+};
 struct NodeInfo {
   std::string id;            // --node-id
   std::string role = "all";  // all | api | worker
@@ -123,6 +133,7 @@ struct NodeInfo {
   TimePoint started_at{};
   TimePoint last_seen{};            // the heartbeat's `now`
   std::vector<NodeQueue> queues{};  // empty: runs no workers
+  std::vector<NodeSchedule> schedules{};
 
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };
@@ -224,6 +235,9 @@ class Store {
   // fired for `tick` or a later one — so several processes never double-fire.
   virtual bool fire_schedule(std::string_view schedule, TimePoint tick, NewTask task,
                              TimePoint now) = 0;
+  // The last tick each schedule fired for, by name (schedules that never
+  // fired are absent).
+  [[nodiscard]] virtual std::vector<std::pair<std::string, TimePoint>> schedule_ticks() = 0;
 };
 
 }  // namespace errand::store

@@ -129,6 +129,18 @@ struct RuntimeConfig {
   Hooks hooks{};
 };
 
+// A periodic schedule as GET /v1/schedules shows it.
+struct ScheduleStatus {
+  std::string name;
+  std::string kind;  // "every" or "cron"
+  std::string spec;  // every: the period in ms; cron: the expression
+  std::string type;
+  std::string queue;
+  std::optional<store::TimePoint> last_fired{};  // the last tick fired (by any node)
+  std::optional<store::TimePoint> next_fire{};   // the next tick after now
+  std::vector<std::string> nodes{};              // the live nodes that registered it
+};
+
 // Per-task overrides of the type's TaskOptions.
 struct EnqueueOptions {
   std::optional<std::string> queue{};
@@ -255,6 +267,9 @@ class Runtime {
   [[nodiscard]] const std::string& owner() const;  // the node id
   // Every node that shares the store and heartbeats (this one included).
   [[nodiscard]] std::vector<store::NodeInfo> nodes() const;
+  // Every periodic schedule this node or a live node registered, by name,
+  // with the last tick the store fired and the next one.
+  [[nodiscard]] std::vector<ScheduleStatus> schedules() const;
   // The queues this runtime serves, as configured.
   [[nodiscard]] const std::vector<QueueConfig>& queues() const;
   // Handlers running now, per queue name.

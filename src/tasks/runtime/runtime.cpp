@@ -144,6 +144,9 @@ store::NodeInfo Runtime::Impl::node_info(TimePoint at) const {
                     .version = ERRAND_VERSION,
                     .started_at = started_at,
                     .last_seen = at};
+  // Schedules are fixed at start, before the maintenance thread runs.
+  for (const auto& s : schedules)
+    n.schedules.push_back({s.name, s.kind, s.spec, s.task.type, s.queue});
   const MutexLock lock(mu);
   for (const auto& q : queues) n.queues.push_back({q->cfg.name, q->cfg.concurrency, q->busy});
   return n;

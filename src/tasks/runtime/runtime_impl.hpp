@@ -59,6 +59,9 @@ struct Runtime::Impl {
     std::function<TimePoint(TimePoint)> latest;  // the last tick at or before t
     std::function<TimePoint(TimePoint)> next;    // the first tick after t
     TaskSpec task;
+    std::string kind{};     // as published: "every" or "cron"
+    std::string spec{};     // the period in ms, or the cron expression
+    std::string queue{};    // the task's, resolved when the schedule is added
     TimePoint last_tick{};  // fired (or skipped at start); the maintenance thread's
     TimePoint next_due{};   // when to look again; the maintenance thread's
   };

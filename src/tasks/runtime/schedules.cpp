@@ -1,5 +1,8 @@
 // Periodic schedules: every(period) and cron(expression) compute ticks every
 // process agrees on; the store fires each tick once across processes.
+#include <algorithm>
+#include <map>
+
 #include <fmt/format.h>
 
 #include "errand/tasks/cron.hpp"
@@ -47,7 +50,7 @@ void Runtime::Impl::add_schedule(Schedule s) {
       throw std::invalid_argument("schedule '" + s.name + "' is registered twice");
     }
   }
-  (void)prepare(s.task, now());  // refuse a bad task now, not at every tick
+  s.queue = prepare(s.task, now()).queue;  // refuses a bad task now, not at every tick
   schedules.push_back(std::move(s));
 }
 
@@ -58,14 +61,77 @@ void Runtime::every(std::string name, milliseconds period, TaskSpec task) {
   auto latest = [p](TimePoint t) {
     return TimePoint{milliseconds(t.time_since_epoch().count() / p * p)};
   };
-  impl_->add_schedule({std::move(name), latest,
-                       [latest, period](TimePoint t) { return latest(t) + period; },
-                       std::move(task)});
+  impl_->add_schedule({.name = std::move(name),
+                       .latest = latest,
+                       .next = [latest, period](TimePoint t) { return latest(t) + period; },
+                       .task = std::move(task),
+                       .kind = "every",
+                       .spec = std::to_string(p)});
 }
 
 void Runtime::cron(std::string name, std::string_view expression, TaskSpec task) {
   const auto schedule = CronSchedule::parse(expression);
-  impl_->add_schedule({std::move(name), [schedule](TimePoint t) { return schedule.latest(t); },
-                       [schedule](TimePoint t) { return schedule.next(t); }, std::move(task)});
+  impl_->add_schedule({.name = std::move(name),
+                       .latest = [schedule](TimePoint t) { return schedule.latest(t); },
+                       .next = [schedule](TimePoint t) { return schedule.next(t); },
+                       .task = std::move(task),
+                       .kind = "cron",
+                       .spec = std::string(expression)});
 }
+
+namespace {
+
+// The first tick after `at` of a schedule another node may have published.
+std::optional<TimePoint> next_tick(const store::NodeSchedule& s, TimePoint at) {
+  try {
+    if (s.kind == "every") {
+      const auto p = std::stoll(s.spec);
+      if (p <= 0) return std::nullopt;
+      const auto t = at.time_since_epoch().count();
+      return TimePoint{milliseconds((t / p + 1) * p)};
+    }
+    if (s.kind == "cron") return CronSchedule::parse(s.spec).next(at);
+  } catch (const std::exception&) {  // a kind or spec this version does not read
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<ScheduleStatus> Runtime::schedules() const {
+  const TimePoint at = impl_->now();
+  std::map<std::string, ScheduleStatus, std::less<>> by_name;
+  auto add = [&](const store::NodeSchedule& s, const std::string& node) {
+    auto [it, fresh] = by_name.try_emplace(s.name);
+    auto& out = it->second;
+    if (fresh) {
+      out.name = s.name;
+      out.kind = s.kind;
+      out.spec = s.spec;
+      out.type = s.type;
+      out.queue = s.queue;
+      out.next_fire = next_tick(s, at);
+    }
+    if (std::find(out.nodes.begin(), out.nodes.end(), node) == out.nodes.end()) {
+      out.nodes.push_back(node);
+    }
+  };
+  // This node's own first (it may not have published yet), then every live node's.
+  for (const auto& s : impl_->schedules)
+    add({s.name, s.kind, s.spec, s.task.type, s.queue}, impl_->owner);
+  for (const auto& n : nodes()) {
+    for (const auto& s : n.schedules) add(s, n.id);
+  }
+  for (const auto& [name, tick] : impl_->store->schedule_ticks()) {
+    if (auto it = by_name.find(name); it != by_name.end()) it->second.last_fired = tick;
+  }
+  std::vector<ScheduleStatus> out;
+  out.reserve(by_name.size());
+  for (auto& [name, s] : by_name) {
+    std::sort(s.nodes.begin(), s.nodes.end());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 }  // namespace errand::tasks

@@ -19,6 +19,26 @@ TEST(FlagParsers, ParsesDurations) {
   }
 }
 
+TEST(FlagParsers, ParsesSchedules) {
+  auto s = parse_schedule("tick=every:30s:demo.noop");
+  EXPECT_EQ(s.name, "tick");
+  EXPECT_EQ(s.kind, "every");
+  EXPECT_EQ(s.every, milliseconds(30'000));
+  EXPECT_EQ(s.type, "demo.noop");
+  EXPECT_EQ(s.queue, "");
+  EXPECT_EQ(s.payload, "{}");
+  s = parse_schedule(R"(nightly=cron:0 3 * * *:http.request:hooks:{"url":"http://x:1/a"})");
+  EXPECT_EQ(s.kind, "cron");
+  EXPECT_EQ(s.cron, "0 3 * * *");
+  EXPECT_EQ(s.type, "http.request");
+  EXPECT_EQ(s.queue, "hooks");
+  EXPECT_EQ(s.payload, R"({"url":"http://x:1/a"})");  // colons and all
+  for (const char* bad : {"", "tick", "=every:1s:t", "tick=every:1s", "tick=hourly:1:t",
+                          "tick=every:soon:t", "tick=every:1s:"}) {
+    EXPECT_THROW((void)parse_schedule(bad), std::invalid_argument) << bad;
+  }
+}
+
 TEST(FlagParsers, ParsesQueues) {
   const auto q = parse_queues("default=4,mail=2:3");
   ASSERT_EQ(q.size(), 2U);
