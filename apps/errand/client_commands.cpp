@@ -328,9 +328,11 @@ struct ClientCommands::State {
                                    : "cron " + str(o.at("cron"));
       auto time = [&o](const char* k) { return o.at(k).is_null() ? "-" : str(o.at(k)); };
       std::string registered;
-      for (const auto& n : o.at("nodes").as_array()) registered += (registered.empty() ? "" : " ") + str(n);
+      for (const auto& n : o.at("nodes").as_array())
+        registered += (registered.empty() ? "" : " ") + str(n);
       rows.push_back({str(o.at("name")), when, str(o.at("type")), str(o.at("queue")),
-                      time("last_fired_at"), time("next_fire_at"), registered.empty() ? "-" : registered});
+                      time("last_fired_at"), time("next_fire_at"),
+                      registered.empty() ? "-" : registered});
     }
     print_table(rows);
     return 0;

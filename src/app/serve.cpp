@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <boost/json.hpp>
+
 #include "errand/app/app.hpp"
 #include "errand/app/builtin_tasks.hpp"
 #include "errand/app/task_api.hpp"
