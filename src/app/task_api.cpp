@@ -48,6 +48,12 @@ struct AsyncTaskBody {
 };
 BOOST_DESCRIBE_STRUCT(AsyncTaskBody, (), (task_type, task_param))
 
+struct BulkBody {
+  std::string action;  // retry | cancel | delete
+  std::vector<std::string> ids;
+};
+BOOST_DESCRIBE_STRUCT(BulkBody, (), (action, ids))
+
 }  // namespace wire
 
 namespace {
@@ -304,6 +310,62 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
                     fmt::format("only finished tasks can be deleted; this one is {} (cancel it "
                                 "first)",
                                 store::to_string(r->state)));
+      },
+      blocking);
+
+  // Several tasks at once, each on its own (one store transition per task,
+  // as its single-task route does): what happened to each is in the answer,
+  // in the order given, and one task's refusal does not stop the others.
+  router.post(
+      "/v1/tasks/bulk",
+      [&rt, opt](Context& c) {
+        require_json(c);
+        auto body = c.bind<wire::BulkBody>(json::Unknown::reject);
+        if (body.action != "retry" && body.action != "cancel" && body.action != "delete") {
+          throw Error(400, "invalid_field", "field 'action' must be retry, cancel or delete");
+        }
+        if (body.ids.empty()) throw Error(400, "invalid_field", "field 'ids' is empty");
+        if (body.ids.size() > opt.max_batch) {
+          throw Error(413, "batch_too_large",
+                      fmt::format("{} ids; a bulk action takes at most {}", body.ids.size(),
+                                  opt.max_batch));
+        }
+        for (std::size_t i = 0; i < body.ids.size(); ++i) {
+          if (!detail::valid_task_id(body.ids[i])) {
+            throw Error(400, "invalid_id",
+                        fmt::format("ids[{}]: a task id is 26 characters of Crockford base32", i));
+          }
+        }
+        boost::json::array results;
+        std::map<std::string, std::size_t, std::less<>> counts;
+        for (const auto& id : body.ids) {
+          std::string outcome;
+          if (body.action == "cancel") {
+            switch (rt.cancel(id)) {
+              case store::CancelResult::cancelled: outcome = "cancelled"; break;
+              case store::CancelResult::requested: outcome = "cancel_requested"; break;
+              case store::CancelResult::final: outcome = "task_final"; break;
+              case store::CancelResult::not_found: outcome = "task_not_found"; break;
+            }
+          } else if (body.action == "retry") {
+            if (rt.retry(id)) {
+              outcome = "retried";
+            } else {
+              outcome = rt.store().get(id) ? "task_not_retryable" : "task_not_found";
+            }
+          } else if (rt.store().remove(id)) {
+            outcome = "deleted";
+          } else {
+            outcome = rt.store().get(id) ? "task_not_final" : "task_not_found";
+          }
+          ++counts[outcome];
+          results.push_back({{"id", id}, {"outcome", outcome}});
+        }
+        boost::json::object summary;
+        for (const auto& [k, n] : counts) summary[k] = n;
+        c.json(200, {{"action", body.action},
+                     {"results", std::move(results)},
+                     {"counts", std::move(summary)}});
       },
       blocking);
 

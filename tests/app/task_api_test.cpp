@@ -337,6 +337,63 @@ TEST_F(TaskApi, UnknownAndMalformedIds) {
   EXPECT_EQ(client->request("PUT", "/v1/tasks/" + missing).status, 405);
 }
 
+// One call acts on several tasks, each on its own, and says what happened to
+// each, in order, with a count per outcome.
+TEST_F(TaskApi, BulkActionsAnswerForEachTask) {
+  const auto dead1 = enqueue(R"({"type":"fail","max_attempts":1})");
+  const auto dead2 = enqueue(R"({"type":"fail","max_attempts":1})");
+  ASSERT_TRUE(reaches(dead1, "dead"));
+  ASSERT_TRUE(reaches(dead2, "dead"));
+  const auto waiting = enqueue(R"({"type":"demo.noop","queue":"limited"})");  // never served
+  const std::string missing = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+
+  auto bulk = [&](std::string_view action, const std::vector<std::string>& ids) {
+    boost::json::array a;
+    for (const auto& id : ids) a.emplace_back(id);
+    return post("/v1/tasks/bulk",
+                boost::json::serialize(boost::json::object{{"action", action}, {"ids", a}}));
+  };
+  auto outcomes = [](const RawResponse& r) {
+    std::vector<std::string> out;
+    const auto v = r.json();
+    for (const auto& x : v.at("results").as_array()) {
+      out.emplace_back(x.at("outcome").as_string());
+    }
+    return out;
+  };
+
+  auto r = bulk("retry", {dead1, waiting, missing, dead2});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(outcomes(r), (std::vector<std::string>{"retried", "task_not_retryable",
+                                                   "task_not_found", "retried"}));
+  EXPECT_EQ(r.json().at("counts").at("retried").as_int64(), 2);
+  EXPECT_EQ(r.json().at("results").at(0).at("id").as_string(), dead1);
+  ASSERT_TRUE(reaches(dead1, "dead"));  // ran again, failed again
+
+  r = bulk("cancel", {waiting, waiting});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(outcomes(r), (std::vector<std::string>{"cancelled", "task_final"}));
+
+  r = bulk("delete", {waiting, dead1, missing});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(outcomes(r), (std::vector<std::string>{"deleted", "deleted", "task_not_found"}));
+  EXPECT_EQ(get("/v1/tasks/" + waiting).status, 404);
+
+  const auto pending = enqueue(R"({"type":"demo.noop","queue":"limited"})");
+  EXPECT_EQ(outcomes(bulk("delete", {pending})), std::vector<std::string>{"task_not_final"});
+
+  // Bad requests are refused whole, before any task is touched.
+  EXPECT_EQ(code(bulk("archive", {pending})), "invalid_field");
+  EXPECT_EQ(code(bulk("cancel", {})), "invalid_field");
+  EXPECT_EQ(code(bulk("cancel", {pending, "not-an-id"})), "invalid_id");
+  r = bulk("cancel", std::vector<std::string>(6, pending));  // max_batch is 5 here
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(code(r), "batch_too_large");
+  EXPECT_EQ(code(post("/v1/tasks/bulk", R"({"action":"cancel","ids":[],"extra":1})")),
+            "invalid_field");  // "unknown field extra"
+  EXPECT_TRUE(reaches(pending, "pending"));
+}
+
 TEST_F(TaskApi, QueuesPauseAndResume) {
   auto r = post("/v1/queues/mail/pause", "");
   ASSERT_EQ(r.status, 200);
