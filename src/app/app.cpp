@@ -161,6 +161,7 @@ std::optional<http::Error> task_errors_as_http(const std::exception_ptr& error) 
 
 struct App::Impl {
   observe::Registry metrics;  // first: the store and runtime report into it
+  std::shared_ptr<observe::TaskStats> stats = std::make_shared<observe::TaskStats>();
   observe::Logger logger = observe::Logger::null();
   std::shared_ptr<store::Store> store;
   std::unique_ptr<tasks::Runtime> runtime;
@@ -188,6 +189,23 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
   }
   options.tasks.logger = options.logger;
   task_metrics(m, options.tasks.hooks);
+  {
+    auto user = options.tasks.hooks.after_attempt;
+    auto stats = impl_->stats;
+    options.tasks.hooks.after_attempt = [stats, user](const tasks::AttemptInfo& i,
+                                                      tasks::AttemptOutcome outcome,
+                                                      std::chrono::nanoseconds took) {
+      using O = tasks::AttemptOutcome;
+      if (outcome == O::succeeded || outcome == O::retrying || outcome == O::dead) {
+        stats->record(i.queue, std::chrono::system_clock::now(), outcome == O::succeeded, i.waited,
+                      took);
+      }
+      if (user) user(i, outcome, took);
+    };
+    options.tasks.node_stats = [stats] {
+      return stats->encode(std::chrono::system_clock::now(), stats->span());
+    };
+  }
   impl_->runtime = std::make_unique<tasks::Runtime>(impl_->store, options.tasks);
   auto* rt = impl_->runtime.get();
   m.gauge_callback("workers_busy", "Task handlers running now", {"queue"}, [rt] {
@@ -232,6 +250,9 @@ App::~App() {
 
 http::Router& App::http() {
   return impl_->server->router();
+}
+std::shared_ptr<const observe::TaskStats> App::task_stats() const {
+  return impl_->stats;
 }
 tasks::Runtime& App::tasks() {
   return *impl_->runtime;

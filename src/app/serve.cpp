@@ -104,7 +104,7 @@ int serve(const Config& config) {
     }
     install_traffic_control(app.http(), config, app.metrics());
     if (config.role != Role::worker) {
-      install_task_api(app.http(), app.tasks(), {.circuits = circuits});
+      install_task_api(app.http(), app.tasks(), {.circuits = circuits, .stats = app.task_stats()});
     }
     logger.info("node", {{"id", app.tasks().owner()}, {"role", role_name}});
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending

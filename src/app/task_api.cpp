@@ -114,6 +114,24 @@ std::string task_id(const Context& c) {
   throw Error(404, "task_not_found", "no task " + id);
 }
 
+// ?window=15m, 90s or 120 (seconds): within 1 s and `max`.
+std::chrono::seconds parse_window(const Context& c, std::chrono::seconds max) {
+  const auto text = c.query("window");
+  if (!text) return max;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  const std::string_view unit(p, static_cast<std::size_t>(text->data() + text->size() - p));
+  std::int64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  if (unit == "m") scale = 60;
+  if (ec != std::errc{} || scale == 0 || v < 1 || v * scale > max.count()) {
+    throw Error(
+        400, "invalid_query",
+        fmt::format("window must be a duration from 1s to {}s (e.g. 15m, 90s)", max.count()));
+  }
+  return std::chrono::seconds(v * scale);
+}
+
 std::size_t parse_limit(const Context& c, const TaskApiOptions& opt) {
   const auto text = c.query("limit");
   if (!text) return opt.default_list_limit;
@@ -436,6 +454,29 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
                           {"self", n.id == rt.owner()}});
         }
         c.json(200, {{"nodes", std::move(list)}});
+      },
+      blocking);
+
+  router.get(
+      "/v1/stats",
+      [&rt, stats = opt.stats](Context& c) {
+        const auto span = stats ? stats->span() : std::chrono::seconds(900);
+        const auto len = parse_window(c, span);
+        const auto now = std::chrono::system_clock::now();
+        observe::TaskStats::Window w;
+        if (stats) w = stats->window(now, len);
+        boost::json::array nodes;
+        if (stats) nodes.emplace_back(rt.owner());
+        for (const auto& n : rt.nodes()) {
+          if (n.id == rt.owner() || n.stats.empty()) continue;
+          observe::TaskStats::merge(n.stats, now, len, w);
+          nodes.emplace_back(n.id);
+        }
+        auto out = observe::TaskStats::to_json(w, now).as_object();
+        out["start"] = out["end"].as_int64() - len.count() + 1;  // the window asked for
+        out["window_s"] = len.count();
+        out["nodes"] = std::move(nodes);
+        c.json(200, std::move(out));
       },
       blocking);
 

@@ -98,9 +98,9 @@ void TaskStats::record(std::string_view queue, TimePoint at, bool succeeded,
   ++s.run[bucket(ran)];
 }
 
-TaskStats::Window TaskStats::window(TimePoint now, seconds wanted) const {
+TaskStats::Window TaskStats::window(TimePoint now, seconds length) const {
   const auto n = static_cast<std::int64_t>(span_.count());
-  const auto len = std::clamp<std::int64_t>(wanted.count(), 1, n);
+  const auto len = std::clamp<std::int64_t>(length.count(), 1, n);
   const auto last = epoch_second(now);
   Window out;
   const errand::detail::MutexLock lock(mu_);
@@ -116,8 +116,8 @@ TaskStats::Window TaskStats::window(TimePoint now, seconds wanted) const {
   return out;
 }
 
-std::string TaskStats::encode(TimePoint now, seconds wanted) const {
-  const auto w = window(now, wanted);
+std::string TaskStats::encode(TimePoint now, seconds length) const {
+  const auto w = window(now, length);
   boost::json::object queues;
   for (const auto& [name, secs] : w) {
     boost::json::array rows;
@@ -134,7 +134,7 @@ std::string TaskStats::encode(TimePoint now, seconds wanted) const {
       boost::json::object{{"v", 1}, {"end", epoch_second(now)}, {"queues", std::move(queues)}});
 }
 
-void TaskStats::merge(std::string_view encoded, TimePoint now, seconds len, Window& into) {
+void TaskStats::merge(std::string_view encoded, TimePoint now, seconds length, Window& into) {
   boost::system::error_code ec;
   const auto v = boost::json::parse(encoded, ec);
   if (ec || !v.is_object()) return;
@@ -146,7 +146,7 @@ void TaskStats::merge(std::string_view encoded, TimePoint now, seconds len, Wind
     for (const auto& [name, rows] : o.at("queues").as_object()) {
       auto& secs = into[name];
       if (secs.empty())
-        secs.resize(static_cast<std::size_t>(std::max<std::int64_t>(len.count(), 1)));
+        secs.resize(static_cast<std::size_t>(std::max<std::int64_t>(length.count(), 1)));
       for (const auto& row : rows.as_array()) {
         const auto& r = row.as_array();
         const auto age = r.at(0).to_number<std::int64_t>() + lag;

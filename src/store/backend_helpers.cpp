@@ -91,6 +91,7 @@ std::string node_to_json(const NodeInfo& n) {
                                      {"queue", s.queue}});
   }
   o["schedules"] = std::move(ss);
+  if (!n.stats.empty()) o["stats"] = n.stats;
   return boost::json::serialize(o);
 }
 
@@ -108,6 +109,9 @@ NodeInfo node_from_json(std::string_view text) {
     n.queues.push_back({std::string(qo.at("name").as_string()),
                         static_cast<unsigned>(qo.at("workers").to_number<std::int64_t>()),
                         static_cast<unsigned>(qo.at("busy").to_number<std::int64_t>())});
+  }
+  if (const auto* st = o.if_contains("stats"); st != nullptr && st->is_string()) {
+    n.stats = st->as_string();
   }
   // Nodes of an earlier version publish no schedules.
   if (const auto* ss = o.if_contains("schedules"); ss != nullptr && ss->is_array()) {

@@ -74,6 +74,47 @@ TEST_F(RedisApp, TasksEnqueuedOverHttpRunToSucceeded) {
   EXPECT_EQ(get("/readyz").status, 200);
 }
 
+// An api node runs nothing, yet its /v1/stats shows what a worker node ran:
+// each node publishes its recent figures with its heartbeat.
+TEST_F(RedisApp, StatsOfEveryNodeAreServedByAny) {
+  store::RedisOptions r;
+  r.endpoint = store::parse_redis_url(redis.url());
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.store = std::make_shared<store::RedisStore>(r);
+  o.tasks.queues.clear();  // an api node
+  o.tasks.owner = "api-1";
+  o.tasks.node_heartbeat = 100ms;
+  o.logger = observe::Logger::null();
+  App api(o);
+  register_builtin_tasks(api.tasks());
+  install_task_api(api.http(), api.tasks(), {.stats = api.task_stats()});
+  api.start();
+  test::Client api_client(api.port());
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    const auto e = post(R"({"type":"demo.noop"})");
+    ASSERT_EQ(e.status, 202) << e.body;
+    ids.emplace_back(e.json().at("id").as_string());
+  }
+  for (const auto& id : ids) ASSERT_TRUE(reaches(id, "succeeded")) << id;
+  // The worker (the fixture's app) heartbeats every 5 s by default.
+  std::int64_t succeeded = 0;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        const auto v = api_client.request("GET", "/v1/stats?window=5m").json();
+        succeeded = 0;
+        for (const auto& q : v.at("queues").as_array()) {
+          for (const auto& n : q.at("succeeded").as_array()) succeeded += n.as_int64();
+        }
+        return v.at("nodes").as_array().size() == 2 && succeeded == 5;
+      },
+      30s));
+  api.stop();
+}
+
 TEST_F(RedisApp, RedisAwayIs503AndNotReadyThenBothRecover) {
   const auto before = post(R"({"type":"demo.sleep","payload":{"seconds":0.01}})");
   ASSERT_EQ(before.status, 202) << before.body;

@@ -34,7 +34,7 @@ class TaskApi : public ::testing::Test {
     register_builtin_tasks(app->tasks());
     app->tasks().handle_raw(
         "fail", [](tasks::TaskContext&) { return tasks::Outcome::fail_permanently("always"); });
-    install_task_api(app->http(), app->tasks(), {.max_batch = 5});
+    install_task_api(app->http(), app->tasks(), {.max_batch = 5, .stats = app->task_stats()});
     app->start();
     client = std::make_unique<test::Client>(app->port());
   }
@@ -392,6 +392,44 @@ TEST_F(TaskApi, BulkActionsAnswerForEachTask) {
   EXPECT_EQ(code(post("/v1/tasks/bulk", R"({"action":"cancel","ids":[],"extra":1})")),
             "invalid_field");  // "unknown field extra"
   EXPECT_TRUE(reaches(pending, "pending"));
+}
+
+// Per-second counts and latencies of the last minutes, per queue, for charts.
+TEST_F(TaskApi, StatsCountEachSecondsAttemptsPerQueue) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(enqueue(R"({"type":"demo.noop"})"));
+  ids.push_back(enqueue(R"({"type":"fail","max_attempts":1})"));
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    ASSERT_TRUE(reaches(ids[i], i < 3 ? "succeeded" : "dead"));
+
+  const auto r = get("/v1/stats?window=2m");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto v = r.json();
+  EXPECT_EQ(v.at("window_s").as_int64(), 120);
+  EXPECT_EQ(v.at("end").as_int64() - v.at("start").as_int64(), 119);
+  EXPECT_EQ(v.at("nodes").as_array().size(), 1U);
+  const auto& queues = v.at("queues").as_array();
+  ASSERT_EQ(queues.size(), 1U);
+  const auto& q = queues[0];
+  EXPECT_EQ(q.at("name").as_string(), "default");
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;
+  std::size_t timed = 0;
+  ASSERT_EQ(q.at("succeeded").as_array().size(), 120U);
+  for (std::size_t i = 0; i < 120; ++i) {
+    succeeded += q.at("succeeded").at(i).as_int64();
+    failed += q.at("failed").at(i).as_int64();
+    if (!q.at("run_p95_ms").at(i).is_null()) ++timed;
+  }
+  EXPECT_EQ(succeeded, 3);
+  EXPECT_EQ(failed, 1);
+  EXPECT_GE(timed, 1U);
+  EXPECT_EQ(get("/v1/stats").json().at("window_s").as_int64(), 900);  // the default: 15 min
+  for (const char* bad : {"0s", "16m", "abc", "5h", "-1"}) {
+    const auto e = get(std::string("/v1/stats?window=") + bad);
+    EXPECT_EQ(e.status, 400) << bad;
+    EXPECT_EQ(code(e), "invalid_query") << bad;
+  }
 }
 
 TEST_F(TaskApi, QueuesPauseAndResume) {

@@ -658,7 +658,8 @@ TEST_P(StoreContract, NodesAreListedWhileTheyHeartbeatThenForgotten) {
                   .last_seen = t0,
                   .queues = {{"default", 4, 1}, {"mail", 2, 0}},
                   .schedules = {{"nightly", "cron", "0 3 * * *", "report.build", "reports"},
-                                {"tick", "every", "60000", "demo.noop", "default"}}};
+                                {"tick", "every", "60000", "demo.noop", "default"}},
+                  .stats = R"({"v":1,"end":1,"queues":{}})"};
   store->heartbeat_node(worker);
   store->heartbeat_node(api);
   auto ns = store->nodes(t0 + seconds(1), seconds(30));

@@ -29,6 +29,7 @@
 #include "errand/http/server.hpp"
 #include "errand/observe/logger.hpp"
 #include "errand/observe/metrics.hpp"
+#include "errand/observe/task_stats.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "errand/tasks/runtime.hpp"
 
@@ -83,6 +84,9 @@ class App {
   [[nodiscard]] store::Store& store();
   // Everything GET /metrics shows: HTTP, tasks, the store's commits, the process.
   [[nodiscard]] observe::Registry& metrics();
+  // Per-second task statistics of the last 15 minutes (GET /v1/stats); the
+  // node publishes them with its heartbeat so that every node shows all.
+  [[nodiscard]] std::shared_ptr<const observe::TaskStats> task_stats() const;
 
   // Enqueues under the request's trace. Throws tasks::EnqueueError or
   // store::StoreError; a handler that lets them escape answers the right

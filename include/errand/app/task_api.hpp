@@ -16,6 +16,7 @@
 
 #include "errand/guard/circuit_breaker.hpp"
 #include "errand/http/router.hpp"
+#include "errand/observe/task_stats.hpp"
 #include "errand/tasks/runtime.hpp"
 
 namespace errand::app {
@@ -26,6 +27,9 @@ struct TaskApiOptions {
   std::size_t max_list_limit = 1000;  // GET /v1/tasks?limit= beyond: 400
   // http.request's breakers (register_builtin_tasks' answer): GET /v1/circuits.
   std::shared_ptr<const guard::CircuitBreakers> circuits{};
+  // This node's task statistics (App::task_stats()): GET /v1/stats adds the
+  // other nodes' from their heartbeats. None: only the other nodes'.
+  std::shared_ptr<const observe::TaskStats> stats{};
 };
 
 // The routes capture `runtime` by reference: it must outlive the router's

@@ -54,16 +54,16 @@ class TaskStats {
   void record(std::string_view queue, TimePoint at, bool succeeded,
               std::chrono::milliseconds waited, std::chrono::nanoseconds ran) ERRAND_EXCLUDES(mu_);
 
-  // The `seconds` seconds up to and including `now`'s (at most the window).
-  [[nodiscard]] Window window(TimePoint now, std::chrono::seconds seconds) const
+  // The `length` seconds up to and including `now`'s (at most the window).
+  [[nodiscard]] Window window(TimePoint now, std::chrono::seconds length) const
       ERRAND_EXCLUDES(mu_);
 
   // The same as compact JSON text, for another node to merge().
-  [[nodiscard]] std::string encode(TimePoint now, std::chrono::seconds seconds) const;
-  // Adds what encode() wrote (at its own node's now) into `into`: `seconds`
+  [[nodiscard]] std::string encode(TimePoint now, std::chrono::seconds length) const;
+  // Adds what encode() wrote (at its own node's now) into `into`: `length`
   // seconds up to `now`'s; seconds outside it are left out. Bad text is
   // ignored (a node of another version).
-  static void merge(std::string_view encoded, TimePoint now, std::chrono::seconds seconds,
+  static void merge(std::string_view encoded, TimePoint now, std::chrono::seconds length,
                     Window& into);
 
   // The window as GET /v1/stats answers it: per queue, arrays of one value per

@@ -134,6 +134,7 @@ struct NodeInfo {
   TimePoint last_seen{};            // the heartbeat's `now`
   std::vector<NodeQueue> queues{};  // empty: runs no workers
   std::vector<NodeSchedule> schedules{};
+  std::string stats{};  // its recent task statistics (observe::TaskStats::encode), opaque here
 
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };

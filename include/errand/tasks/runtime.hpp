@@ -124,6 +124,10 @@ struct RuntimeConfig {
   std::string role = "all";  // as /v1/nodes shows it: all | api | worker
   std::chrono::milliseconds node_heartbeat{std::chrono::seconds(5)};
   std::chrono::milliseconds node_silence{std::chrono::seconds(30)};
+  // What the node publishes with each heartbeat as its recent task
+  // statistics (App: observe::TaskStats::encode); called on the maintenance
+  // thread. Empty: none.
+  std::function<std::string()> node_stats{};
   observe::Logger logger = observe::Logger::null();
   std::shared_ptr<Clock> clock{};  // null: SystemClock
   Hooks hooks{};

@@ -144,6 +144,7 @@ store::NodeInfo Runtime::Impl::node_info(TimePoint at) const {
                     .version = ERRAND_VERSION,
                     .started_at = started_at,
                     .last_seen = at};
+  if (cfg.node_stats) n.stats = cfg.node_stats();
   // Schedules are fixed at start, before the maintenance thread runs.
   for (const auto& s : schedules)
     n.schedules.push_back({s.name, s.kind, s.spec, s.task.type, s.queue});
