@@ -34,7 +34,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -123,6 +123,15 @@ CREATE INDEX tasks_listed ON tasks(state, id)
     R"sql(
 ALTER TABLE tasks ADD COLUMN node TEXT NOT NULL DEFAULT '';
 CREATE TABLE nodes (id TEXT PRIMARY KEY, info TEXT NOT NULL, last_seen INTEGER NOT NULL);
+)sql",
+    // 5: what the task list's filters need to stay cheap at any size: a
+    // queue's tasks newest first (written once per task: the queue never
+    // changes, so claims and completions pay nothing), and the rarer states
+    // per queue (written only on entering or leaving one).
+    R"sql(
+CREATE INDEX tasks_by_queue ON tasks(queue, id);
+CREATE INDEX tasks_listed_queue ON tasks(queue, state, id)
+  WHERE state IN ('scheduled', 'retrying', 'dead', 'cancelled');
 )sql",
 };
 

@@ -224,7 +224,8 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_update; "
                          "DROP TRIGGER queue_counts_delete; DROP TABLE queue_counts; "
-                         "DROP INDEX tasks_listed; "
+                         "DROP INDEX tasks_listed; DROP INDEX tasks_by_queue; "
+                         "DROP INDEX tasks_listed_queue; "
                          "CREATE INDEX tasks_state ON tasks(state, id); "
                          "CREATE INDEX tasks_queue ON tasks(queue, state, id); "
                          "ALTER TABLE tasks DROP COLUMN node; DROP TABLE nodes; "
@@ -254,6 +255,10 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   EXPECT_NE(std::find(indexes.begin(), indexes.end(), "tasks_listed"), indexes.end());
   EXPECT_EQ(std::find(indexes.begin(), indexes.end(), "tasks_state"), indexes.end());
   EXPECT_EQ(std::find(indexes.begin(), indexes.end(), "tasks_queue"), indexes.end());
+  // Version 5: the list filters' indexes.
+  for (const char* name : {"tasks_by_queue", "tasks_listed_queue"}) {
+    EXPECT_NE(std::find(indexes.begin(), indexes.end(), name), indexes.end()) << name;
+  }
 }
 
 TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {

@@ -36,6 +36,10 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};  // lock waits and writer-queue waits
   std::size_t readers = 4;                       // read-only connections
   std::uint64_t max_db_bytes = 0;                // 0: unlimited; beyond it writes fail with `full`
+  // The write-ahead log's bound: past it the writer waits (up to
+  // busy_timeout) for readers to leave the log, restarts it and truncates
+  // the file to this size. Checkpoints below it never wait.
+  std::uint64_t wal_limit_bytes = 64ULL << 20U;
   // Called on the writer thread after each commit (metrics): how many
   // operations the transaction held and how long it took.
   std::function<void(std::size_t ops, std::chrono::nanoseconds took)> on_commit{};
@@ -46,7 +50,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteOptions options);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;
