@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -286,56 +287,58 @@ struct ClientCommands::State {
     return 0;
   }
 
-  int do_nodes() const {
-    const auto r = client->request("GET", "/v1/nodes");
+  // GET `path`: the body as it came with --json, else `table` of its JSON.
+  int show(
+      std::string_view path,
+      const std::function<std::vector<std::vector<std::string>>(const json::value&)>& table) const {
+    const auto r = client->request("GET", path);
     if (const int rc = check(r)) return rc;
     if (as_json) {
       std::cout << r.body << "\n";
       return 0;
     }
-    const auto v = json::parse(r.body);
-    std::vector<std::vector<std::string>> rows = {
-        {"NODE", "ROLE", "VERSION", "STARTED", "LAST SEEN", "QUEUES (BUSY/WORKERS)"}};
-    for (const auto& n : v.at("nodes").as_array()) {
-      std::string served;
-      for (const auto& q : n.at("queues").as_array()) {
-        if (!served.empty()) served += " ";
-        served +=
-            fmt::format("{}={}/{}", str(q.at("name")), str(q.at("busy")), str(q.at("workers")));
-      }
-      rows.push_back({str(n.at("id")) + (n.at("self").as_bool() ? " *" : ""), str(n.at("role")),
-                      str(n.at("version")), str(n.at("started_at")), str(n.at("last_seen")),
-                      served.empty() ? "-" : served});
-    }
-    print_table(rows);
+    print_table(table(json::parse(r.body)));
     return 0;
   }
 
+  int do_nodes() const {
+    return show("/v1/nodes", [](const json::value& v) {
+      std::vector<std::vector<std::string>> rows = {
+          {"NODE", "ROLE", "VERSION", "STARTED", "LAST SEEN", "QUEUES (BUSY/WORKERS)"}};
+      for (const auto& n : v.at("nodes").as_array()) {
+        std::string served;
+        for (const auto& q : n.at("queues").as_array()) {
+          if (!served.empty()) served += " ";
+          served +=
+              fmt::format("{}={}/{}", str(q.at("name")), str(q.at("busy")), str(q.at("workers")));
+        }
+        rows.push_back({str(n.at("id")) + (n.at("self").as_bool() ? " *" : ""), str(n.at("role")),
+                        str(n.at("version")), str(n.at("started_at")), str(n.at("last_seen")),
+                        served.empty() ? "-" : served});
+      }
+      return rows;
+    });
+  }
+
   int do_schedules() const {
-    const auto r = client->request("GET", "/v1/schedules");
-    if (const int rc = check(r)) return rc;
-    if (as_json) {
-      std::cout << r.body << "\n";
-      return 0;
-    }
-    const auto v = json::parse(r.body);
-    std::vector<std::vector<std::string>> rows = {
-        {"SCHEDULE", "WHEN", "TYPE", "QUEUE", "LAST FIRED", "NEXT", "NODES"}};
-    for (const auto& s : v.at("schedules").as_array()) {
-      const auto& o = s.as_object();
-      const std::string when = str(o.at("kind")) == "every"
-                                   ? fmt::format("every {} ms", str(o.at("every_ms")))
-                                   : "cron " + str(o.at("cron"));
-      auto time = [&o](const char* k) { return o.at(k).is_null() ? "-" : str(o.at(k)); };
-      std::string registered;
-      for (const auto& n : o.at("nodes").as_array())
-        registered += (registered.empty() ? "" : " ") + str(n);
-      rows.push_back({str(o.at("name")), when, str(o.at("type")), str(o.at("queue")),
-                      time("last_fired_at"), time("next_fire_at"),
-                      registered.empty() ? "-" : registered});
-    }
-    print_table(rows);
-    return 0;
+    return show("/v1/schedules", [](const json::value& v) {
+      std::vector<std::vector<std::string>> rows = {
+          {"SCHEDULE", "WHEN", "TYPE", "QUEUE", "LAST FIRED", "NEXT", "NODES"}};
+      for (const auto& s : v.at("schedules").as_array()) {
+        const auto& o = s.as_object();
+        const std::string when = str(o.at("kind")) == "every"
+                                     ? fmt::format("every {} ms", str(o.at("every_ms")))
+                                     : "cron " + str(o.at("cron"));
+        auto time = [&o](const char* k) { return o.at(k).is_null() ? "-" : str(o.at(k)); };
+        std::string registered;
+        for (const auto& n : o.at("nodes").as_array())
+          registered += (registered.empty() ? "" : " ") + str(n);
+        rows.push_back({str(o.at("name")), when, str(o.at("type")), str(o.at("queue")),
+                        time("last_fired_at"), time("next_fire_at"),
+                        registered.empty() ? "-" : registered});
+      }
+      return rows;
+    });
   }
 };
 
