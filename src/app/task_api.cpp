@@ -124,7 +124,7 @@ std::chrono::seconds parse_window(const Context& c, std::chrono::seconds max) {
   std::int64_t scale = 0;
   if (unit.empty() || unit == "s") scale = 1;
   if (unit == "m") scale = 60;
-  if (ec != std::errc{} || scale == 0 || v < 1 || v * scale > max.count()) {
+  if (ec != std::errc{} || scale == 0 || v < 1 || v > max.count() / scale) {
     throw Error(
         400, "invalid_query",
         fmt::format("window must be a duration from 1s to {}s (e.g. 15m, 90s)", max.count()));
@@ -358,23 +358,30 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         std::map<std::string, std::size_t, std::less<>> counts;
         for (const auto& id : body.ids) {
           std::string outcome;
-          if (body.action == "cancel") {
-            switch (rt.cancel(id)) {
-              case store::CancelResult::cancelled: outcome = "cancelled"; break;
-              case store::CancelResult::requested: outcome = "cancel_requested"; break;
-              case store::CancelResult::final: outcome = "task_final"; break;
-              case store::CancelResult::not_found: outcome = "task_not_found"; break;
-            }
-          } else if (body.action == "retry") {
-            if (rt.retry(id)) {
-              outcome = "retried";
+          // A store failure on one task is that task's outcome (its error
+          // code, say store_unavailable): the others, done or to do, go on.
+          try {
+            if (body.action == "cancel") {
+              switch (rt.cancel(id)) {
+                case store::CancelResult::cancelled: outcome = "cancelled"; break;
+                case store::CancelResult::requested: outcome = "cancel_requested"; break;
+                case store::CancelResult::final: outcome = "task_final"; break;
+                case store::CancelResult::not_found: outcome = "task_not_found"; break;
+              }
+            } else if (body.action == "retry") {
+              if (rt.retry(id)) {
+                outcome = "retried";
+              } else {
+                outcome = rt.store().get(id) ? "task_not_retryable" : "task_not_found";
+              }
+            } else if (rt.store().remove(id)) {
+              outcome = "deleted";
             } else {
-              outcome = rt.store().get(id) ? "task_not_retryable" : "task_not_found";
+              outcome = rt.store().get(id) ? "task_not_final" : "task_not_found";
             }
-          } else if (rt.store().remove(id)) {
-            outcome = "deleted";
-          } else {
-            outcome = rt.store().get(id) ? "task_not_final" : "task_not_found";
+          } catch (const store::StoreError&) {
+            const auto e = task_errors_as_http(std::current_exception());
+            outcome = e ? e->code() : "store_error";
           }
           ++counts[outcome];
           results.push_back({{"id", id}, {"outcome", outcome}});
@@ -487,7 +494,13 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         for (const auto& s : rt.schedules()) {
           boost::json::object o{{"name", s.name}, {"kind", s.kind}};
           if (s.kind == "every") {
-            o["every_ms"] = std::stoll(s.spec);
+            std::int64_t ms = 0;
+            const auto [end, ec] =
+                std::from_chars(s.spec.data(), s.spec.data() + s.spec.size(), ms);
+            // Another node's version may publish what this one cannot read.
+            o["every_ms"] = ec == std::errc{} && end == s.spec.data() + s.spec.size()
+                                ? boost::json::value(ms)
+                                : boost::json::value(nullptr);
           } else {
             o["cron"] = s.spec;
           }

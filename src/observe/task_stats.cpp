@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 
 #include <boost/json.hpp>
 
@@ -29,7 +30,8 @@ boost::json::value quantile(const TaskStats::Histogram& h, double p) {
   std::uint64_t total = 0;
   for (const auto n : h) total += n;
   if (total == 0) return nullptr;
-  const auto want = static_cast<std::uint64_t>(std::max(1.0, p * static_cast<double>(total)));
+  const auto want =
+      static_cast<std::uint64_t>(std::max(1.0, std::ceil(p * static_cast<double>(total))));
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < h.size(); ++i) {
     seen += h[i];

@@ -166,6 +166,16 @@ std::vector<Enqueued> enqueued(const Reply& r, const std::vector<NewTask>& tasks
   return out;
 }
 
+// Runs a caller's callback; what it throws goes no further, so that the
+// other callers of its batch are answered and the next batch still goes out.
+template <typename F>
+void answer(F&& f) noexcept {
+  try {
+    std::forward<F>(f)();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the callback's own failure
+  }
+}
+
 // Why a batched script call failed as a whole, if it did: the call's error,
 // an error reply, or a reply without one element per request. Each caller
 // then gets an exception of its own: one exception_ptr shared by callers on
@@ -275,14 +285,15 @@ struct RedisStore::Impl {
 
   RedisOptions options;
   std::string prefix;
-  // Declared before the client so that the client's last callbacks (it
-  // fails what is in flight when destroyed) still find them.
   Batches<Enqueue> enqueues;
   Batches<Completion> completions;
-  redis::Client client;
   Loaded enqueue, enqueue_group, claim, extend_leases, complete, fail, release, finish_cancelled,
       set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final,
       fire_schedule, nodes;
+  // Last, so destroyed first: it fails what is in flight and joins its thread,
+  // and those last callbacks (which send the next batch) still find every
+  // member above.
+  redis::Client client;
 
   void load_scripts() {
     const auto& s = redis::scripts();
@@ -361,7 +372,7 @@ struct RedisStore::Impl {
           const auto error = batch_error(r, std::move(e), batch.size());
           for (std::size_t i = 0; i < batch.size(); ++i) {
             if (error) {
-              batch[i].done({}, std::make_exception_ptr(*error));
+              answer([&] { batch[i].done({}, std::make_exception_ptr(*error)); });
               continue;
             }
             std::vector<Enqueued> out;
@@ -372,9 +383,9 @@ struct RedisStore::Impl {
               refused.emplace(x.code(), x.what());
             }
             if (refused) {
-              batch[i].done({}, std::make_exception_ptr(*refused));
+              answer([&] { batch[i].done({}, std::make_exception_ptr(*refused)); });
             } else {
-              batch[i].done(std::move(out), nullptr);
+              answer([&] { batch[i].done(std::move(out), nullptr); });
             }
           }
           send_enqueues();
@@ -405,9 +416,9 @@ struct RedisStore::Impl {
           const auto error = batch_error(r, std::move(e), batch.size());
           for (std::size_t i = 0; i < batch.size(); ++i) {
             if (error) {
-              batch[i].done(false, std::make_exception_ptr(*error));
+              answer([&] { batch[i].done(false, std::make_exception_ptr(*error)); });
             } else {
-              batch[i].done(i < r.elements.size() && r.elements[i].integer == 1, nullptr);
+              answer([&] { batch[i].done(r.elements[i].integer == 1, nullptr); });
             }
           }
           send_completions();
@@ -424,6 +435,9 @@ RedisStore::RedisStore(RedisOptions options) : impl_(std::make_unique<Impl>(std:
                                  redacted(impl_->options.endpoint), why.empty() ? "" : ": ", why));
   }
   impl_->load_scripts();
+  // Earlier builds of this store kept a deployment-wide id index (~115 B a
+  // task); nothing reads or trims it now.
+  impl_->call({"UNLINK", impl_->key("ids")});
 }
 
 RedisStore::~RedisStore() = default;

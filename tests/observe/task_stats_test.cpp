@@ -67,6 +67,14 @@ TEST(TaskStats, AnswersQuantilesPerSecondAsBucketBounds) {
   EXPECT_EQ(q.at("run_p95_ms").at(0).as_int64(), 16);  // 19 of 20 are within 16 ms
   EXPECT_EQ(q.at("wait_p50_ms").at(0).as_int64(), 2);
   EXPECT_TRUE(q.at("run_p50_ms").at(1).is_null());  // no attempts that second
+
+  // With few attempts the p95 is the slowest: one slow task of two shows.
+  TaskStats few(10s);
+  few.record("q", t0, true, 0ms, 2ms);
+  few.record("q", t0, true, 0ms, 500ms);
+  const auto f = TaskStats::to_json(few.window(t0, 1s), t0);
+  EXPECT_EQ(f.at("queues").at(0).at("run_p95_ms").at(0).as_int64(), 512);
+  EXPECT_EQ(f.at("queues").at(0).at("run_p50_ms").at(0).as_int64(), 4);
 }
 
 // One node's recent seconds, encoded, add into another's window; a node a
