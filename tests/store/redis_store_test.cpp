@@ -345,6 +345,34 @@ TEST(RedisStore, CompletionsArrivingTogetherShareACallAndAreAnsweredAlone) {
   EXPECT_TRUE(s.get(claimed[3].id)->lease_owner.empty());
 }
 
+// A caller's callback that throws is that caller's problem: the batch's
+// other callers are answered and later batches still go out.
+TEST(RedisStore, AThrowingCallbackDoesNotStallLaterBatches) {
+  RedisStore s(options_for(shared_redis(), "throwing"));
+  std::vector<NewTask> batch{task(), task()};
+  ASSERT_EQ(s.enqueue(batch, t0).size(), 2U);
+  const auto claimed = s.claim("default", 2, {"w", t0 + seconds(60)}, t0);
+  ASSERT_EQ(claimed.size(), 2U);
+  std::atomic<int> thrown{0};
+  s.enqueue_async({task()}, t0, [&](std::vector<Enqueued>, std::exception_ptr) {
+    ++thrown;
+    throw std::runtime_error("a careless caller");
+  });
+  s.complete_async(claimed[0].id, "w", "{}", t0, [&](bool, std::exception_ptr) {
+    ++thrown;
+    throw std::runtime_error("a careless caller");
+  });
+  ASSERT_TRUE(test::eventually([&] { return thrown.load() == 2; }));
+  std::atomic<int> answered{0};
+  s.enqueue_async({task()}, t0, [&](std::vector<Enqueued> out, std::exception_ptr e) {
+    if (!e && out.size() == 1) ++answered;
+  });
+  s.complete_async(claimed[1].id, "w", "{}", t0, [&](bool ok, std::exception_ptr e) {
+    if (!e && ok) ++answered;
+  });
+  EXPECT_TRUE(test::eventually([&] { return answered.load() == 2; }));
+}
+
 // A Redis that stops answering (CLIENT PAUSE holds every client's commands):
 // a call fails with `unavailable` after the command timeout instead of
 // waiting, and the store works again once Redis answers.
