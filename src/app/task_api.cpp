@@ -479,9 +479,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
           observe::TaskStats::merge(n.stats, now, len, w);
           nodes.emplace_back(n.id);
         }
-        auto out = observe::TaskStats::to_json(w, now).as_object();
-        out["start"] = out["end"].as_int64() - len.count() + 1;  // the window asked for
-        out["window_s"] = len.count();
+        auto out = observe::TaskStats::to_json(w, now, len);
         out["nodes"] = std::move(nodes);
         c.json(200, std::move(out));
       },
@@ -494,13 +492,7 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         for (const auto& s : rt.schedules()) {
           boost::json::object o{{"name", s.name}, {"kind", s.kind}};
           if (s.kind == "every") {
-            std::int64_t ms = 0;
-            const auto [end, ec] =
-                std::from_chars(s.spec.data(), s.spec.data() + s.spec.size(), ms);
-            // Another node's version may publish what this one cannot read.
-            o["every_ms"] = ec == std::errc{} && end == s.spec.data() + s.spec.size()
-                                ? boost::json::value(ms)
-                                : boost::json::value(nullptr);
+            o["every_ms"] = s.every_ms ? boost::json::value(*s.every_ms) : nullptr;
           } else {
             o["cron"] = s.spec;
           }

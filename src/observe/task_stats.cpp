@@ -164,11 +164,9 @@ void TaskStats::merge(std::string_view encoded, TimePoint now, seconds length, W
   }
 }
 
-boost::json::value TaskStats::to_json(const Window& window, TimePoint now) {
+boost::json::object TaskStats::to_json(const Window& window, TimePoint now, seconds length) {
   boost::json::array queues;
-  std::size_t len = 0;
   for (const auto& [name, secs] : window) {
-    len = std::max(len, secs.size());
     boost::json::array succeeded;
     boost::json::array failed;
     boost::json::array wait50;
@@ -192,9 +190,10 @@ boost::json::value TaskStats::to_json(const Window& window, TimePoint now) {
                       {"run_p95_ms", std::move(run95)}});
   }
   const auto end = epoch_second(now);
-  return boost::json::object{{"start", end - static_cast<std::int64_t>(len) + 1},
-                             {"end", end},
-                             {"queues", std::move(queues)}};
+  return {{"start", end - length.count() + 1},
+          {"end", end},
+          {"window_s", length.count()},
+          {"queues", std::move(queues)}};
 }
 
 }  // namespace errand::observe

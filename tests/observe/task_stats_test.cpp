@@ -58,7 +58,7 @@ TEST(TaskStats, AnswersQuantilesPerSecondAsBucketBounds) {
   TaskStats stats(10s);
   for (int i = 0; i < 19; ++i) stats.record("q", t0, true, 1ms, 10ms);  // [8, 16)
   stats.record("q", t0, true, 1ms, 1000ms);                             // [512, 1024)
-  const auto v = TaskStats::to_json(stats.window(t0 + 1s, 2s), t0 + 1s);
+  const auto v = TaskStats::to_json(stats.window(t0 + 1s, 2s), t0 + 1s, 2s);
   const auto& q = v.at("queues").at(0);
   EXPECT_EQ(v.at("start").as_int64(), 1'800'000'000);
   EXPECT_EQ(q.at("name").as_string(), "q");
@@ -72,7 +72,7 @@ TEST(TaskStats, AnswersQuantilesPerSecondAsBucketBounds) {
   TaskStats few(10s);
   few.record("q", t0, true, 0ms, 2ms);
   few.record("q", t0, true, 0ms, 500ms);
-  const auto f = TaskStats::to_json(few.window(t0, 1s), t0);
+  const auto f = TaskStats::to_json(few.window(t0, 1s), t0, 1s);
   EXPECT_EQ(f.at("queues").at(0).at("run_p95_ms").at(0).as_int64(), 512);
   EXPECT_EQ(f.at("queues").at(0).at("run_p50_ms").at(0).as_int64(), 4);
 }

@@ -66,10 +66,12 @@ class TaskStats {
   static void merge(std::string_view encoded, TimePoint now, std::chrono::seconds length,
                     Window& into);
 
-  // The window as GET /v1/stats answers it: per queue, arrays of one value per
-  // second — succeeded, failed, and the queue wait and run time p50/p95 in ms
-  // (null for a second without attempts).
-  [[nodiscard]] static boost::json::value to_json(const Window& window, TimePoint now);
+  // The window of `length` seconds up to `now`'s as GET /v1/stats answers
+  // it: start, end, window_s and per queue arrays of one value per second —
+  // succeeded, failed, and the queue wait and run time p50/p95 in ms (null
+  // for a second without attempts).
+  [[nodiscard]] static boost::json::object to_json(const Window& window, TimePoint now,
+                                                   std::chrono::seconds length);
 
   [[nodiscard]] std::chrono::seconds span() const { return span_; }
 

@@ -140,6 +140,7 @@ struct ScheduleStatus {
   std::string spec;  // every: the period in ms; cron: the expression
   std::string type;
   std::string queue;
+  std::optional<std::int64_t> every_ms{};        // kind every, when spec reads as one
   std::optional<store::TimePoint> last_fired{};  // the last tick fired (by any node)
   std::optional<store::TimePoint> next_fire{};   // the next tick after now
   std::vector<std::string> nodes{};              // the live nodes that registered it

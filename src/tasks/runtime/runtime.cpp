@@ -146,8 +146,7 @@ store::NodeInfo Runtime::Impl::node_info(TimePoint at) const {
                     .last_seen = at};
   if (cfg.node_stats) n.stats = cfg.node_stats();
   // Schedules are fixed at start, before the maintenance thread runs.
-  for (const auto& s : schedules)
-    n.schedules.push_back({s.name, s.kind, s.spec, s.task.type, s.queue});
+  for (const auto& s : schedules) n.schedules.push_back(published(s));
   const MutexLock lock(mu);
   for (const auto& q : queues) n.queues.push_back({q->cfg.name, q->cfg.concurrency, q->busy});
   return n;

@@ -65,6 +65,10 @@ struct Runtime::Impl {
     TimePoint last_tick{};  // fired (or skipped at start); the maintenance thread's
     TimePoint next_due{};   // when to look again; the maintenance thread's
   };
+  // A schedule as the node registry carries it.
+  static store::NodeSchedule published(const Schedule& s) {
+    return {s.name, s.kind, s.spec, s.task.type, s.queue};
+  }
 
   std::shared_ptr<store::Store> store;
   RuntimeConfig cfg;

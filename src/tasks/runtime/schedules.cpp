@@ -1,6 +1,7 @@
 // Periodic schedules: every(period) and cron(expression) compute ticks every
 // process agrees on; the store fires each tick once across processes.
 #include <algorithm>
+#include <charconv>
 #include <map>
 
 #include <fmt/format.h>
@@ -81,19 +82,27 @@ void Runtime::cron(std::string name, std::string_view expression, TaskSpec task)
 
 namespace {
 
-// The first tick after `at` of a schedule another node may have published.
+// The period of an `every` schedule another node may have published; none
+// when this version cannot read it.
+std::optional<std::int64_t> period_ms(const store::NodeSchedule& s) {
+  std::int64_t p = 0;
+  const char* end = s.spec.data() + s.spec.size();
+  const auto [at, ec] = std::from_chars(s.spec.data(), end, p);
+  if (s.kind != "every" || ec != std::errc{} || at != end || p <= 0) return std::nullopt;
+  return p;
+}
+
+// The first tick after `at`.
 std::optional<TimePoint> next_tick(const store::NodeSchedule& s, TimePoint at) {
-  try {
-    if (s.kind == "every") {
-      const auto p = std::stoll(s.spec);
-      if (p <= 0) return std::nullopt;
-      const auto t = at.time_since_epoch().count();
-      return TimePoint{milliseconds((t / p + 1) * p)};
-    }
-    if (s.kind == "cron") return CronSchedule::parse(s.spec).next(at);
-  } catch (const std::exception&) {  // a kind or spec this version does not read
+  if (const auto p = period_ms(s)) {
+    return TimePoint{milliseconds((at.time_since_epoch().count() / *p + 1) * *p)};
   }
-  return std::nullopt;
+  if (s.kind != "cron") return std::nullopt;
+  try {
+    return CronSchedule::parse(s.spec).next(at);
+  } catch (const std::exception&) {  // an expression this version does not read
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -110,6 +119,7 @@ std::vector<ScheduleStatus> Runtime::schedules() const {
       out.spec = s.spec;
       out.type = s.type;
       out.queue = s.queue;
+      out.every_ms = period_ms(s);
       out.next_fire = next_tick(s, at);
     }
     if (std::find(out.nodes.begin(), out.nodes.end(), node) == out.nodes.end()) {
@@ -117,8 +127,7 @@ std::vector<ScheduleStatus> Runtime::schedules() const {
     }
   };
   // This node's own first (it may not have published yet), then every live node's.
-  for (const auto& s : impl_->schedules)
-    add({s.name, s.kind, s.spec, s.task.type, s.queue}, impl_->owner);
+  for (const auto& s : impl_->schedules) add(Impl::published(s), impl_->owner);
   for (const auto& n : nodes()) {
     for (const auto& s : n.schedules) add(s, n.id);
   }
