@@ -77,17 +77,19 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
       std::string result = json::to_text(out.result());
       store->complete_async(
           id, a.owner, result, at,
-          [this, ap, info, took, result](bool committed, const std::exception_ptr& failure) {
+          [this, ap, info, took, result, at](bool committed, const std::exception_ptr& failure) {
             if (failure && transient(failure)) {
               // The store is away: the maintenance thread tries again while
               // the lease may hold (the attempt stays in flight, so
-              // heartbeats keep the lease once the store is back).
+              // heartbeats keep the lease once the store is back). Up to a
+              // lease from when the outcome was reached, not from when the
+              // store answered: the lease runs from the former.
               ap->log.warn("recording the success failed; retrying while the lease holds",
                            {{"error", describe(failure)}});
               const MutexLock lock(mu);
               const auto now = std::chrono::steady_clock::now();
               retried_completions.push_back(
-                  {ap, info, took, result, this->now() + cfg.lease, now, milliseconds(50)});
+                  {ap, info, took, result, at + cfg.lease, now, milliseconds(50)});
               return;  // still pending_async: stop() waits for the retries
             }
             report(*ap, info,
