@@ -138,6 +138,11 @@ int main(int argc, char** argv) {
       ->envname("ERRAND_AUTH_PUBLIC")
       ->delimiter(',')
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--ui-trace-url", config.ui_trace_url,
+                   "Dashboard: link template to your trace viewer, {trace_id} replaced "
+                   "(e.g. http://jaeger:16686/trace/{trace_id})")
+      ->envname("ERRAND_UI_TRACE_URL");
   std::vector<std::string> concurrency_limits;
   serve_cmd
       ->add_option("--concurrency-limit", concurrency_limits,

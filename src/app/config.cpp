@@ -135,6 +135,10 @@ void validate(const Config& config) {
           p));
     }
   }
+  if (!config.ui_trace_url.empty() && !config.ui_trace_url.starts_with("http://") &&
+      !config.ui_trace_url.starts_with("https://")) {
+    refuse("--ui-trace-url must start with http:// or https:// (it becomes a link)");
+  }
   for (const auto& rule : config.concurrency_limits) {
     check_prefix("--concurrency-limit", rule.prefix);
     if (rule.options.max_in_flight < 1) {

@@ -6,6 +6,7 @@
 
 #include "errand/app/app.hpp"
 #include "errand/app/builtin_tasks.hpp"
+#include "errand/app/dashboard.hpp"
 #include "errand/app/task_api.hpp"
 #include "errand/http/middleware.hpp"
 #include "errand/store/memory_store.hpp"
@@ -47,9 +48,20 @@ void install_traffic_control(http::Router& router, const Config& config,
     router.use(http::mw::only_under({rule.prefix}, http::mw::rate_limit(std::move(o))));
   }
   if (!config.auth_tokens.empty()) {
-    router.use(http::mw::except_under(
-        config.auth_public,
-        http::mw::bearer_auth({.tokens = config.auth_tokens, .metrics = &metrics})));
+    // The dashboard's assets hold no data: the page asks for the token and
+    // sends it with each API call itself. "/" only redirects to it.
+    auto open = config.auth_public;
+    open.emplace_back("/ui");
+    auto auth = http::mw::except_under(
+        std::move(open),
+        http::mw::bearer_auth({.tokens = config.auth_tokens, .metrics = &metrics}));
+    router.use([auth = std::move(auth)](http::Context& c) {
+      if (c.route() == "/") {
+        c.next();
+      } else {
+        auth(c);
+      }
+    });
   }
   for (const auto& rule : config.concurrency_limits) {
     auto o = rule.options;
@@ -105,6 +117,7 @@ int serve(const Config& config) {
     install_traffic_control(app.http(), config, app.metrics());
     if (config.role != Role::worker) {
       install_task_api(app.http(), app.tasks(), {.circuits = circuits, .stats = app.task_stats()});
+      install_dashboard(app.http(), {.trace_url = config.ui_trace_url});
     }
     logger.info("node", {{"id", app.tasks().owner()}, {"role", role_name}});
     return app.run();  // HTTP drains first, then running tasks finish or go back to pending

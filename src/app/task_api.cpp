@@ -217,6 +217,21 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
           }
           q.cursor = *cursor;
         }
+        if (auto key = c.query("unique_key")) {
+          // The one unfinished task holding the key, if the other filters
+          // let it through: an index lookup, not a scan.
+          if (key->empty() || key->size() > 256) {
+            throw Error(400, "invalid_query", "unique_key must be 1..256 bytes");
+          }
+          boost::json::array list;
+          const auto r = rt.store().holder_of(*key);
+          if (r && (!q.queue || r->queue == *q.queue) && (!q.type || r->type == *q.type) &&
+              (!q.state || r->state == *q.state)) {
+            list.push_back(detail::task_json(*r, false));
+          }
+          c.json(200, {{"tasks", std::move(list)}, {"next_cursor", nullptr}});
+          return;
+        }
         const auto page = rt.store().list(q);
         boost::json::array list;
         for (const auto& r : page.tasks) list.push_back(detail::task_json(r, false));

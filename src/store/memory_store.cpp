@@ -381,6 +381,15 @@ std::optional<TaskRecord> MemoryStore::get(std::string_view id) {
   return *r;
 }
 
+std::optional<TaskRecord> MemoryStore::holder_of(std::string_view unique_key) {
+  const errand::detail::MutexLock lock(s_->mu);
+  const auto it = s_->unique.find(unique_key);
+  if (it == s_->unique.end()) return std::nullopt;
+  const TaskRecord* r = s_->find(it->second);
+  if (r == nullptr) return std::nullopt;
+  return *r;
+}
+
 Page MemoryStore::list(const ListQuery& query) {
   const errand::detail::MutexLock lock(s_->mu);
   Page page;

@@ -633,6 +633,15 @@ std::optional<TaskRecord> RedisStore::get(std::string_view id) {
   return decode(std::string(id), r.elements, 0);
 }
 
+std::optional<TaskRecord> RedisStore::holder_of(std::string_view unique_key) {
+  const Reply id = impl_->call({"HGET", impl_->key("unique"), std::string(unique_key)});
+  if (id.str.empty()) return std::nullopt;
+  // The task may have finished (and let go of the key) between the calls.
+  auto r = get(id.str);
+  if (!r || r->unique_key != unique_key || is_final(r->state)) return std::nullopt;
+  return r;
+}
+
 Page RedisStore::list(const ListQuery& query) {
   // The script scans a bounded number of ids per call, so a sparse filter
   // never holds Redis long; we call it again from where it stopped.

@@ -600,6 +600,17 @@ std::optional<TaskRecord> SqliteStore::get(std::string_view id) {
   });
 }
 
+std::optional<TaskRecord> SqliteStore::holder_of(std::string_view unique_key) {
+  return impl_->read([&](Db& db) -> std::optional<TaskRecord> {
+    // The state terms literally: so the partial index tasks_unique serves it.
+    auto q = db.query(fmt::format("SELECT {} FROM tasks WHERE unique_key = ?1 AND state IN {}",
+                                  kCols, kUnfinished));
+    q.bind(1, unique_key);
+    if (!q.step()) return std::nullopt;
+    return read_record(q);
+  });
+}
+
 Page SqliteStore::list(const ListQuery& query) {
   // One statement text per combination of filters, each prepared once per
   // connection, so every filter can use its index.

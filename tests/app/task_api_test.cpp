@@ -260,6 +260,35 @@ TEST_F(TaskApi, ListPagesWithACursorAndFilters) {
   }
 }
 
+// ?unique_key= finds the unfinished task holding the key (with the other
+// filters applied to it); a finished one holds none.
+TEST_F(TaskApi, ListFindsTheHolderOfAUniqueKey) {
+  const auto id =
+      enqueue(R"({"type":"demo.sleep","delay_ms":600000,"queue":"mail","unique_key":"order-42"})");
+  enqueue(R"({"type":"demo.sleep","delay_ms":600000,"queue":"mail"})");  // newer, no key
+  auto found = get("/v1/tasks?unique_key=order-42").json();
+  ASSERT_EQ(found.at("tasks").as_array().size(), 1U);
+  EXPECT_EQ(found.at("tasks").at(0).at("id").as_string(), id);
+  EXPECT_TRUE(found.at("next_cursor").is_null());
+  EXPECT_EQ(get("/v1/tasks?unique_key=order-42&queue=mail&state=scheduled")
+                .json()
+                .at("tasks")
+                .as_array()
+                .size(),
+            1U);
+  EXPECT_TRUE(
+      get("/v1/tasks?unique_key=order-42&queue=default").json().at("tasks").as_array().empty());
+  EXPECT_TRUE(get("/v1/tasks?unique_key=order-43").json().at("tasks").as_array().empty());
+  EXPECT_EQ(post("/v1/tasks/" + id + "/cancel", "").status, 200);
+  EXPECT_TRUE(get("/v1/tasks?unique_key=order-42").json().at("tasks").as_array().empty());
+  for (const std::string& bad :
+       {std::string("unique_key="), "unique_key=" + std::string(257, 'k')}) {
+    const auto r = get("/v1/tasks?" + bad);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(code(r), "invalid_query");
+  }
+}
+
 TEST_F(TaskApi, CancelARunningTaskThenRetryAndDelete) {
   const auto id = enqueue(R"({"type":"demo.sleep","payload":{"seconds":600,"steps":600}})");
   ASSERT_TRUE(reaches(id, "active"));

@@ -127,6 +127,30 @@ TEST_P(StoreContract, UniqueKeyDeduplicatesWhileUnfinished) {
   EXPECT_EQ(third.id, b.id);
 }
 
+// The key's holder is the unfinished task that has it; a finished task with
+// the same key holds nothing.
+TEST_P(StoreContract, HolderOfAUniqueKeyIsItsUnfinishedTask) {
+  EXPECT_FALSE(store->holder_of("order-7").has_value());
+  NewTask a = task();
+  a.unique_key = "order-7";
+  add(a);
+  add(task());
+  auto holder = store->holder_of("order-7");
+  ASSERT_TRUE(holder.has_value());
+  EXPECT_EQ(holder->id, a.id);
+  EXPECT_EQ(holder->unique_key, "order-7");
+  EXPECT_FALSE(store->holder_of("order-8").has_value());
+
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  EXPECT_EQ(store->holder_of("order-7")->state, TaskState::active);
+  ASSERT_TRUE(store->complete(a.id, "w1", "{}", t0));
+  EXPECT_FALSE(store->holder_of("order-7").has_value());
+  NewTask b = task();
+  b.unique_key = "order-7";
+  add(b);
+  EXPECT_EQ(store->holder_of("order-7")->id, b.id);
+}
+
 TEST_P(StoreContract, CompleteNeedsTheLeaseOwner) {
   const auto id = add(task());
   ASSERT_EQ(store->claim("default", 1, lease("w1"), t0).size(), 1U);

@@ -105,6 +105,9 @@ bool FaultyStore::remove(std::string_view id) {
 std::optional<store::TaskRecord> FaultyStore::get(std::string_view id) {
   return inner_->get(id);
 }
+std::optional<store::TaskRecord> FaultyStore::holder_of(std::string_view unique_key) {
+  return inner_->holder_of(unique_key);
+}
 store::Page FaultyStore::list(const store::ListQuery& query) {
   return inner_->list(query);
 }

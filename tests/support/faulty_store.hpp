@@ -63,6 +63,7 @@ class FaultyStore : public store::Store {
   bool retry(std::string_view id, store::TimePoint now) override;
   bool remove(std::string_view id) override;
   std::optional<store::TaskRecord> get(std::string_view id) override;
+  std::optional<store::TaskRecord> holder_of(std::string_view unique_key) override;
   store::Page list(const store::ListQuery& query) override;
   std::vector<store::QueueInfo> queues() override;
   std::size_t reclaim_expired(store::TimePoint now) override;

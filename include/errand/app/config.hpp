@@ -67,7 +67,10 @@ struct Config {
   // /metrics. Every role runs maintenance (reclaim, purge, schedules): the
   // store makes each of those safe to run on several nodes at once.
   enum class Role : std::uint8_t { all, api, worker } role = Role::all;
-  std::vector<ScheduleRule> schedules;     // registered by every node that has them
+  std::vector<ScheduleRule> schedules;  // registered by every node that has them
+  // The dashboard (not on worker nodes): a task's trace id links here, with
+  // "{trace_id}" replaced; empty: no link. http(s) only.
+  std::string ui_trace_url{};
   guard::CircuitBreaker::Options breaker;  // http.request's per-host circuits
   SmtpOptions smtp;                        // email.send; no host: no such type
 };

@@ -37,6 +37,7 @@ class MemoryStore final : public Store {
   bool retry(std::string_view id, TimePoint now) override;
   bool remove(std::string_view id) override;
   std::optional<TaskRecord> get(std::string_view id) override;
+  std::optional<TaskRecord> holder_of(std::string_view unique_key) override;
   Page list(const ListQuery& query) override;
   std::vector<QueueInfo> queues() override;
   std::size_t reclaim_expired(TimePoint now) override;

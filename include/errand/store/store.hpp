@@ -213,6 +213,9 @@ class Store {
   virtual bool remove(std::string_view id) = 0;
 
   [[nodiscard]] virtual std::optional<TaskRecord> get(std::string_view id) = 0;
+  // The unfinished task holding `unique_key` (a finished one holds none):
+  // one index lookup in every backend.
+  [[nodiscard]] virtual std::optional<TaskRecord> holder_of(std::string_view unique_key) = 0;
   [[nodiscard]] virtual Page list(const ListQuery& query) = 0;
   // Every queue that has tasks or was paused, by name.
   [[nodiscard]] virtual std::vector<QueueInfo> queues() = 0;

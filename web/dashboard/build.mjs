@@ -1,0 +1,142 @@
+// Builds the dashboard and writes what the errand binary embeds:
+//
+//   node build.mjs --out DIR
+//
+// DIR/ui/...               every asset as served (for a look, or a CDN)
+// DIR/embed/N, N.gz        each asset's bytes, plain and gzip-compressed
+// DIR/dashboard_assets.cpp the table the server serves them from; the bytes
+//                          go in with the assembler's .incbin, so a large
+//                          asset costs no compile time
+//
+// Scripts and styles get content-hashed names (cached for a year,
+// immutable); index.html and api.html keep theirs and are revalidated by ETag.
+import { build } from "esbuild";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync, constants } from "node:zlib";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outArg = process.argv.indexOf("--out");
+if (outArg < 0 || !process.argv[outArg + 1]) {
+  console.error("usage: node build.mjs --out DIR");
+  process.exit(2);
+}
+const out = resolve(process.argv[outArg + 1]);
+rmSync(join(out, "ui"), { recursive: true, force: true });
+rmSync(join(out, "embed"), { recursive: true, force: true });
+mkdirSync(join(out, "ui", "assets"), { recursive: true });
+mkdirSync(join(out, "embed"), { recursive: true });
+
+const assets = []; // {path, type, bytes, immutable}
+const hash = (bytes) => createHash("sha256").update(bytes).digest("hex").slice(0, 12);
+const TYPES = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".html": "text/html; charset=utf-8",
+  ".json": "application/json",
+  ".txt": "text/plain; charset=utf-8",
+};
+const typeOf = (name) => TYPES[name.slice(name.lastIndexOf("."))] ?? "application/octet-stream";
+
+// A hashed asset under /ui/assets/; returns its URL relative to /ui/.
+function hashed(name, bytes) {
+  const dot = name.lastIndexOf(".");
+  const file = `${name.slice(0, dot)}-${hash(bytes)}${name.slice(dot)}`;
+  assets.push({ path: `/ui/assets/${file}`, type: typeOf(name), bytes, immutable: true });
+  return `assets/${file}`;
+}
+
+async function bundle(entry, name) {
+  const r = await build({
+    entryPoints: [join(here, "src", entry)],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    target: "es2020",
+    jsx: "automatic",
+    jsxImportSource: "preact",
+    outdir: "out",
+    entryNames: name,
+    write: false,
+    legalComments: "none",
+    logLevel: "warning",
+  });
+  const urls = {};
+  for (const f of r.outputFiles) {
+    const ext = f.path.slice(f.path.lastIndexOf("."));
+    urls[ext] = hashed(name + ext, Buffer.from(f.contents));
+  }
+  return urls;
+}
+
+const app = await bundle("main.tsx", "app");
+const apiPage = await bundle("api_page.ts", "api");
+const swagger = join(here, "node_modules", "swagger-ui-dist");
+const swaggerJs = hashed("swagger-ui-bundle.js", readFileSync(join(swagger, "swagger-ui-bundle.js")));
+const swaggerCss = hashed("swagger-ui.css", readFileSync(join(swagger, "swagger-ui.css")));
+hashed("swagger-ui-LICENSE.txt", readFileSync(join(swagger, "LICENSE")));
+
+// A page (not hashed: its name is its address) from a template in src/.
+function page(name, vars) {
+  let html = readFileSync(join(here, "src", name), "utf8");
+  for (const [k, v] of Object.entries(vars)) html = html.replaceAll(`{{${k}}}`, v);
+  assets.push({ path: name === "index.html" ? "/ui/" : `/ui/${name}`, type: typeOf(name),
+                bytes: Buffer.from(html), immutable: false });
+}
+page("index.html", { css: app[".css"], js: app[".js"] });
+page("api.html", { css: swaggerCss, swagger: swaggerJs, js: apiPage[".js"] });
+
+// What the server embeds.
+const cppString = (s) => JSON.stringify(s); // ASCII only: paths, types, hex
+let asm = "";
+let table = "";
+let externs = "";
+let gzTotal = 0;
+assets.forEach((a, i) => {
+  const gz = gzipSync(a.bytes, { level: constants.Z_BEST_COMPRESSION });
+  gzTotal += a.path.includes("swagger") || a.path.includes("/api") ? 0 : gz.length;
+  const plain = join(out, "embed", String(i));
+  writeFileSync(plain, a.bytes);
+  writeFileSync(plain + ".gz", gz);
+  const file = join(out, "ui", a.path === "/ui/" ? "index.html" : a.path.slice(4));
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, a.bytes);
+  for (const [sym, path] of [[`errand_ui_${i}`, plain], [`errand_ui_${i}_gz`, plain + ".gz"]]) {
+    asm += `  .global ${sym}\n  .hidden ${sym}\n  .balign 16\n${sym}:\n  .incbin ${cppString(path)}\n` +
+           `  .global ${sym}_end\n  .hidden ${sym}_end\n${sym}_end:\n`;
+    externs += `extern const char ${sym}[];\nextern const char ${sym}_end[];\n`;
+  }
+  table += `      {${cppString(a.path)}, ${cppString(a.type)}, ${cppString(hash(a.bytes))}, ` +
+           `${a.immutable}, {errand_ui_${i}, errand_ui_${i}_end}, ` +
+           `{errand_ui_${i}_gz, errand_ui_${i}_gz_end}},\n`;
+});
+
+writeFileSync(join(out, "dashboard_assets.cpp"), `// Generated by web/dashboard/build.mjs; do not edit.
+#include <span>
+#include "app/dashboard_assets.hpp"
+
+// NOLINTBEGIN: the assembler holds the bytes; C++ only points at them.
+__asm__(R"errand_asm(
+  .pushsection .rodata
+${asm}  .popsection
+)errand_asm");
+
+extern "C" {
+${externs}}
+// NOLINTEND
+
+namespace errand::app::detail {
+
+std::span<const DashboardAsset> dashboard_assets() {
+  static const DashboardAsset assets[] = {
+${table}  };
+  return assets;
+}
+
+}  // namespace errand::app::detail
+`);
+
+console.log(`dashboard: ${assets.length} assets; the dashboard's own (no API page) ` +
+            `${(gzTotal / 1024).toFixed(1)} KiB gzip`);
