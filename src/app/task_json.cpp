@@ -119,6 +119,18 @@ boost::json::object task_json(const store::TaskRecord& r, bool with_bodies) {
   o["updated_at"] = format_time(r.updated_at);
   o["started_at"] = opt_time(r.started_at);
   o["finished_at"] = opt_time(r.finished_at);
+  if (with_bodies) {
+    boost::json::array past;
+    for (const auto& a : r.history) {
+      past.push_back({{"attempt", a.attempt},
+                      {"node", opt_text(a.node)},
+                      {"started_at", opt_time(a.started_at)},
+                      {"ended_at", format_time(a.ended_at)},
+                      {"outcome", a.outcome},
+                      {"error", a.error}});
+    }
+    o["past_attempts"] = std::move(past);
+  }
   return o;
 }
 

@@ -823,13 +823,16 @@ void Server::Impl::stop() {
 }
 
 int Server::Impl::run() {
-  if (!started_.load()) start();
+  // The handlers go in before start() logs "listening": a supervisor that
+  // sends SIGTERM as soon as it reads that line must get a clean shutdown,
+  // not the default action (seen: killed by the signal, exit status null).
   asio::signal_set signals(ioc_, SIGINT, SIGTERM);
   signals.async_wait([this](beast::error_code ec, int sig) {
     if (ec) return;  // cancelled: the server is being destroyed
     logger_.info("signal received", {{"signal", sig}});
     wake_run();
   });
+  if (!started_.load()) start();
   {
     // Woken by a signal, or by a stop() from another thread.
     errand::detail::MutexLock lock(run_mu_);

@@ -125,6 +125,46 @@ NodeInfo node_from_json(std::string_view text) {
   return n;
 }
 
+std::vector<PastAttempt> history_from_json(std::string_view text) {
+  std::vector<PastAttempt> out;
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;  // Lua's cjson writes an empty table as {}
+  const auto ms = [](const boost::json::value* x) -> std::optional<TimePoint> {
+    if (x == nullptr || !x->is_number()) return std::nullopt;
+    const auto n = x->to_number<double>();
+    if (n <= 0) return std::nullopt;
+    return TimePoint{std::chrono::milliseconds(static_cast<std::int64_t>(n))};
+  };
+  const auto text_of = [](const boost::json::object& o, const char* k) {
+    const auto* x = o.if_contains(k);
+    return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string();
+  };
+  for (const auto& e : v.as_array()) {
+    if (!e.is_object()) continue;
+    const auto& o = e.as_object();
+    PastAttempt a;
+    if (const auto* n = o.if_contains("n"); n != nullptr && n->is_number()) {
+      a.attempt = static_cast<int>(n->to_number<double>());
+    }
+    a.node = text_of(o, "node");
+    a.started_at = ms(o.if_contains("s"));
+    a.ended_at = ms(o.if_contains("e")).value_or(TimePoint{});
+    a.outcome = text_of(o, "o");
+    a.error = text_of(o, "err");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+void add_past_attempt(std::vector<PastAttempt>& history, PastAttempt a) {
+  history.push_back(std::move(a));
+  if (history.size() > kMaxPastAttempts) {
+    history.erase(history.begin(),
+                  history.begin() + static_cast<std::ptrdiff_t>(history.size() - kMaxPastAttempts));
+  }
+}
+
 std::string new_task_to_json(const NewTask& t) {
   boost::json::object o;
   o["id"] = t.id;

@@ -35,6 +35,13 @@ void check_room(const NewTask& t, std::size_t waiting);
 [[nodiscard]] std::string node_to_json(const NodeInfo& n);
 [[nodiscard]] NodeInfo node_from_json(std::string_view text);
 
+// A task's past attempts as the SQLite and Redis backends store them (a JSON
+// array of {"n","node","s","e","o","err"}, times in Unix ms); text that is
+// not such an array gives an empty history.
+[[nodiscard]] std::vector<PastAttempt> history_from_json(std::string_view text);
+// Appends `a`, dropping the oldest entries beyond kMaxPastAttempts.
+void add_past_attempt(std::vector<PastAttempt>& history, PastAttempt a);
+
 // Queue infos keyed by name, as Store::queues() answers them (by name).
 [[nodiscard]] std::vector<QueueInfo> queue_list(
     std::map<std::string, QueueInfo, std::less<>>&& by_name);

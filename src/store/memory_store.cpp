@@ -279,7 +279,6 @@ bool MemoryStore::fail(std::string_view id, std::string_view owner, std::string 
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
   s_->mutate(*r, now, [&](TaskRecord& x) {
-    x.last_error = std::move(error);
     x.lease_owner.clear();
     x.lease_expires_at.reset();
     if (retry_at && !x.cancel_requested) {
@@ -288,6 +287,9 @@ bool MemoryStore::fail(std::string_view id, std::string_view owner, std::string 
     } else {
       x.state = x.cancel_requested ? TaskState::cancelled : TaskState::dead;
     }
+    detail::add_past_attempt(
+        x.history, {x.attempt, x.node, x.started_at, now, std::string(to_string(x.state)), error});
+    x.last_error = std::move(error);
   });
   return true;
 }
@@ -315,7 +317,10 @@ bool MemoryStore::finish_cancelled(std::string_view id, std::string_view owner, 
   const errand::detail::MutexLock lock(s_->mu);
   TaskRecord* r = s_->owned(id, owner);
   if (r == nullptr) return false;
-  s_->mutate(*r, now, [](TaskRecord& x) { x.state = TaskState::cancelled; });
+  s_->mutate(*r, now, [now](TaskRecord& x) {
+    x.state = TaskState::cancelled;
+    detail::add_past_attempt(x.history, {x.attempt, x.node, x.started_at, now, "cancelled", ""});
+  });
   return true;
 }
 
@@ -394,9 +399,15 @@ Page MemoryStore::list(const ListQuery& query) {
   const errand::detail::MutexLock lock(s_->mu);
   Page page;
   auto it = query.cursor.empty() ? s_->tasks.end() : s_->tasks.lower_bound(query.cursor);
+  std::size_t examined = 0;
   while (it != s_->tasks.begin()) {
     --it;
     const TaskRecord& r = it->second;
+    // The other backends' bound on a page's cost, so that pages are alike.
+    if (++examined > kListScanBudget) {
+      page.next_cursor = std::next(it)->first;
+      break;
+    }
     if (query.queue && r.queue != *query.queue) continue;
     if (query.state && r.state != *query.state) continue;
     if (query.type && r.type != *query.type) continue;
@@ -405,6 +416,7 @@ Page MemoryStore::list(const ListQuery& query) {
       break;
     }
     page.tasks.push_back(r);
+    page.tasks.back().history.clear();  // as the other backends' lists
   }
   return page;
 }
@@ -421,8 +433,10 @@ std::size_t MemoryStore::reclaim_expired(TimePoint now) {
   std::size_t n = 0;
   while (!s_->leases.empty() && s_->leases.begin()->first < now) {
     TaskRecord& r = s_->tasks.at(s_->leases.begin()->second);
-    s_->mutate(r, now, [](TaskRecord& x) {
+    s_->mutate(r, now, [now](TaskRecord& x) {
       x.last_error = "lease expired: the worker holding the task stopped heartbeating";
+      detail::add_past_attempt(x.history,
+                               {x.attempt, x.node, x.started_at, now, "lost", *x.last_error});
       x.lease_owner.clear();
       x.lease_expires_at.reset();
       if (x.cancel_requested) {

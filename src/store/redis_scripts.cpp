@@ -289,6 +289,22 @@ local function transition(r, to, changes)
   if not FINAL[before] and FINAL[to] and r.g and r.g ~= '' then member_final(r.g) end
 end
 
+-- Appends the attempt of r ending now to its history ('hist': a JSON array,
+-- the latest MAX_PAST), before r's fields change. Not among ALL_FIELDS:
+-- only a task's own read (HGETALL) carries it.
+local MAX_PAST = 20
+local function log_attempt(r, outcome, err)
+  local h = {}
+  if r.hist and r.hist ~= '' then
+    local ok, v = pcall(cjson.decode, r.hist)
+    if ok and type(v) == 'table' then h = v end
+  end
+  while #h >= MAX_PAST do table.remove(h, 1) end
+  h[#h + 1] = {n = tonumber(r.a or '0'), node = r.nd or '', s = tonumber(r.st or '0'),
+    e = tonumber(NOW_S), o = outcome, err = err}
+  redis.call('HSET', tkey(r.id), 'hist', cjson.encode(h))
+end
+
 -- The task if it is active under `owner`, else nil.
 local function owned(id, owner)
   local r = load(id)
@@ -452,6 +468,7 @@ elseif r.cr == '1' then
 else
   to = 'dead'
 end
+log_attempt(r, to, ARGV[4])
 transition(r, to, changes)
 return 1
 )lua";
@@ -476,6 +493,7 @@ return 1
 constexpr const char* kFinishCancelled = R"lua(
 local r = owned(ARGV[2], ARGV[3])
 if r == nil then return 0 end
+log_attempt(r, 'cancelled', '')
 transition(r, 'cancelled', {})
 return 1
 )lua";
@@ -588,8 +606,9 @@ for _, id in ipairs(ids) do
   else
     to = 'pending'
   end
-  transition(r, to, {err = 'lease expired: the worker holding the task stopped heartbeating',
-    lo = false, le = false})
+  local err = 'lease expired: the worker holding the task stopped heartbeating'
+  log_attempt(r, 'lost', err)
+  transition(r, to, {err = err, lo = false, le = false})
 end
 return #ids
 )lua";

@@ -94,6 +94,8 @@ TaskRecord decode(std::string id, const std::vector<Reply>& e, std::size_t from)
       r.created_at = to_time(v);
     } else if (f == "up") {
       r.updated_at = to_time(v);
+    } else if (f == "hist") {
+      r.history = detail::history_from_json(v);
     } else if (f == "st") {
       r.started_at = to_time(v);
     } else if (f == "f") {
@@ -650,6 +652,8 @@ Page RedisStore::list(const ListQuery& query) {
   std::vector<TaskRecord> found;
   std::string from = query.cursor;
   const std::size_t wanted = query.limit + 1;  // one more tells whether there is a next page
+  constexpr std::size_t kCalls = 5;            // 10,000 tasks examined at most per page
+  std::size_t calls = 0;
   while (found.size() < wanted) {
     auto a = impl_->args(impl_->list, TimePoint{}, 6);
     a.push_back(query.queue.value_or(""));
@@ -663,6 +667,12 @@ Page RedisStore::list(const ListQuery& query) {
     for (std::size_t i = 1; i < r.elements.size(); ++i) found.push_back(decode_flat(r.elements[i]));
     from = r.elements[0].str;
     if (from.empty()) break;  // the index is exhausted
+    if (++calls == kCalls && found.size() < wanted) {
+      // As SQLite's: a bounded page; the next goes on from the last id seen.
+      page.tasks = std::move(found);
+      page.next_cursor = from;
+      return page;
+    }
   }
   if (found.size() > query.limit) {
     found.resize(query.limit);

@@ -34,7 +34,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -132,6 +132,11 @@ CREATE TABLE nodes (id TEXT PRIMARY KEY, info TEXT NOT NULL, last_seen INTEGER N
 CREATE INDEX tasks_by_queue ON tasks(queue, id);
 CREATE INDEX tasks_listed_queue ON tasks(queue, state, id)
   WHERE state IN ('scheduled', 'retrying', 'dead', 'cancelled');
+)sql",
+    // 6: each task's attempts that did not succeed (a JSON array, the latest
+    // 20), written by the statement that records the failure.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]';
 )sql",
 };
 

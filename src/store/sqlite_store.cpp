@@ -46,6 +46,18 @@ constexpr std::string_view kCols =
 
 constexpr std::string_view kUnfinished = "('scheduled', 'pending', 'active', 'retrying')";
 
+// The SET term that appends the attempt ending now to attempt_log (schema 6),
+// keeping the latest kMaxPastAttempts; `outcome` and `error` are SQL
+// expressions over the row as it was (SQLite evaluates every SET term on the
+// old row).
+std::string log_attempt(std::string_view now, std::string_view outcome, std::string_view error) {
+  return fmt::format(
+      "attempt_log = json_insert(CASE WHEN json_array_length(attempt_log) >= {} "
+      "THEN json_remove(attempt_log, '$[0]') ELSE attempt_log END, '$[#]', "
+      "json_object('n', attempt, 'node', node, 's', started_at, 'e', {}, 'o', {}, 'err', {}))",
+      kMaxPastAttempts, now, outcome, error);
+}
+
 TaskRecord read_record(const Query& q) {
   TaskRecord r;
   r.id = q.text(0);
@@ -449,14 +461,19 @@ bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string 
                        std::optional<TimePoint> retry_at, TimePoint now) {
   bool ok = false;
   impl_->write([&](Db& db) {
-    auto q = db.query(
+    static const std::string sql = fmt::format(
         "UPDATE tasks SET last_error = ?1, updated_at = ?2, lease_owner = NULL, "
-        "lease_expires_at = NULL, "
-        "state = CASE WHEN cancel_requested THEN 'cancelled' "
-        "             WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' END, "
+        "lease_expires_at = NULL, state = {0}, "
         "run_at = CASE WHEN ?3 IS NOT NULL AND NOT cancel_requested THEN ?3 ELSE run_at END, "
-        "finished_at = CASE WHEN ?3 IS NULL OR cancel_requested THEN ?2 END "
-        "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5 RETURNING state, group_id");
+        "finished_at = CASE WHEN ?3 IS NULL OR cancel_requested THEN ?2 END, {1} "
+        "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5 RETURNING state, group_id",
+        "CASE WHEN cancel_requested THEN 'cancelled' "
+        "     WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' END",
+        log_attempt("?2",
+                    "CASE WHEN cancel_requested THEN 'cancelled' "
+                    "     WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' END",
+                    "?1"));
+    auto q = db.query(sql);
     q.bind(1, std::string_view(error))
         .bind(2, ms(now))
         .bind(3, retry_at ? std::optional<std::int64_t>(ms(*retry_at)) : std::nullopt)
@@ -488,10 +505,12 @@ bool SqliteStore::release(std::string_view id, std::string_view owner, TimePoint
 bool SqliteStore::finish_cancelled(std::string_view id, std::string_view owner, TimePoint now) {
   bool ok = false;
   impl_->write([&](Db& db) {
-    auto q = db.query(
+    static const std::string sql = fmt::format(
         "UPDATE tasks SET state = 'cancelled', finished_at = ?1, updated_at = ?1, "
-        "lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ?2 AND state = 'active' AND lease_owner = ?3 RETURNING state, group_id");
+        "lease_owner = NULL, lease_expires_at = NULL, {} "
+        "WHERE id = ?2 AND state = 'active' AND lease_owner = ?3 RETURNING state, group_id",
+        log_attempt("?1", "'cancelled'", "''"));
+    auto q = db.query(sql);
     q.bind(1, ms(now)).bind(2, id).bind(3, owner);
     ok = transition(db, std::move(q), now);
   });
@@ -593,10 +612,12 @@ bool SqliteStore::remove(std::string_view id) {
 
 std::optional<TaskRecord> SqliteStore::get(std::string_view id) {
   return impl_->read([&](Db& db) -> std::optional<TaskRecord> {
-    auto q = db.query(fmt::format("SELECT {} FROM tasks WHERE id = ?1", kCols));
+    auto q = db.query(fmt::format("SELECT {}, attempt_log FROM tasks WHERE id = ?1", kCols));
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
-    return read_record(q);
+    auto r = read_record(q);
+    r.history = detail::history_from_json(q.text(26));
+    return r;
   });
 }
 
@@ -619,6 +640,13 @@ Page SqliteStore::list(const ListQuery& query) {
     where += where.empty() ? " WHERE " : " AND ";
     where += cond;
   };
+  // What the index walked does not select is checked row by row (a
+  // residual filter): a pending or succeeded state, a type.
+  std::string residual;
+  auto check = [&](std::string_view cond) {
+    residual += residual.empty() ? "" : " AND ";
+    residual += cond;
+  };
   if (query.queue) add("queue = ?1");
   bool rare = false;
   if (query.state) {
@@ -626,11 +654,15 @@ Page SqliteStore::list(const ListQuery& query) {
     // text): a partial index serves a query only when its terms are there
     // literally (schema version 3).
     const auto s = to_string(*query.state);
-    add(fmt::format("state = '{}'", s));
     rare = s == "scheduled" || s == "retrying" || s == "dead" || s == "cancelled";
-    if (rare) add("state IN ('scheduled', 'retrying', 'dead', 'cancelled')");  // tasks_listed
+    if (rare || *query.state == TaskState::active) {
+      add(fmt::format("state = '{}'", s));
+      if (rare) add("state IN ('scheduled', 'retrying', 'dead', 'cancelled')");  // tasks_listed
+    } else {
+      check(fmt::format("state = '{}'", s));
+    }
   }
-  if (query.type) add("type = ?3");
+  if (query.type) check("type = ?3");
   if (!query.cursor.empty()) add("id < ?4");
   // A queue or a rarer state walks its index in id order, newest first, so a
   // page costs its rows, not the store's size (schema 5); named, because the
@@ -646,6 +678,7 @@ Page SqliteStore::list(const ListQuery& query) {
   } else if (query.queue) {
     index = " INDEXED BY tasks_by_queue";
   }
+  if (!residual.empty()) return scan(index, where, residual, query);
   const std::string text =
       fmt::format("SELECT {} FROM tasks{}{} ORDER BY id DESC LIMIT ?5", kCols, index, where);
   return impl_->read([&](Db& db) {
@@ -661,6 +694,52 @@ Page SqliteStore::list(const ListQuery& query) {
         break;
       }
       page.tasks.push_back(read_record(q));
+    }
+    return page;
+  });
+}
+
+// A list whose filter its index does not fully select: walks the index
+// newest first, checking the residual filter on at most kListScanBudget rows,
+// then reads the matching rows. When the budget runs out first, the page is
+// short (even empty) and its cursor is the last row examined, so the next
+// page goes on from there: pages still neither skip nor repeat, and each
+// costs a bounded time at any store size (a rare type among 1M tasks, the
+// succeeded tasks behind a backlog of pending ones).
+Page SqliteStore::scan(std::string_view index, std::string_view where, std::string_view residual,
+                       const ListQuery& query) {
+  const std::string text =
+      fmt::format("SELECT id, ({}) FROM tasks{}{} ORDER BY id DESC", residual, index, where);
+  return impl_->read([&](Db& db) {
+    Page page;
+    std::vector<std::string> hits;
+    std::string last;
+    std::size_t examined = 0;
+    {
+      auto q = db.query(text);
+      if (query.queue) q.bind(1, std::string_view(*query.queue));
+      if (query.type) q.bind(3, std::string_view(*query.type));
+      if (!query.cursor.empty()) q.bind(4, std::string_view(query.cursor));
+      while (q.step()) {
+        last = q.text(0);
+        if (q.i64(1) != 0) {
+          if (hits.size() == query.limit) {
+            page.next_cursor = hits.back();
+            break;
+          }
+          hits.push_back(last);
+        }
+        if (++examined == kListScanBudget) {
+          page.next_cursor = last;
+          break;
+        }
+      }
+    }  // the walk's statement is reset here, before the rows are read
+    const std::string by_id = fmt::format("SELECT {} FROM tasks WHERE id = ?1", kCols);
+    for (const auto& id : hits) {
+      auto row = db.query(by_id);
+      row.bind(1, std::string_view(id));
+      if (row.step()) page.tasks.push_back(read_record(row));
     }
     return page;
   });
@@ -688,13 +767,17 @@ std::size_t SqliteStore::reclaim_expired(TimePoint now) {
     n = 0;
     std::vector<std::string> finished_groups;
     {
-      auto q = db.query(
+      static const std::string sql = fmt::format(
           "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1, "
-          "last_error = 'lease expired: the worker holding the task stopped heartbeating', "
+          "last_error = {0}, "
           "state = CASE WHEN cancel_requested THEN 'cancelled' "
           "             WHEN attempt >= max_attempts THEN 'dead' ELSE 'pending' END, "
-          "finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 END "
-          "WHERE state = 'active' AND lease_expires_at < ?1 RETURNING state, group_id");
+          "finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 END, {1} "
+          "WHERE state = 'active' AND lease_expires_at < ?1 RETURNING state, group_id",
+          "'lease expired: the worker holding the task stopped heartbeating'",
+          log_attempt("?1", "'lost'",
+                      "'lease expired: the worker holding the task stopped heartbeating'"));
+      auto q = db.query(sql);
       q.bind(1, ms(now));
       while (q.step()) {
         ++n;

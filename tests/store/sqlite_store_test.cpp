@@ -229,6 +229,7 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
                          "CREATE INDEX tasks_state ON tasks(state, id); "
                          "CREATE INDEX tasks_queue ON tasks(queue, state, id); "
                          "ALTER TABLE tasks DROP COLUMN node; DROP TABLE nodes; "
+                         "ALTER TABLE tasks DROP COLUMN attempt_log; "
                          "UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -259,6 +260,12 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   for (const char* name : {"tasks_by_queue", "tasks_listed_queue"}) {
     EXPECT_NE(std::find(indexes.begin(), indexes.end(), name), indexes.end()) << name;
   }
+  // Version 6: an attempt log, empty for the old tasks, kept from now on.
+  const auto old = s.list({}).tasks.back();
+  EXPECT_TRUE(s.get(old.id)->history.empty());
+  ASSERT_TRUE(s.fail(old.id, "w~1", "boom", std::nullopt, t0));
+  ASSERT_EQ(s.get(old.id)->history.size(), 1U);
+  EXPECT_EQ(s.get(old.id)->history[0].error, "boom");
 }
 
 TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {

@@ -183,6 +183,58 @@ TEST_P(StoreContract, FailRetriesThenDies) {
   EXPECT_EQ(r.state, TaskState::dead);
   EXPECT_EQ(r.last_error, "boom twice");
   EXPECT_EQ(r.finished_at, t0 + seconds(6));
+  // Both failures are in its history, oldest first.
+  ASSERT_EQ(r.history.size(), 2U);
+  EXPECT_EQ(r.history[0].attempt, 1);
+  EXPECT_EQ(r.history[0].outcome, "retrying");
+  EXPECT_EQ(r.history[0].error, "boom");
+  EXPECT_EQ(r.history[0].started_at, t0);
+  EXPECT_EQ(r.history[0].ended_at, t0);
+  EXPECT_EQ(r.history[1].attempt, 2);
+  EXPECT_EQ(r.history[1].outcome, "dead");
+  EXPECT_EQ(r.history[1].error, "boom twice");
+  EXPECT_EQ(r.history[1].started_at, t0 + seconds(5));
+  EXPECT_EQ(r.history[1].ended_at, t0 + seconds(6));
+}
+
+// A lost lease and a cancel while running are attempts too; the history
+// keeps the latest kMaxPastAttempts; a success adds nothing (the record
+// itself tells how the last attempt went).
+TEST_P(StoreContract, HistoryKeepsEveryAttemptThatDidNotSucceed) {
+  NewTask t = task();
+  t.max_attempts = 100;
+  const auto id = add(std::move(t));
+  auto now = t0;
+  ASSERT_EQ(store->claim("default", 1, lease("w1", now + seconds(30)), now).size(), 1U);
+  now += seconds(31);
+  ASSERT_EQ(store->reclaim_expired(now), 1U);
+  auto r = get(id);
+  ASSERT_EQ(r.history.size(), 1U);
+  EXPECT_EQ(r.history[0].outcome, "lost");
+  EXPECT_NE(r.history[0].error.find("lease expired"), std::string::npos);
+  EXPECT_EQ(r.history[0].ended_at, now);
+
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_EQ(store->claim("default", 1, lease("w1", now + seconds(30)), now).size(), 1U) << i;
+    ASSERT_TRUE(store->fail(id, "w1", "failure " + std::to_string(i), now, now));
+  }
+  r = get(id);
+  ASSERT_EQ(r.history.size(), kMaxPastAttempts);
+  EXPECT_EQ(r.history.back().error, "failure 24");
+  EXPECT_EQ(r.history.back().attempt, 26);
+  EXPECT_EQ(r.history.front().error, "failure 5");  // the lost one and 0..4 dropped
+
+  ASSERT_EQ(store->claim("default", 1, lease("w1", now + seconds(30)), now).size(), 1U);
+  ASSERT_EQ(store->cancel(id, now), CancelResult::requested);
+  ASSERT_TRUE(store->finish_cancelled(id, "w1", now));
+  r = get(id);
+  EXPECT_EQ(r.history.back().outcome, "cancelled");
+  EXPECT_EQ(r.history.back().attempt, 27);
+
+  const auto ok = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease(), now).size(), 1U);
+  ASSERT_TRUE(store->complete(ok, "w1", "{}", now));
+  EXPECT_TRUE(get(ok).history.empty());
 }
 
 TEST_P(StoreContract, ReleaseReturnsTaskWithoutCountingTheAttempt) {
@@ -493,6 +545,29 @@ TEST_P(StoreContract, ListPagesNewestFirstWithFilters) {
   ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
   EXPECT_EQ(store->list({.state = TaskState::active, .limit = 10}).tasks.size(), 1U);
   EXPECT_EQ(store->list({.limit = 100}).tasks.size(), 6U);
+}
+
+// A rare type behind more than a page's scan budget of other tasks: the
+// first page comes back empty but with a cursor, and following it finds the
+// task — each request examines a bounded number of tasks.
+TEST_P(StoreContract, AListBehindManyOtherTasksIsBoundedAndGoesOn) {
+  const auto rare = add(task("rare"));
+  for (std::size_t n = 0; n < kListScanBudget + 50;) {
+    std::vector<NewTask> batch;
+    for (int i = 0; i < 1000 && n < kListScanBudget + 50; ++i, ++n) batch.push_back(task("common"));
+    store->enqueue(std::move(batch), t0);
+  }
+  ListQuery q{.type = "rare", .limit = 10};
+  const Page first = store->list(q);
+  EXPECT_TRUE(first.tasks.empty());
+  ASSERT_FALSE(first.next_cursor.empty());
+  q.cursor = first.next_cursor;
+  const Page second = store->list(q);
+  ASSERT_EQ(second.tasks.size(), 1U);
+  EXPECT_EQ(second.tasks[0].id, rare);
+  EXPECT_TRUE(second.next_cursor.empty());
+  // A full page needs no budget's worth of examining: the common type at once.
+  EXPECT_EQ(store->list({.type = "common", .limit = 10}).tasks.size(), 10U);
 }
 
 TEST_P(StoreContract, ListFindsEveryStateWithAndWithoutAQueue) {

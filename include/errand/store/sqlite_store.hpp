@@ -50,7 +50,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteOptions options);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;
@@ -95,6 +95,8 @@ class SqliteStore final : public Store {
   std::vector<NodeInfo> nodes(TimePoint now, std::chrono::milliseconds silence) override;
 
  private:
+  Page scan(std::string_view index, std::string_view where, std::string_view residual,
+            const ListQuery& query);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

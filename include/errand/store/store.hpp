@@ -88,6 +88,12 @@ struct ListQuery {
   std::size_t limit = 50;
 };
 
+// A list examines at most this many tasks per page where no index selects
+// its filter (a type; a pending or succeeded state): a page may then hold
+// fewer than `limit` tasks, even none, with a next_cursor to go on from the
+// last task examined. Pages neither skip nor repeat tasks either way.
+inline constexpr std::size_t kListScanBudget = 10'000;
+
 // Newest first (ids sort by creation time).
 struct Page {
   std::vector<TaskRecord> tasks;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace errand::store {
 
@@ -60,6 +61,24 @@ struct NewTask {
   std::size_t max_waiting = 0;
 };
 
+// An attempt that did not succeed, as the task's history keeps it: failed
+// (retrying or dead), cancelled while running, or lost (its lease expired).
+// Successful attempts need no entry: the record itself says how the last one
+// went. Written in the same store transition as the state change.
+struct PastAttempt {
+  int attempt = 0;
+  std::string node{};
+  std::optional<TimePoint> started_at{};
+  TimePoint ended_at{};
+  std::string outcome{};  // retrying, dead, cancelled or lost
+  std::string error{};
+
+  friend bool operator==(const PastAttempt&, const PastAttempt&) = default;
+};
+
+// A task keeps its latest this many past attempts (max_attempts may be 1000).
+inline constexpr std::size_t kMaxPastAttempts = 20;
+
 struct TaskRecord {
   std::string id;
   std::string type;
@@ -88,6 +107,9 @@ struct TaskRecord {
   bool cancel_requested = false;
   std::string
       node;  // the node running the task, or that ran its latest attempt; kept after it ends
+  // Oldest first, at most kMaxPastAttempts. Store::get() fills it; lists
+  // and claims may leave it out.
+  std::vector<PastAttempt> history{};
 
   friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
 };

@@ -100,6 +100,10 @@ test("Retry on a dead task's page makes it pending again", async () => {
   await server.api("POST", "/v1/queues/reports/pause");
   const { page, problems, context } = await open(`/ui/#/tasks/${id}`);
   await page.locator(".badge.state-dead").first().waitFor();
+  // Its one attempt, with how it ended and why.
+  const attempt = page.locator('tr[data-attempt="1"]');
+  await attempt.locator(".badge.state-dead").waitFor();
+  assert.notEqual((await attempt.locator(".error-cell").innerText()).trim(), "");
   await page.getByRole("button", { name: "Retry" }).click();
   await eventually(async () => (await server.task(id)).state === "pending", "the task pending");
   await page.locator(".badge.state-pending").first().waitFor();

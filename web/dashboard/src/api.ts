@@ -47,6 +47,17 @@ export interface Task {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  // Only on GET /v1/tasks/{id}: attempts that did not succeed, oldest first.
+  past_attempts?: PastAttempt[];
+}
+
+export interface PastAttempt {
+  attempt: number;
+  node: string | null;
+  started_at: string | null;
+  ended_at: string;
+  outcome: "retrying" | "dead" | "cancelled" | "lost";
+  error: string;
 }
 
 export interface Queue {

@@ -24,10 +24,10 @@ export function Chart(props: { title: string; start: number; series: Series[]; u
     const opts: uPlot.Options = {
       width: width(),
       height: 180,
-      legend: { show: true },
+      legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      axes: [{}, { size: 50, values: (_u, ticks) => ticks.map((t) => `${t}${props.unit ?? ""}`) }],
+      axes: [{}, { size: 64, values: (_u, ticks) => ticks.map((t) => `${t}${props.unit ?? ""}`) }],
       series: [
         {},
         ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: false })),

@@ -11,6 +11,32 @@ import { useUiConfig } from "../ui_config";
 
 const FINAL = ["succeeded", "dead", "cancelled"];
 
+interface AttemptRow {
+  attempt: number;
+  outcome: string;
+  started_at: string | null;
+  ended_at: string | null;
+  node: string | null;
+  error: string;
+}
+
+// The past attempts the store kept, then the one running or the one that
+// succeeded (the record itself describes that one).
+function attempts(t: Task): AttemptRow[] {
+  const rows: AttemptRow[] = (t.past_attempts ?? []).map((a) => ({ ...a }));
+  if (t.state === "active" || t.state === "succeeded") {
+    rows.push({
+      attempt: t.attempt,
+      outcome: t.state === "active" ? "running" : "succeeded",
+      started_at: t.started_at,
+      ended_at: t.state === "succeeded" ? t.finished_at : null,
+      node: t.node,
+      error: "",
+    });
+  }
+  return rows;
+}
+
 export function TaskDetail({ id }: { id: string }) {
   const [task, setTask] = useState<Task | null>(null);
   const [missing, setMissing] = useState<string>("");
@@ -27,9 +53,23 @@ export function TaskDetail({ id }: { id: string }) {
         if (gone) return;
         setTask(t);
         if (FINAL.includes(t.state)) return;
-        // The stream's entries leave out the payload; keep the one we have.
+        // The stream's entries leave out the payload and the past attempts:
+        // keep what we have, and read the task again when an attempt ends.
+        let last = t;
         stop = followTask(id, {
-          onTask: (u) => setTask((old) => ({ ...old, ...u, payload: old?.payload ?? u.payload })),
+          onTask: (u) => {
+            const ended = (u.attempt !== last.attempt || u.state !== last.state) && u.state !== "active";
+            last = u;
+            setTask((old) => ({
+              ...old,
+              ...u,
+              payload: old?.payload ?? u.payload,
+              past_attempts: old?.past_attempts,
+            }));
+            if (ended) {
+              void get<Task>(`/v1/tasks/${encodeURIComponent(id)}`).then((full) => !gone && setTask(full));
+            }
+          },
           onDeleted: () => setMissing("This task was deleted."),
         });
       })
@@ -132,6 +172,7 @@ export function TaskDetail({ id }: { id: string }) {
           <thead>
             <tr>
               <th scope="col">Attempt</th>
+              <th scope="col">Outcome</th>
               <th scope="col">Started</th>
               <th scope="col">Finished</th>
               <th scope="col">Node</th>
@@ -139,25 +180,29 @@ export function TaskDetail({ id }: { id: string }) {
             </tr>
           </thead>
           <tbody>
-            {task.attempt === 0 ? (
-              <tr>
-                <td colSpan={5} class="muted">
-                  Not run yet{task.run_at ? `; due ${local(task.run_at)}` : ""}.
+            {attempts(task).map((a) => (
+              <tr data-attempt={a.attempt}>
+                <td>{a.attempt}</td>
+                <td>
+                  <StateBadge state={a.outcome} />
+                </td>
+                <td>
+                  <Time at={a.started_at} />
+                </td>
+                <td>
+                  <Time at={a.ended_at} />
+                </td>
+                <td>{a.node ?? "—"}</td>
+                <td class="error-cell" title={a.error}>
+                  {a.error}
                 </td>
               </tr>
-            ) : (
+            ))}
+            {task.attempt === 0 && (
               <tr>
-                <td>
-                  {task.attempt} (latest)
+                <td colSpan={6} class="muted">
+                  Not run yet{task.run_at ? `; due ${local(task.run_at)}` : ""}.
                 </td>
-                <td>
-                  <Time at={task.started_at} />
-                </td>
-                <td>
-                  <Time at={task.finished_at} />
-                </td>
-                <td>{task.node ?? "—"}</td>
-                <td class="error-cell">{task.last_error ?? ""}</td>
               </tr>
             )}
           </tbody>

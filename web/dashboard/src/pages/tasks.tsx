@@ -214,7 +214,13 @@ export function Tasks({ route }: { route: Route }) {
             </tbody>
           </table>
         </div>
-        {list.data && tasks.length === 0 && <p class="muted">No tasks match.</p>}
+        {list.data && tasks.length === 0 && (
+          <p class="muted">
+            {list.data.next_cursor
+              ? "None among the 10,000 tasks examined for this page; older ones may match (Older →)."
+              : "No tasks match."}
+          </p>
+        )}
         {list.error !== undefined && <p class="error">Could not list tasks: {errorText(list.error)}</p>}
         <nav class="pager" aria-label="Pages">
           {filters.cursor && (
