@@ -43,7 +43,11 @@ export function Queues() {
   const [chosen, setChosen] = useState("");
   const [note, setNote] = useState("");
   const list = queues.data?.queues ?? [];
-  const shown = list.find((q) => q.name === chosen) ?? list[0];
+  // Unless one was chosen: the first queue with something waiting to show.
+  const shown =
+    list.find((q) => q.name === chosen) ??
+    list.find((q) => q.counts.scheduled + q.counts.retrying + q.counts.dead > 0) ??
+    list[0];
 
   const toggle = async (q: Queue) => {
     try {
