@@ -29,16 +29,28 @@ bool iequals(std::string_view a, std::string_view b) {
   });
 }
 
+// Calls f with each trimmed item of a comma-separated header value.
+// (Iterators, not string_view::find: GCC 12 at -O2 reports a false
+// stringop-overread for find() after remove_prefix().)
+template <class F>
+void for_each_item(std::string_view list, F&& f) {
+  auto it = list.begin();
+  while (it != list.end()) {
+    const auto comma = std::find(it, list.end(), ',');
+    f(trim(list.substr(static_cast<std::size_t>(it - list.begin()),
+                       static_cast<std::size_t>(comma - it))));
+    it = comma == list.end() ? comma : comma + 1;
+  }
+}
+
 // Whether an Accept-Encoding header admits gzip (RFC 9110 12.5.3): listed,
 // or covered by "*", with a q-value above 0.
 bool accepts_gzip(std::string_view header) {
   std::optional<bool> gzip;
   std::optional<bool> any;
-  while (!header.empty()) {
-    const auto comma = std::min(header.find(','), header.size());
-    std::string_view item = header.substr(0, comma);
-    header.remove_prefix(std::min(comma + 1, header.size()));
-    const auto semi = std::min(item.find(';'), item.size());
+  for_each_item(header, [&](std::string_view item) {
+    const auto semi =
+        static_cast<std::size_t>(std::find(item.begin(), item.end(), ';') - item.begin());
     const std::string_view coding = trim(item.substr(0, semi));
     bool allowed = true;
     if (semi < item.size()) {
@@ -51,22 +63,19 @@ bool accepts_gzip(std::string_view header) {
     }
     if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) gzip = allowed;
     if (coding == "*") any = allowed;
-  }
+  });
   return gzip.value_or(any.value_or(false));
 }
 
 // If-None-Match lists `etag` (or is "*"): the client's copy is current.
 // Weak comparison (RFC 9110 13.1.2), as for GET.
 bool matches(std::string_view header, std::string_view etag) {
-  while (!header.empty()) {
-    const auto comma = std::min(header.find(','), header.size());
-    std::string_view tag = trim(header.substr(0, comma));
-    header.remove_prefix(std::min(comma + 1, header.size()));
-    if (tag == "*") return true;
+  bool found = false;
+  for_each_item(header, [&](std::string_view tag) {
     if (tag.starts_with("W/")) tag.remove_prefix(2);
-    if (tag == etag) return true;
-  }
-  return false;
+    found = found || tag == "*" || tag == etag;
+  });
+  return found;
 }
 
 // The pages may only load what this server serves; inline styles are for

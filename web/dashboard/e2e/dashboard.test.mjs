@@ -176,9 +176,15 @@ test("the tasks page filters by state and finds a task by id and by unique key",
   await context.close();
 });
 
-test("the API page renders the OpenAPI document", async () => {
+test("the API page renders the OpenAPI document and Try it out calls this server", async () => {
   const { page, problems, context } = await open("/ui/api.html");
   await page.getByText("/v1/tasks/bulk").first().waitFor();
+  const op = page.locator('.opblock-summary-path[data-path="/v1/queues"]').first();
+  await op.click();
+  await page.getByRole("button", { name: "Try it out" }).first().click();
+  await page.getByRole("button", { name: "Execute" }).first().click();
+  await page.locator(".live-responses-table .response-col_status").filter({ hasText: "200" }).first().waitFor();
+  assert.match(await page.locator(".live-responses-table").first().innerText(), /"queues"/);
   assert.deepEqual(problems, []);
   await context.close();
 });

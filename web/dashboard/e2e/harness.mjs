@@ -31,11 +31,11 @@ export class Server {
     const bin = process.env.ERRAND_BIN;
     if (!bin) throw new Error("set ERRAND_BIN to the errand executable");
     const dir = mkdtempSync(join(tmpdir(), "errand-e2e-"));
-    const child = spawn(
-      bin,
-      ["serve", "--listen", "127.0.0.1:0", "--db", join(dir, "errand.db"), ...args],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    // An ephemeral port and a fresh file, unless the test names its own.
+    const defaults = [];
+    if (!args.includes("--listen")) defaults.push("--listen", "127.0.0.1:0");
+    if (!args.includes("--db")) defaults.push("--db", join(dir, "errand.db"));
+    const child = spawn(bin, ["serve", ...defaults, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
     const port = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`errand did not start:\n${log}`)), DEADLINE);
