@@ -242,26 +242,41 @@ struct ClientCommands::State {
   }
 
   int do_list() const {
-    std::string q = fmt::format("/v1/tasks?limit={}", limit);
-    if (state) q += "&state=" + url_encode(*state);
-    if (list_queue) q += "&queue=" + url_encode(*list_queue);
-    if (list_type) q += "&type=" + url_encode(*list_type);
-    const auto r = client->request("GET", q);
-    if (const int rc = check(r)) return rc;
+    std::string base = "/v1/tasks?";
+    if (state) base += "state=" + url_encode(*state) + "&";
+    if (list_queue) base += "queue=" + url_encode(*list_queue) + "&";
+    if (list_type) base += "type=" + url_encode(*list_type) + "&";
+    // A filter that matches rarely gets short pages (the server examines a
+    // bounded number of tasks per request): follow the cursor until `limit`
+    // tasks are in, the list ends, or 20 requests went by.
+    const auto wanted = static_cast<std::size_t>(std::max(limit, 1));
+    json::array tasks;
+    json::value cursor = nullptr;
+    for (int request = 0; request < 20 && tasks.size() < wanted; ++request) {
+      std::string q = base + fmt::format("limit={}", wanted - tasks.size());
+      if (cursor.is_string()) q += "&cursor=" + url_encode(std::string(cursor.as_string()));
+      const auto r = client->request("GET", q);
+      if (const int rc = check(r)) return rc;
+      auto page = json::parse(r.body);
+      for (auto& t : page.at("tasks").as_array()) tasks.push_back(std::move(t));
+      cursor = page.at("next_cursor");
+      if (cursor.is_null()) break;
+    }
     if (as_json) {
-      std::cout << r.body << "\n";
+      std::cout << json::serialize(
+                       json::object{{"tasks", std::move(tasks)}, {"next_cursor", cursor}})
+                << "\n";
       return 0;
     }
-    const auto v = json::parse(r.body);
     std::vector<std::vector<std::string>> rows = {
         {"ID", "TYPE", "QUEUE", "STATE", "ATTEMPT", "PROGRESS", "CREATED"}};
-    for (const auto& t : v.at("tasks").as_array()) {
+    for (const auto& t : tasks) {
       rows.push_back({str(t.at("id")), str(t.at("type")), str(t.at("queue")), str(t.at("state")),
                       fmt::format("{}/{}", str(t.at("attempt")), str(t.at("max_attempts"))),
                       str(t.at("progress").at("percent")) + "%", str(t.at("created_at"))});
     }
     print_table(rows);
-    if (!v.at("next_cursor").is_null()) std::cout << "(more: raise --limit)\n";
+    if (!cursor.is_null()) std::cout << "(more: raise --limit)\n";
     return 0;
   }
 

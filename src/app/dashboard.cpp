@@ -78,9 +78,13 @@ bool matches(std::string_view header, std::string_view etag) {
   return found;
 }
 
-// The pages may only load what this server serves; inline styles are for
-// Swagger UI and uPlot, data: images for icons. Nothing may frame them.
+// The pages may only load what this server serves (data: images for icons);
+// nothing may frame them. The dashboard sets styles only through the CSSOM;
+// Swagger UI needs inline style elements, so its page allows them.
 constexpr std::string_view kPagePolicy =
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+constexpr std::string_view kApiPagePolicy =
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
@@ -93,7 +97,8 @@ void serve(http::Context& c, const DashboardAsset& a) {
   c.set_header("Cache-Control", a.immutable ? "public, max-age=31536000, immutable" : "no-cache");
   c.set_header("X-Content-Type-Options", "nosniff");
   if (a.content_type.starts_with("text/html")) {
-    c.set_header("Content-Security-Policy", std::string(kPagePolicy));
+    c.set_header("Content-Security-Policy",
+                 std::string(a.path.ends_with("/api.html") ? kApiPagePolicy : kPagePolicy));
     c.set_header("Referrer-Policy", "no-referrer");
   }
   const auto known = c.header("If-None-Match");

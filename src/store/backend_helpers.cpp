@@ -128,7 +128,11 @@ NodeInfo node_from_json(std::string_view text) {
 std::vector<PastAttempt> history_from_json(std::string_view text) {
   std::vector<PastAttempt> out;
   boost::system::error_code ec;
-  const auto v = boost::json::parse(text, ec);
+  // An error message may hold invalid UTF-8 (a webhook's answer, cut): it is
+  // kept as it came rather than losing the whole history over it.
+  boost::json::parse_options options;
+  options.allow_invalid_utf8 = true;
+  const auto v = boost::json::parse(text, ec, {}, options);
   if (ec || !v.is_array()) return out;  // Lua's cjson writes an empty table as {}
   const auto ms = [](const boost::json::value* x) -> std::optional<TimePoint> {
     if (x == nullptr || !x->is_number()) return std::nullopt;
@@ -158,6 +162,7 @@ std::vector<PastAttempt> history_from_json(std::string_view text) {
 }
 
 void add_past_attempt(std::vector<PastAttempt>& history, PastAttempt a) {
+  if (a.error.size() > kMaxPastError) a.error.resize(kMaxPastError);
   history.push_back(std::move(a));
   if (history.size() > kMaxPastAttempts) {
     history.erase(history.begin(),

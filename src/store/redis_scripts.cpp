@@ -292,7 +292,7 @@ end
 -- Appends the attempt of r ending now to its history ('hist': a JSON array,
 -- the latest MAX_PAST), before r's fields change. Not among ALL_FIELDS:
 -- only a task's own read (HGETALL) carries it.
-local MAX_PAST = 20
+local MAX_PAST, MAX_PAST_ERROR = 20, 1024
 local function log_attempt(r, outcome, err)
   local h = {}
   if r.hist and r.hist ~= '' then
@@ -301,7 +301,7 @@ local function log_attempt(r, outcome, err)
   end
   while #h >= MAX_PAST do table.remove(h, 1) end
   h[#h + 1] = {n = tonumber(r.a or '0'), node = r.nd or '', s = tonumber(r.st or '0'),
-    e = tonumber(NOW_S), o = outcome, err = err}
+    e = tonumber(NOW_S), o = outcome, err = string.sub(err, 1, MAX_PAST_ERROR)}
   redis.call('HSET', tkey(r.id), 'hist', cjson.encode(h))
 end
 

@@ -55,7 +55,7 @@ std::string log_attempt(std::string_view now, std::string_view outcome, std::str
       "attempt_log = json_insert(CASE WHEN json_array_length(attempt_log) >= {} "
       "THEN json_remove(attempt_log, '$[0]') ELSE attempt_log END, '$[#]', "
       "json_object('n', attempt, 'node', node, 's', started_at, 'e', {}, 'o', {}, 'err', {}))",
-      kMaxPastAttempts, now, outcome, error);
+      kMaxPastAttempts, now, outcome, fmt::format("substr({}, 1, {})", error, kMaxPastError));
 }
 
 TaskRecord read_record(const Query& q) {
@@ -735,10 +735,14 @@ Page SqliteStore::scan(std::string_view index, std::string_view where, std::stri
         }
       }
     }  // the walk's statement is reset here, before the rows are read
-    const std::string by_id = fmt::format("SELECT {} FROM tasks WHERE id = ?1", kCols);
+    // Each its own snapshot, so the filter is checked again: a task that
+    // changed state since the walk is left out, not shown in the wrong list.
+    const std::string by_id =
+        fmt::format("SELECT {} FROM tasks WHERE id = ?4 AND ({})", kCols, residual);
     for (const auto& id : hits) {
       auto row = db.query(by_id);
-      row.bind(1, std::string_view(id));
+      row.bind(4, std::string_view(id));
+      if (query.type) row.bind(3, std::string_view(*query.type));
       if (row.step()) page.tasks.push_back(read_record(row));
     }
     return page;

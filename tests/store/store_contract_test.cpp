@@ -237,6 +237,21 @@ TEST_P(StoreContract, HistoryKeepsEveryAttemptThatDidNotSucceed) {
   EXPECT_TRUE(get(ok).history.empty());
 }
 
+// An error cut inside a UTF-8 sequence (a webhook's answer, truncated) and a
+// long one: the history keeps both, the long one cut to kMaxPastError.
+TEST_P(StoreContract, HistorySurvivesOddErrors) {
+  const auto id = add(task());
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->fail(id, "w1", "bad gateway: caf\xc3", t0, t0));
+  ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->fail(id, "w1", std::string(5000, 'x'), t0, t0));
+  const auto r = get(id);
+  ASSERT_EQ(r.history.size(), 2U);
+  EXPECT_EQ(r.history[0].error, "bad gateway: caf\xc3");
+  EXPECT_EQ(r.history[1].error, std::string(kMaxPastError, 'x'));
+  EXPECT_EQ(r.last_error, std::string(5000, 'x'));  // the record's own is whole
+}
+
 TEST_P(StoreContract, ReleaseReturnsTaskWithoutCountingTheAttempt) {
   const auto id = add(task());
   ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);

@@ -89,9 +89,10 @@ struct ListQuery {
 };
 
 // A list examines at most this many tasks per page where no index selects
-// its filter (a type; a pending or succeeded state): a page may then hold
-// fewer than `limit` tasks, even none, with a next_cursor to go on from the
-// last task examined. Pages neither skip nor repeat tasks either way.
+// its filter (SQLite: a type, a pending or succeeded state; Redis: a type or
+// any state; the memory store: any filter): a page may then hold fewer than
+// `limit` tasks, even none, with a next_cursor to go on from the last task
+// examined. Pages neither skip nor repeat tasks either way.
 inline constexpr std::size_t kListScanBudget = 10'000;
 
 // Newest first (ids sort by creation time).

@@ -76,8 +76,11 @@ struct PastAttempt {
   friend bool operator==(const PastAttempt&, const PastAttempt&) = default;
 };
 
-// A task keeps its latest this many past attempts (max_attempts may be 1000).
+// A task keeps its latest this many past attempts (max_attempts may be 1000),
+// each error cut to kMaxPastError bytes: the history rides along with every
+// later write of the row.
 inline constexpr std::size_t kMaxPastAttempts = 20;
+inline constexpr std::size_t kMaxPastError = 1024;
 
 struct TaskRecord {
   std::string id;

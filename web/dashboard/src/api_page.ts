@@ -7,6 +7,9 @@ SwaggerUIBundle({
   url: "/v1/openapi.json",
   dom_id: "#swagger",
   deepLinking: true,
+  // Swagger UI would otherwise ask validator.swagger.io about the document
+  // (an image from a third party, which the page's policy refuses anyway).
+  validatorUrl: null,
   tryItOutEnabled: false,
   requestInterceptor: (req: { headers: Record<string, string> }) => {
     const token = sessionStorage.getItem("errand.token");

@@ -6,7 +6,7 @@
 // The stream ends by itself after the task's final state; if it breaks
 // before that (the server restarted, a proxy timed out) it is opened again
 // after a pause that grows to 10 s.
-import { authHeaders, check, type Task } from "./api";
+import { ApiError, authHeaders, check, type Task } from "./api";
 
 export interface TaskEvents {
   onTask: (t: Task) => void;
@@ -34,6 +34,10 @@ export function followTask(id: string, handlers: TaskEvents): () => void {
         finished = await read(res, handlers);
       } catch (e) {
         if (abort.signal.aborted) return;
+        if (e instanceof ApiError && e.status === 404) {
+          handlers.onDeleted?.(); // gone while the stream was down
+          return;
+        }
         handlers.onError?.(e);
       }
       if (finished) return;

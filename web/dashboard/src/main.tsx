@@ -55,10 +55,12 @@ function App() {
   // A new token (or none) remounts the page so that it loads again at once.
   const [generation, setGeneration] = useState(0);
   useEffect(() => {
-    let troubled = false;
+    // Only a new token starts the page over (what it loaded was refused);
+    // after an outage the polls simply go on, keeping what was typed.
+    let wanted = false;
     return onTrouble((t) => {
-      if (t === null && troubled) setGeneration((g) => g + 1);
-      troubled = t !== null;
+      if (t === null && wanted) setGeneration((g) => g + 1);
+      wanted = t?.kind === "token";
     });
   }, []);
   const link = (to: string, label: string) => (

@@ -21,10 +21,15 @@ export function usePoll<T>(
     const abort = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let running = false;
+    let again = false; // a refresh asked for while a call was out
     const tick = async () => {
       clearTimeout(timer);
-      if (running) return;
+      if (running) {
+        again = true;
+        return;
+      }
       running = true;
+      again = false;
       try {
         const d = await load(abort.signal);
         if (!abort.signal.aborted) {
@@ -36,7 +41,10 @@ export function usePoll<T>(
       } finally {
         running = false;
       }
-      if (!abort.signal.aborted) timer = setTimeout(tick, document.hidden ? every * 5 : every);
+      if (abort.signal.aborted) return;
+      // The answer may predate what the refresh was for: ask once more.
+      if (again) void tick();
+      else timer = setTimeout(tick, document.hidden ? every * 5 : every);
     };
     kick.current = () => void tick();
     const onVisible = () => {

@@ -9,7 +9,8 @@ import { href } from "../router";
 
 function Waiting({ queue, state }: { queue: string; state: TaskState }) {
   const list = usePoll(
-    (s) => get<{ tasks: Task[] }>("/v1/tasks" + query({ queue, state, limit: 10 }), s),
+    (s) =>
+      get<{ tasks: Task[]; next_cursor: string | null }>("/v1/tasks" + query({ queue, state, limit: 10 }), s),
     5000,
     [queue, state],
   );
@@ -20,7 +21,13 @@ function Waiting({ queue, state }: { queue: string; state: TaskState }) {
         <a href={href("tasks", { queue, state })}>{state}</a>
       </h3>
       {tasks.length === 0 ? (
-        <p class="muted">none</p>
+        <p class="muted">
+          {list.data?.next_cursor ? (
+            <a href={href("tasks", { queue, state })}>none among the newest; look further…</a>
+          ) : (
+            "none"
+          )}
+        </p>
       ) : (
         <ul class="plain">
           {tasks.map((t) => (

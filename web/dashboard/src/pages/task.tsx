@@ -67,7 +67,10 @@ export function TaskDetail({ id }: { id: string }) {
               past_attempts: old?.past_attempts,
             }));
             if (ended) {
-              void get<Task>(`/v1/tasks/${encodeURIComponent(id)}`).then((full) => !gone && setTask(full));
+              void get<Task>(`/v1/tasks/${encodeURIComponent(id)}`).then((full) => {
+                // Not over a newer event that came while it was on its way.
+                if (!gone) setTask((old) => (old && old.updated_at > full.updated_at ? old : full));
+              });
             }
           },
           onDeleted: () => setMissing("This task was deleted."),

@@ -1,7 +1,7 @@
 // Tasks: filter by queue, state and type; find one by id or unique key; page
 // with cursors; select several and retry, cancel or delete them at once
 // (POST /v1/tasks/bulk answers what happened to each).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, post, query, STATES, type BulkResult, type Queue, type Task } from "../api";
 import { Section, StateBadge, Time } from "../components/bits";
 import { errorText } from "../format";
@@ -24,6 +24,8 @@ export function Tasks({ route }: { route: Route }) {
   const [find, setFind] = useState("");
   const [typeInput, setTypeInput] = useState(filters.type);
 
+  // A selection belongs to the page it was made on.
+  useEffect(() => setSelected(new Set()), [filters.queue, filters.state, filters.type, filters.cursor]);
   const queues = usePoll((s) => get<{ queues: Queue[] }>("/v1/queues", s), 10000, []);
   const list = usePoll(
     (s) =>
@@ -43,7 +45,10 @@ export function Tasks({ route }: { route: Route }) {
   };
 
   const tasks = list.data?.tasks ?? [];
-  const allChosen = tasks.length > 0 && tasks.every((t) => selected.has(t.id));
+  // Only what is shown can be acted on: a task that left the list since it
+  // was ticked (it was retried, say) drops out of the selection.
+  const chosen = tasks.filter((t) => selected.has(t.id)).map((t) => t.id);
+  const allChosen = tasks.length > 0 && chosen.length === tasks.length;
   const toggle = (id: string) => {
     const s = new Set(selected);
     if (s.has(id)) s.delete(id);
@@ -52,7 +57,7 @@ export function Tasks({ route }: { route: Route }) {
   };
 
   const bulk = async (action: "retry" | "cancel" | "delete") => {
-    const ids = [...selected];
+    const ids = chosen;
     if (action === "delete" && !confirm(`Delete ${ids.length} task(s)?`)) return;
     setBusy(true);
     try {
@@ -78,20 +83,23 @@ export function Tasks({ route }: { route: Route }) {
     if (!what) return;
     setNote("");
     try {
+      // Something shaped like an id is tried as one first; unique keys are
+      // often ULIDs too, so a miss goes on to the keys.
       if (ID.test(what)) {
-        await get<Task>(`/v1/tasks/${what}`);
-        navigate(href(`tasks/${what}`));
-        return;
+        const found = await get<Task>(`/v1/tasks/${what}`).catch((err) => {
+          if (err instanceof ApiError && err.status === 404) return null;
+          throw err;
+        });
+        if (found) {
+          navigate(href(`tasks/${what}`));
+          return;
+        }
       }
       const r = await get<{ tasks: Task[] }>("/v1/tasks" + query({ unique_key: what }));
       if (r.tasks.length > 0) navigate(href(`tasks/${r.tasks[0].id}`));
-      else setNote(`No unfinished task holds the unique key “${what}”.`);
+      else setNote(`No task has the id “${what}”, and no unfinished task holds it as its unique key.`);
     } catch (err) {
-      setNote(
-        err instanceof ApiError && err.status === 404
-          ? `No task ${what}.`
-          : `Find failed: ${errorText(err)}`,
-      );
+      setNote(`Find failed: ${errorText(err)}`);
     }
   };
 
@@ -145,14 +153,14 @@ export function Tasks({ route }: { route: Route }) {
         </div>
 
         <div class="bulk" aria-live="polite">
-          <span>{selected.size} selected</span>
-          <button disabled={busy || selected.size === 0} onClick={() => bulk("retry")}>
+          <span>{chosen.length} selected</span>
+          <button disabled={busy || chosen.length === 0} onClick={() => bulk("retry")}>
             Retry selected
           </button>
-          <button disabled={busy || selected.size === 0} onClick={() => bulk("cancel")}>
+          <button disabled={busy || chosen.length === 0} onClick={() => bulk("cancel")}>
             Cancel selected
           </button>
-          <button class="danger" disabled={busy || selected.size === 0} onClick={() => bulk("delete")}>
+          <button class="danger" disabled={busy || chosen.length === 0} onClick={() => bulk("delete")}>
             Delete selected
           </button>
           {note && <span class="note" role="status">{note}</span>}
