@@ -3,6 +3,25 @@ import type { ComponentChildren } from "preact";
 import type { TaskState } from "../api";
 import { ago, local } from "../format";
 
+// A table's header row: "Busy#" marks a numeric (right-aligned) column.
+export function Head({ cols }: { cols: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {cols.map((c) =>
+          c.endsWith("#") ? (
+            <th scope="col" class="num">
+              {c.slice(0, -1)}
+            </th>
+          ) : (
+            <th scope="col">{c}</th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}
+
 export function StateBadge({ state }: { state: TaskState | string }) {
   return <span class={`badge state-${state}`}>{state}</span>;
 }

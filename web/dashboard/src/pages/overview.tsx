@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { get, STATES, type Circuit, type NodeInfo, type Queue, type Stats } from "../api";
 import { Chart } from "../components/chart";
-import { Section, Time } from "../components/bits";
+import { Head, Section, Time } from "../components/bits";
 import { count } from "../format";
 import { usePoll } from "../poll";
 import { href } from "../router";
@@ -76,32 +76,20 @@ export function Overview() {
       >
         {shown && stats.data ? (
           <div class="charts">
-            <Chart
-              title={`Processed per second — ${shown.name}`}
-              start={stats.data.start}
-              series={[
-                { label: "succeeded", values: shown.succeeded, color: "#2f855a" },
-                { label: "failed", values: shown.failed, color: "#c53030" },
-              ]}
-            />
-            <Chart
-              title={`Queue wait — ${shown.name}`}
-              start={stats.data.start}
-              unit=" ms"
-              series={[
-                { label: "p50", values: shown.wait_p50_ms, color: "#3182ce" },
-                { label: "p95", values: shown.wait_p95_ms, color: "#805ad5" },
-              ]}
-            />
-            <Chart
-              title={`Run time — ${shown.name}`}
-              start={stats.data.start}
-              unit=" ms"
-              series={[
-                { label: "p50", values: shown.run_p50_ms, color: "#dd6b20" },
-                { label: "p95", values: shown.run_p95_ms, color: "#b7791f" },
-              ]}
-            />
+            {(
+              [
+                ["Processed per second", "", [["succeeded", shown.succeeded, "#2f855a"], ["failed", shown.failed, "#c53030"]]],
+                ["Queue wait", " ms", [["p50", shown.wait_p50_ms, "#3182ce"], ["p95", shown.wait_p95_ms, "#805ad5"]]],
+                ["Run time", " ms", [["p50", shown.run_p50_ms, "#dd6b20"], ["p95", shown.run_p95_ms, "#b7791f"]]],
+              ] as [string, string, [string, (number | null)[], string][]][]
+            ).map(([title, unit, series]) => (
+              <Chart
+                title={`${title} — ${shown.name}`}
+                start={stats.data!.start}
+                unit={unit}
+                series={series.map(([label, values, color]) => ({ label, values, color }))}
+              />
+            ))}
           </div>
         ) : (
           <p class="muted">No attempts in the window yet.</p>
@@ -112,15 +100,7 @@ export function Overview() {
         <Section title="Nodes">
           <div class="table-wrap">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">Role</th>
-                  <th scope="col" class="num">Busy</th>
-                  <th scope="col">Queues</th>
-                  <th scope="col">Last seen</th>
-                </tr>
-              </thead>
+              <Head cols={["Node", "Role", "Busy#", "Queues", "Last seen"]} />
               <tbody>
                 {(nodes.data?.nodes ?? []).map((n) => (
                   <tr>

@@ -2,7 +2,7 @@
 // the chosen queue; the periodic schedules with their last and next tick.
 import { useState } from "preact/hooks";
 import { get, post, query, type Queue, type Schedule, type Task, type TaskState } from "../api";
-import { Section, StateBadge, Time } from "../components/bits";
+import { Head, Section, StateBadge, Time } from "../components/bits";
 import { count, errorText, ms } from "../format";
 import { usePoll } from "../poll";
 import { href } from "../router";
@@ -72,18 +72,7 @@ export function Queues() {
         {note && <p class="error" role="alert">{note}</p>}
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Queue</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">Pending</th>
-                <th scope="col" class="num">Active</th>
-                <th scope="col" class="num">Scheduled</th>
-                <th scope="col" class="num">Retrying</th>
-                <th scope="col" class="num">Dead</th>
-                <th scope="col">Action</th>
-              </tr>
-            </thead>
+            <Head cols={["Queue", "Status", "Pending#", "Active#", "Scheduled#", "Retrying#", "Dead#", "Action"]} />
             <tbody>
               {list.map((q) => (
                 <tr data-queue={q.name} class={shown?.name === q.name ? "chosen" : ""}>
@@ -126,17 +115,7 @@ export function Queues() {
         ) : (
           <div class="table-wrap">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">When</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Queue</th>
-                  <th scope="col">Last fired</th>
-                  <th scope="col">Next</th>
-                  <th scope="col">Nodes</th>
-                </tr>
-              </thead>
+              <Head cols={["Name", "When", "Type", "Queue", "Last fired", "Next", "Nodes"]} />
               <tbody>
                 {schedules.data!.schedules.map((s) => (
                   <tr data-schedule={s.name}>

@@ -3,7 +3,7 @@
 // cancel/retry buttons where they apply.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, post, type Task } from "../api";
-import { Json, Progress, Section, StateBadge, Time } from "../components/bits";
+import { Head, Json, Progress, Section, StateBadge, Time } from "../components/bits";
 import { followTask } from "../events";
 import { errorText, local } from "../format";
 import { href } from "../router";
@@ -172,16 +172,7 @@ export function TaskDetail({ id }: { id: string }) {
 
       <Section title="Attempts">
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Attempt</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Started</th>
-              <th scope="col">Finished</th>
-              <th scope="col">Node</th>
-              <th scope="col">Error</th>
-            </tr>
-          </thead>
+          <Head cols={["Attempt", "Outcome", "Started", "Finished", "Node", "Error"]} />
           <tbody>
             {attempts(task).map((a) => (
               <tr data-attempt={a.attempt}>
