@@ -170,7 +170,8 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
           std::string lower = name;
           std::transform(lower.begin(), lower.end(), lower.begin(),
                          [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-          if (lower == "traceparent") continue;  // ours wins: one trace end to end
+          // Ours win: one trace end to end.
+          if (lower == "traceparent" || lower == "tracestate") continue;
           has_content_type = has_content_type || lower == "content-type";
           std::string line = name;
           line += ": ";
@@ -182,6 +183,9 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         }
         headers =
             curl_slist_append(headers, ("traceparent: " + t.trace().to_traceparent()).c_str());
+        if (!t.trace().tracestate.empty()) {
+          headers = curl_slist_append(headers, ("tracestate: " + t.trace().tracestate).c_str());
+        }
         headers = curl_slist_append(headers, ("X-Errand-Task-Id: " + t.id()).c_str());
         curl_easy_setopt(c, CURLOPT_URL, in.url.c_str());
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());

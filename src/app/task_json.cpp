@@ -112,6 +112,7 @@ boost::json::object task_json(const store::TaskRecord& r, bool with_bodies) {
   o["trace_id"] = r.traceparent.size() >= 35 ? boost::json::value(r.traceparent.substr(3, 32))
                                              : boost::json::value(nullptr);
   o["traceparent"] = opt_text(r.traceparent);
+  o["tracestate"] = opt_text(r.tracestate);
   o["request_id"] = opt_text(r.request_id);
   o["cancel_requested"] = r.cancel_requested;
   o["node"] = opt_text(r.node);

@@ -55,6 +55,11 @@ Handler trace() {
     auto incoming = c.header("traceparent");
     std::optional<observe::TraceContext> parent;
     if (incoming) parent = observe::TraceContext::parse(*incoming);
+    // tracestate only with a valid traceparent (W3C: it belongs to that trace).
+    if (parent) {
+      const auto state = c.header("tracestate");
+      if (state) parent->tracestate = observe::TraceContext::parse_tracestate(*state).value_or("");
+    }
     auto ours = parent ? parent->child() : observe::TraceContext::generate();
     c.set_header("traceparent", ours.to_traceparent());
     c.set_trace(std::move(ours));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <random>
+#include <vector>
 
 namespace errand::observe {
 namespace {
@@ -78,6 +79,61 @@ TraceContext TraceContext::generate() {
   } while (all_zero(t.trace_id));
   t.flags = 0x01;
   return t.child();
+}
+
+namespace {
+
+bool tracestate_key(std::string_view k) {
+  // simple-key or tenant@system: lcalpha / digit first, then [a-z0-9_-*/@].
+  if (k.empty() || k.size() > 256) return false;
+  const auto ok = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' ||
+           c == '/' || c == '@';
+  };
+  if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9'))) return false;
+  return std::all_of(k.begin(), k.end(), ok) && std::count(k.begin(), k.end(), '@') <= 1;
+}
+
+bool tracestate_value(std::string_view v) {
+  // 1..256 printable ASCII but ',' and '=', not ending in a space.
+  if (v.empty() || v.size() > 256 || v.back() == ' ') return false;
+  return std::all_of(v.begin(), v.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e && c != ',' && c != '='; });
+}
+
+}  // namespace
+
+std::optional<std::string> TraceContext::parse_tracestate(std::string_view header) {
+  constexpr std::size_t kMaxMembers = 32;
+  constexpr std::size_t kMaxLength = 512;
+  std::vector<std::string_view> members;
+  // Iterators rather than find(): see for_each_item in app/dashboard.cpp.
+  auto it = header.begin();
+  while (true) {
+    const auto comma = std::find(it, header.end(), ',');
+    std::string_view m = header.substr(static_cast<std::size_t>(it - header.begin()),
+                                       static_cast<std::size_t>(comma - it));
+    while (!m.empty() && (m.front() == ' ' || m.front() == '\t')) m.remove_prefix(1);
+    while (!m.empty() && (m.back() == ' ' || m.back() == '\t')) m.remove_suffix(1);
+    if (!m.empty()) {
+      const auto eq = static_cast<std::size_t>(std::find(m.begin(), m.end(), '=') - m.begin());
+      if (eq == m.size() || !tracestate_key(m.substr(0, eq)) ||
+          !tracestate_value(m.substr(eq + 1))) {
+        return std::nullopt;
+      }
+      members.push_back(m);
+    }
+    if (comma == header.end()) break;
+    it = comma + 1;
+  }
+  if (members.size() > kMaxMembers) return std::nullopt;
+  std::string out;
+  for (const auto m : members) {
+    if (out.size() + (out.empty() ? 0 : 1) + m.size() > kMaxLength) break;
+    if (!out.empty()) out += ',';
+    out += m;
+  }
+  return out;
 }
 
 TraceContext TraceContext::child() const {

@@ -21,6 +21,7 @@ TaskRecord make_record(NewTask&& t, TimePoint now) {
   r.timeout = t.timeout;
   r.unique_key = std::move(t.unique_key);
   r.traceparent = std::move(t.traceparent);
+  r.tracestate = std::move(t.tracestate);
   r.request_id = std::move(t.request_id);
   r.group_id = std::move(t.group_id);
   r.created_at = now;
@@ -182,6 +183,7 @@ std::string new_task_to_json(const NewTask& t) {
   o["timeout_ms"] = t.timeout.count();
   o["unique_key"] = t.unique_key;
   o["traceparent"] = t.traceparent;
+  o["tracestate"] = t.tracestate;
   o["request_id"] = t.request_id;
   return boost::json::serialize(o);
 }
@@ -200,6 +202,10 @@ NewTask new_task_from_json(std::string_view text) {
   t.timeout = std::chrono::milliseconds(o.at("timeout_ms").to_number<std::int64_t>());
   t.unique_key = o.at("unique_key").as_string();
   t.traceparent = o.at("traceparent").as_string();
+  // Kept by an earlier version without it: none.
+  if (const auto* ts = o.if_contains("tracestate"); ts != nullptr && ts->is_string()) {
+    t.tracestate = ts->as_string();
+  }
   t.request_id = o.at("request_id").as_string();
   return t;
 }

@@ -25,7 +25,7 @@ local function tkey(id) return P .. ':t:' .. id end
 local function int(x) return string.format('%d', x) end
 local FINAL = {succeeded = true, dead = true, cancelled = true}
 local ZERO_DEFAULT = {pr = true, a = true, to = true, pg = true}
-local ALL_FIELDS = {'y', 'q', 'p', 'pr', 's', 'a', 'ma', 'r', 'to', 'u', 'tp', 'ri', 'g', 'pg',
+local ALL_FIELDS = {'y', 'q', 'p', 'pr', 's', 'a', 'ma', 'r', 'to', 'u', 'tp', 'ts', 'ri', 'g', 'pg',
   'pm', 'res', 'err', 'c', 'up', 'st', 'f', 'lo', 'le', 'cr', 'nd'}
 
 local function fail_with(code, message) error({err = 'ERRAND ' .. code .. ' ' .. message}) end
@@ -126,11 +126,13 @@ local function waiting(q)
   return tonumber(n[1] or '0') + tonumber(n[2] or '0') + tonumber(n[3] or '0')
 end
 
--- A NewTask from ARGV, starting at ARGV[i].
+-- A NewTask from ARGV, starting at ARGV[i]: TASK_ARGS values (kTaskArgs in
+-- redis_scripts.hpp; push_task in redis_store.cpp writes them).
+local TASK_ARGS = 14
 local function new_task(i)
   return {id = ARGV[i], y = ARGV[i + 1], q = ARGV[i + 2], p = ARGV[i + 3], pr = ARGV[i + 4],
     r = ARGV[i + 5], ma = ARGV[i + 6], to = ARGV[i + 7], u = ARGV[i + 8], tp = ARGV[i + 9],
-    ri = ARGV[i + 10], g = ARGV[i + 11], max_waiting = tonumber(ARGV[i + 12])}
+    ri = ARGV[i + 10], g = ARGV[i + 11], ts = ARGV[i + 12], max_waiting = tonumber(ARGV[i + 13])}
 end
 
 -- What inserts defer to one write per key (flush() writes it): index
@@ -205,7 +207,7 @@ local function insert(t, acc)
   if tonumber(t.r) > NOW then st = 'scheduled'; at = t.r end
   local f = {'y', t.y, 'q', t.q, 's', st, 'r', at, 'ma', t.ma, 'c', NOW_S, 'up', NOW_S}
   opt(f, 'p', t.p); opt(f, 'pr', t.pr, '0'); opt(f, 'to', t.to, '0'); opt(f, 'u', t.u)
-  opt(f, 'tp', t.tp); opt(f, 'ri', t.ri); opt(f, 'g', t.g)
+  opt(f, 'tp', t.tp); opt(f, 'ts', t.ts); opt(f, 'ri', t.ri); opt(f, 'g', t.g)
   redis.call('HSET', tkey(t.id), unpack(f))
   if t.u ~= '' then redis.call('HSET', key('unique'), t.u, t.id) end
   push(acc.qids, t.q, 0, t.id)
@@ -246,7 +248,7 @@ local function member_final(gid)
     return
   end
   local c = redis.call('HMGET', gk, 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'c10',
-    'c11', 'c12')
+    'c11', 'c12', 'c13')
   if c[1] then
     local ids = redis.call('LRANGE', gk .. ':m', 0, -1)
     table.sort(ids)
@@ -263,7 +265,7 @@ local function member_final(gid)
     local payload = '{"group":' .. json_string(gid) .. ',"payload":' .. json_or_string(c[4]) ..
       ',"members":[' .. table.concat(parts, ',') .. ']}'
     insert_one({id = c[1], y = c[2], q = c[3], p = payload, pr = c[5], r = c[6], ma = c[7],
-      to = c[8], u = c[9], tp = c[10], ri = c[11], g = '', max_waiting = 0})
+      to = c[8], u = c[9], tp = c[10], ri = c[11], g = '', ts = c[13] or '', max_waiting = 0})
   end
   redis.call('DEL', gk, gk .. ':m')
 end
@@ -323,7 +325,7 @@ for b = 1, tonumber(ARGV[2]) do
   local n = tonumber(ARGV[at])
   at = at + 1
   local batch = {}
-  for i = 1, n do batch[i] = new_task(at); at = at + 13 end
+  for i = 1, n do batch[i] = new_task(at); at = at + TASK_ARGS end
   local ok, e = pcall(check_new, batch, acc)
   if not ok then
     out[b] = type(e) == 'table' and e or {err = tostring(e)}
@@ -344,9 +346,10 @@ constexpr const char* kEnqueueGroup = R"lua(
 local gid = ARGV[2]
 local gk = key('g', gid)
 if redis.call('EXISTS', gk) == 1 then fail_with('invalid', 'duplicate group id ' .. gid) end
-local n = tonumber(ARGV[16])
+local n = tonumber(ARGV[17])
 local batch = {}
-for i = 1, n do batch[i] = new_task(17 + (i - 1) * 13) end
+-- ARGV[4..16]: the completion task (TASK_ARGS - 1 values: no max_waiting).
+for i = 1, n do batch[i] = new_task(18 + (i - 1) * TASK_ARGS) end
 local acc = new_acc()
 check_new(batch, acc)
 local out = {}
@@ -358,7 +361,7 @@ end
 flush(acc)
 local group = {'remaining', int(n == 0 and 1 or n)}
 if ARGV[3] == '1' then
-  for i = 1, 12 do group[#group + 1] = 'c' .. int(i); group[#group + 1] = ARGV[3 + i] end
+  for i = 1, TASK_ARGS - 1 do group[#group + 1] = 'c' .. int(i); group[#group + 1] = ARGV[3 + i] end
 end
 redis.call('HSET', gk, unpack(group))
 if n == 0 then member_final(gid) end

@@ -49,7 +49,7 @@ struct Scripts {
 // How many ARGV entries one NewTask takes in enqueue, enqueue_group and
 // fire_schedule: id, type, queue, payload, priority, run_at, max_attempts,
 // timeout, unique_key, traceparent, request_id, group_id, max_waiting.
-inline constexpr int kTaskArgs = 13;
+inline constexpr int kTaskArgs = 14;
 // At most this many tasks are moved per call by the sweeping scripts
 // (promotion inside claim, reclaim_expired), so Redis is never held long.
 inline constexpr int kSweepBatch = 500;

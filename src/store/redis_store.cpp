@@ -46,6 +46,7 @@ void push_task(std::vector<std::string>& a, const NewTask& t, bool with_max_wait
   a.push_back(t.traceparent);
   a.push_back(t.request_id);
   a.push_back(t.group_id);
+  a.push_back(t.tracestate);
   if (with_max_waiting) a.push_back(std::to_string(t.max_waiting));
 }
 
@@ -76,6 +77,8 @@ TaskRecord decode(std::string id, const std::vector<Reply>& e, std::size_t from)
       r.timeout = std::chrono::milliseconds(to_i64(v));
     } else if (f == "u") {
       r.unique_key = v;
+    } else if (f == "ts") {
+      r.tracestate = v;
     } else if (f == "tp") {
       r.traceparent = v;
     } else if (f == "ri") {
@@ -507,7 +510,7 @@ void RedisStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enqueu
 
 std::vector<Enqueued> RedisStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
                                                 TimePoint now) {
-  auto a = impl_->args(impl_->enqueue_group, now, 15 + members.size() * redis::kTaskArgs);
+  auto a = impl_->args(impl_->enqueue_group, now, 16 + members.size() * redis::kTaskArgs);
   a.push_back(group.id);
   a.emplace_back(group.completion ? "1" : "0");
   NewTask completion = group.completion.value_or(NewTask{});

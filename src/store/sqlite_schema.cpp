@@ -34,7 +34,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr std::array<const char*, 7> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -137,6 +137,10 @@ CREATE INDEX tasks_listed_queue ON tasks(queue, state, id)
     // 20), written by the statement that records the failure.
     R"sql(
 ALTER TABLE tasks ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]';
+)sql",
+    // 7: the enqueuing request's W3C tracestate, carried with its traceparent.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

@@ -42,7 +42,7 @@ constexpr std::string_view kCols =
     "id, type, queue, payload, priority, state, attempt, max_attempts, run_at, timeout_ms, "
     "unique_key, traceparent, request_id, group_id, progress, progress_message, result, "
     "last_error, created_at, updated_at, started_at, finished_at, lease_owner, "
-    "lease_expires_at, cancel_requested, node";
+    "lease_expires_at, cancel_requested, node, tracestate";
 
 constexpr std::string_view kUnfinished = "('scheduled', 'pending', 'active', 'retrying')";
 
@@ -86,6 +86,7 @@ TaskRecord read_record(const Query& q) {
   r.lease_expires_at = at(q.opt_i64(23));
   r.cancel_requested = q.i64(24) != 0;
   r.node = q.text(25);
+  r.tracestate = q.text(26);
   return r;
 }
 
@@ -112,8 +113,9 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
   const TaskRecord r = detail::make_record(std::move(t), now);
   db.query(
         "INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
-        "timeout_ms, unique_key, traceparent, request_id, group_id, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)")
+        "timeout_ms, unique_key, traceparent, request_id, group_id, created_at, updated_at, "
+        "tracestate) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)")
       .bind(1, std::string_view(r.id))
       .bind(2, std::string_view(r.type))
       .bind(3, std::string_view(r.queue))
@@ -128,6 +130,7 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
       .bind(12, std::string_view(r.request_id))
       .bind_or_null(13, r.group_id)
       .bind(14, ms(now))
+      .bind(15, std::string_view(r.tracestate))
       .run();
   return {r.id, r.state, true};
 }
@@ -616,7 +619,7 @@ std::optional<TaskRecord> SqliteStore::get(std::string_view id) {
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     auto r = read_record(q);
-    r.history = detail::history_from_json(q.text(26));
+    r.history = detail::history_from_json(q.text(27));
     return r;
   });
 }

@@ -25,9 +25,11 @@ TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
   test::TestServer peer;
   std::mutex mu;
   std::vector<std::string> received;
+  std::vector<std::string> states;
   peer.router().post("/hook", [&](http::Context& c) {
     const std::lock_guard lock(mu);
     received.emplace_back(c.header("traceparent").value_or(""));
+    states.emplace_back(c.header("tracestate").value_or(""));
     if (received.size() == 1) {
       c.error(503, "busy", "try again");
     } else {
@@ -65,7 +67,8 @@ TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
        {{"url", "http://127.0.0.1:" + std::to_string(peer.port()) + "/hook"}, {"body", "{}"}}}});
   const auto res = client.request("POST", "/v1/tasks", body,
                                   {{"Content-Type", "application/json"},
-                                   {"traceparent", "00-" + trace_id + "-" + caller_span + "-01"}});
+                                   {"traceparent", "00-" + trace_id + "-" + caller_span + "-01"},
+                                   {"tracestate", "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"}});
   ASSERT_EQ(res.status, 202) << res.body;
   EXPECT_EQ(res.header("traceparent").substr(3, 32), trace_id);  // the answer continues it too
   const std::string id(res.json().at("id").as_string());
@@ -76,6 +79,7 @@ TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
   // The task record.
   const auto task = client.request("GET", "/v1/tasks/" + id).json();
   EXPECT_EQ(task.at("trace_id").as_string(), trace_id);
+  EXPECT_EQ(task.at("tracestate").as_string(), "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
   EXPECT_EQ(task.at("attempt").as_int64(), 2);
   app.stop();
 
@@ -90,6 +94,8 @@ TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
   }
   EXPECT_EQ(spans.size(), 2U);
   EXPECT_FALSE(spans.contains(caller_span));
+  // And the caller's tracestate, unchanged, with each.
+  for (const auto& ts : states) EXPECT_EQ(ts, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
 
   // The logs: the request's line and every line of both attempts.
   bool request_line = false;

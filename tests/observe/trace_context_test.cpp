@@ -62,3 +62,39 @@ TEST(TraceContext, ChildKeepsTheTraceAndChangesTheSpan) {
 
 }  // namespace
 }  // namespace errand::observe
+
+namespace errand::observe {
+namespace {
+
+TEST(TraceContext, TracestateIsCleanedForPropagation) {
+  const auto p = [](std::string_view h) { return TraceContext::parse_tracestate(h); };
+  EXPECT_EQ(p("congo=t61rcWkgMzE"), "congo=t61rcWkgMzE");
+  EXPECT_EQ(p(" congo=t61rcWkgMzE ,\trojo=00f067aa0ba902b7 "),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  EXPECT_EQ(p("a=1,,b=2"), "a=1,b=2");               // empty members are allowed and dropped
+  EXPECT_EQ(p("tenant@sys=x y"), "tenant@sys=x y");  // multi-tenant key, inner space
+  EXPECT_EQ(p(""), "");
+  // Invalid: not propagated at all.
+  for (const char* bad :
+       {"Congo=1", "congo", "=1", "congo=", "congo=a,b", "a=1=2", "a=x\x01", "a@b@c=1", "_a=1"}) {
+    EXPECT_EQ(p(bad), std::nullopt) << bad;
+  }
+  std::string many;
+  for (int i = 0; i < 33; ++i)
+    many += (i > 0 ? "," : "") + std::string("k") + std::to_string(i) + "=v";
+  EXPECT_EQ(p(many), std::nullopt);  // more than 32 members
+  // Past 512 characters, members are dropped from the end.
+  const std::string long_value(200, 'v');
+  const auto kept = p("a=" + long_value + ",b=" + long_value + ",c=" + long_value);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(*kept, "a=" + long_value + ",b=" + long_value);
+}
+
+TEST(TraceContext, AChildKeepsTheTracestate) {
+  auto t = *TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  t.tracestate = "congo=t61rcWkgMzE";
+  EXPECT_EQ(t.child().tracestate, "congo=t61rcWkgMzE");
+}
+
+}  // namespace
+}  // namespace errand::observe

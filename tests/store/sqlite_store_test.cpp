@@ -230,6 +230,7 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
                          "CREATE INDEX tasks_queue ON tasks(queue, state, id); "
                          "ALTER TABLE tasks DROP COLUMN node; DROP TABLE nodes; "
                          "ALTER TABLE tasks DROP COLUMN attempt_log; "
+                         "ALTER TABLE tasks DROP COLUMN tracestate; "
                          "UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);

@@ -127,6 +127,21 @@ TEST_P(StoreContract, UniqueKeyDeduplicatesWhileUnfinished) {
   EXPECT_EQ(third.id, b.id);
 }
 
+// A task keeps its trace context: the traceparent and the tracestate beside
+// it, also through a claim and a list.
+TEST_P(StoreContract, TraceContextIsKept) {
+  NewTask t = task();
+  t.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  t.tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+  const auto id = add(std::move(t));
+  EXPECT_EQ(get(id).tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  EXPECT_EQ(store->list({}).tasks.at(0).tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  const auto claimed = store->claim("default", 1, lease(), t0);
+  ASSERT_EQ(claimed.size(), 1U);
+  EXPECT_EQ(claimed[0].traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(claimed[0].tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+}
+
 // The key's holder is the unfinished task that has it; a finished task with
 // the same key holds nothing.
 TEST_P(StoreContract, HolderOfAUniqueKeyIsItsUnfinishedTask) {

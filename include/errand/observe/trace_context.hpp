@@ -16,8 +16,16 @@ struct TraceContext {
   std::string trace_id;  // 32 lower-case hex digits, never all zero
   std::string span_id;   // 16 lower-case hex digits: the caller's span (parent-id)
   std::uint8_t flags = 0;
+  // The `tracestate` header that came with the traceparent (vendors' entries,
+  // carried unchanged wherever the traceparent goes); empty: none.
+  std::string tracestate{};
 
   [[nodiscard]] static std::optional<TraceContext> parse(std::string_view traceparent);
+  // A `tracestate` header made fit to propagate: at most 32 `key=value`
+  // members (W3C syntax), OWS trimmed, empty members dropped, members past
+  // 512 characters dropped from the end; nullopt when it is not valid (then
+  // it is not propagated at all, as the spec says).
+  [[nodiscard]] static std::optional<std::string> parse_tracestate(std::string_view header);
   // A new trace with random ids and the sampled flag set.
   [[nodiscard]] static TraceContext generate();
   // Same trace, new span id: what this process propagates to work it starts.

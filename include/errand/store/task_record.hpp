@@ -51,6 +51,7 @@ struct NewTask {
   std::chrono::milliseconds timeout{0};  // 0: no per-task timeout
   std::string unique_key;                // empty: none
   std::string traceparent;               // of the enqueuing request, W3C format
+  std::string tracestate{};              // its tracestate, if any
   std::string request_id;
   std::string group_id;  // empty: not in a group
   // Backpressure: when the queue already holds this many waiting tasks
@@ -95,6 +96,7 @@ struct TaskRecord {
   std::chrono::milliseconds timeout{0};
   std::string unique_key;
   std::string traceparent;
+  std::string tracestate;
   std::string request_id;
   std::string group_id;
   int progress = 0;  // 0..100

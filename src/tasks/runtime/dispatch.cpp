@@ -38,6 +38,7 @@ std::vector<Runtime::Impl::Queue*> Runtime::Impl::polling_order(std::mt19937& rn
 std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&& t) {
   auto a = std::make_shared<detail::Attempt>();
   auto parent = observe::TraceContext::parse(t.traceparent);
+  if (parent) parent->tracestate = t.tracestate;
   a->trace = parent ? parent->child() : observe::TraceContext::generate();
   a->log = cfg.logger.with({{"task_id", t.id},
                             {"type", t.type},

@@ -76,7 +76,9 @@ store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at) const 
   const auto limit = cfg.queue_max_waiting.find(t.queue);
   t.max_waiting = limit == cfg.queue_max_waiting.end() ? cfg.max_waiting : limit->second;
   t.type = spec.type;
-  t.traceparent = o.trace.value_or(observe::TraceContext::generate()).to_traceparent();
+  const auto trace = o.trace.value_or(observe::TraceContext::generate());
+  t.traceparent = trace.to_traceparent();
+  t.tracestate = trace.tracestate;
   t.request_id = o.request_id;
   t.id = store::new_task_id(at);
   return t;
