@@ -655,7 +655,7 @@ Page RedisStore::list(const ListQuery& query) {
   std::vector<TaskRecord> found;
   std::string from = query.cursor;
   const std::size_t wanted = query.limit + 1;  // one more tells whether there is a next page
-  constexpr std::size_t kCalls = 5;            // 10,000 tasks examined at most per page
+  constexpr std::size_t kCalls = kListScanBudget / kScanBudget;  // calls a page may take
   std::size_t calls = 0;
   while (found.size() < wanted) {
     auto a = impl_->args(impl_->list, TimePoint{}, 6);

@@ -50,6 +50,13 @@ constexpr std::string_view kUnfinished = "('scheduled', 'pending', 'active', 're
 // keeping the latest kMaxPastAttempts; `outcome` and `error` are SQL
 // expressions over the row as it was (SQLite evaluates every SET term on the
 // old row).
+// The state a failed attempt leaves its task in (?3: the retry's time, if any).
+constexpr std::string_view kFailedState =
+    "CASE WHEN cancel_requested THEN 'cancelled' WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' "
+    "END";
+constexpr std::string_view kLeaseExpired =
+    "'lease expired: the worker holding the task stopped heartbeating'";
+
 std::string log_attempt(std::string_view now, std::string_view outcome, std::string_view error) {
   return fmt::format(
       "attempt_log = json_insert(CASE WHEN json_array_length(attempt_log) >= {} "
@@ -470,12 +477,7 @@ bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string 
         "run_at = CASE WHEN ?3 IS NOT NULL AND NOT cancel_requested THEN ?3 ELSE run_at END, "
         "finished_at = CASE WHEN ?3 IS NULL OR cancel_requested THEN ?2 END, {1} "
         "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5 RETURNING state, group_id",
-        "CASE WHEN cancel_requested THEN 'cancelled' "
-        "     WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' END",
-        log_attempt("?2",
-                    "CASE WHEN cancel_requested THEN 'cancelled' "
-                    "     WHEN ?3 IS NOT NULL THEN 'retrying' ELSE 'dead' END",
-                    "?1"));
+        kFailedState, log_attempt("?2", kFailedState, "?1"));
     auto q = db.query(sql);
     q.bind(1, std::string_view(error))
         .bind(2, ms(now))
@@ -781,9 +783,7 @@ std::size_t SqliteStore::reclaim_expired(TimePoint now) {
           "             WHEN attempt >= max_attempts THEN 'dead' ELSE 'pending' END, "
           "finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 END, {1} "
           "WHERE state = 'active' AND lease_expires_at < ?1 RETURNING state, group_id",
-          "'lease expired: the worker holding the task stopped heartbeating'",
-          log_attempt("?1", "'lost'",
-                      "'lease expired: the worker holding the task stopped heartbeating'"));
+          kLeaseExpired, log_attempt("?1", "'lost'", kLeaseExpired));
       auto q = db.query(sql);
       q.bind(1, ms(now));
       while (q.step()) {
