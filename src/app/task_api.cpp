@@ -220,8 +220,9 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
         if (auto key = c.query("unique_key")) {
           // The one unfinished task holding the key, if the other filters
           // let it through: an index lookup, not a scan.
-          if (key->empty() || key->size() > 256) {
-            throw Error(400, "invalid_query", "unique_key must be 1..256 bytes");
+          if (key->empty() || key->size() > tasks::kMaxUniqueKey) {
+            throw Error(400, "invalid_query",
+                        fmt::format("unique_key must be 1..{} bytes", tasks::kMaxUniqueKey));
           }
           boost::json::array list;
           const auto r = rt.store().holder_of(*key);

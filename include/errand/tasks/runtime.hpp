@@ -25,6 +25,7 @@
 // Registration (handle*, every) must happen before start().
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -147,6 +148,10 @@ struct ScheduleStatus {
 };
 
 // Per-task overrides of the type's TaskOptions.
+// A unique_key longer than this is refused (enqueue: invalid_option; the
+// API's ?unique_key= lookup: 400).
+inline constexpr std::size_t kMaxUniqueKey = 256;
+
 struct EnqueueOptions {
   std::optional<std::string> queue{};
   std::optional<int> priority{};

@@ -37,7 +37,6 @@ using TimePoint = store::TimePoint;
 using std::chrono::milliseconds;
 
 inline constexpr int kMaxPriority = 1000;
-inline constexpr std::size_t kMaxUniqueKey = 256;
 inline constexpr std::size_t kPurgeBatch = 1000;
 // Delays, timeouts and run_at beyond this are refused: far enough for any real
 // use, near enough that time arithmetic can never overflow.
