@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   app::Config config;
   auto& http = config.app.http;
   auto& tasks = config.app.tasks;
+  std::optional<double> trace_ratio;
   auto* serve_cmd = cli.add_subcommand("serve", "Run the HTTP server");
   // A TOML file of the same options under [serve], without their dashes:
   // `queues = "default=8"`. Precedence (CLI11's): command line, then the
@@ -143,6 +145,18 @@ int main(int argc, char** argv) {
                    "Dashboard: link template to your trace viewer, {trace_id} replaced "
                    "(e.g. http://jaeger:16686/trace/{trace_id})")
       ->envname("ERRAND_UI_TRACE_URL");
+  serve_cmd
+      ->add_option("--otlp-endpoint", config.app.tracing.endpoint,
+                   "Export spans over OTLP/HTTP to this collector (http://HOST:4318; spans go to "
+                   "/v1/traces); OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables are "
+                   "honoured too. None: no spans")
+      ->envname("ERRAND_OTLP_ENDPOINT");
+  serve_cmd
+      ->add_option("--trace-sample-ratio", trace_ratio,
+                   "Share of new traces recorded, 0..1 (a request with a sampled traceparent is "
+                   "always recorded: parent-based); default 1, or OTEL_TRACES_SAMPLER(_ARG)")
+      ->envname("ERRAND_TRACE_SAMPLE_RATIO")
+      ->check(CLI::Range(0.0, 1.0));
   std::vector<std::string> concurrency_limits;
   serve_cmd
       ->add_option("--concurrency-limit", concurrency_limits,
@@ -289,6 +303,10 @@ int main(int argc, char** argv) {
                     : role == "worker" ? app::Config::Role::worker
                                        : app::Config::Role::all;
       tasks.queues = parse_queues(queues);  // the rest is checked once, by app::serve's validate()
+      if (trace_ratio) {
+        config.app.tracing.sampler = "parentbased_traceidratio";
+        config.app.tracing.sampler_ratio = *trace_ratio;
+      }
     }
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with code 0; every usage error exits 2.

@@ -164,6 +164,8 @@ struct App::Impl {
   std::shared_ptr<observe::TaskStats> stats = std::make_shared<observe::TaskStats>();
   observe::Logger logger = observe::Logger::null();
   std::shared_ptr<store::Store> store;
+  observe::Tracer tracer;
+  std::chrono::milliseconds grace{0};  // the runtime's shutdown grace: the flush's too
   std::unique_ptr<tasks::Runtime> runtime;
   std::unique_ptr<http::Server> server;
   bool started = false;
@@ -188,6 +190,16 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->store = std::make_shared<store::SqliteStore>(options.sqlite);
   }
   options.tasks.logger = options.logger;
+  if (options.tasks.owner.empty()) options.tasks.owner = tasks::Runtime::default_owner();
+  {
+    auto tracing = options.tracing.with_environment();
+    tracing.metrics = &m;
+    tracing.logger = options.logger;
+    if (tracing.service_instance.empty()) tracing.service_instance = options.tasks.owner;
+    impl_->tracer = observe::Tracer(tracing);
+    options.tasks.tracer = impl_->tracer;
+    impl_->grace = options.tasks.shutdown_grace;
+  }
   task_metrics(m, options.tasks.hooks);
   {
     auto user = options.tasks.hooks.after_attempt;
@@ -235,7 +247,7 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
   auto& router = impl_->server->router();
   router.on_exception(task_errors_as_http);
   router.use(http::mw::metrics(m));
-  app::install_standard_middleware(router, options.request_timeout, options.logger);
+  app::install_standard_middleware(router, options.request_timeout, options.logger, impl_->tracer);
   app::install_health_routes(*impl_->server, impl_->store.get());
   router.get("/metrics",
              [&m](http::Context& c) {
@@ -304,8 +316,9 @@ std::uint16_t App::port() const {
 
 void App::stop() {
   if (!impl_->started) return;
-  impl_->server->stop();   // no new requests, so no new tasks from them
-  impl_->runtime->stop();  // then running tasks finish or go back to pending
+  impl_->server->stop();                 // no new requests, so no new tasks from them
+  impl_->runtime->stop();                // then running tasks finish or go back to pending
+  impl_->tracer.shutdown(impl_->grace);  // then what they traced is sent
 }
 
 int App::run() {
@@ -313,6 +326,7 @@ int App::run() {
   impl_->started = true;
   const int code = impl_->server->run();
   impl_->runtime->stop();
+  impl_->tracer.shutdown(impl_->grace);
   return code;
 }
 

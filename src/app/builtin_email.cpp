@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 #include <boost/describe.hpp>
 
-#include "app/curl_global.hpp"
 #include "app/task_json.hpp"
+#include "detail/curl_global.hpp"
 #include "errand/app/builtin_tasks.hpp"
 #include "errand/detail/quote.hpp"
 #include "errand/observe/trace_context.hpp"
@@ -70,7 +70,8 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 // RFC 5322 message; lines end in CRLF; a body line starting with "." is
 // dot-stuffed by libcurl itself.
-std::string message(const EmailTask& in, const std::string& from, const tasks::TaskContext& t) {
+std::string message(const EmailTask& in, const std::string& from, const tasks::TaskContext& t,
+                    const observe::TraceContext& trace) {
   std::string to_line;
   for (const auto& a : in.to) to_line += (to_line.empty() ? "" : ", ") + a;
   const auto now =
@@ -79,8 +80,7 @@ std::string message(const EmailTask& in, const std::string& from, const tasks::T
       "From: {}\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}@errand>\r\n"
       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
       "X-Errand-Task-Id: {}\r\ntraceparent: {}\r\n\r\n",
-      from, to_line, in.subject, detail::format_time(now), t.id(), t.id(),
-      t.trace().to_traceparent());
+      from, to_line, in.subject, detail::format_time(now), t.id(), t.id(), trace.to_traceparent());
   std::size_t pos = 0;
   while (pos <= in.body.size()) {  // normalise line ends to CRLF
     const auto nl = std::min(in.body.find('\n', pos), in.body.size());
@@ -96,12 +96,19 @@ std::string message(const EmailTask& in, const std::string& from, const tasks::T
 }  // namespace
 
 void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp) {
-  detail::ensure_curl();
+  errand::detail::ensure_curl();
   runtime.handle<EmailTask>("email.send", [smtp](tasks::TaskContext& t, const EmailTask& in) {
     const std::string from = in.from.value_or(smtp.from);
-    Upload up{message(in, from, t), 0, &t};
     CURL* c = curl_easy_init();
     if (c == nullptr) return tasks::Outcome::retry("libcurl could not start");
+    // The SMTP exchange's span; the message carries its traceparent.
+    auto span = t.start_span("smtp send", observe::SpanKind::client);
+    if (span.recording()) {
+      span.set("server.address", smtp.host)
+          .set("server.port", smtp.port)
+          .set("errand.email.recipients", in.to.size());
+    }
+    Upload up{message(in, from, t, span.context()), 0, &t};
     const std::string scheme = smtp.tls == SmtpOptions::Tls::implicit ? "smtps" : "smtp";
     const std::string url = fmt::format("{}://{}:{}", scheme, smtp.host, smtp.port);
     curl_slist* rcpt = nullptr;
@@ -129,6 +136,14 @@ void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(c);
+    if (span.recording()) {
+      span.set("errand.smtp.reply", code);
+      if (rc != CURLE_OK) {
+        span.set("error.type", curl_easy_strerror(rc))
+            .set_error(fmt::format("{} (reply {})", curl_easy_strerror(rc), code));
+      }
+    }
+    span.end();
     if (rc == CURLE_ABORTED_BY_CALLBACK) return tasks::Outcome::cancelled();
     if (rc == CURLE_OK) {
       return tasks::Outcome::done({{"accepted", in.to.size()}, {"smtp_status", code}});

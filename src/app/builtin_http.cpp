@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <random>
@@ -11,7 +12,7 @@
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
 
-#include "app/curl_global.hpp"
+#include "detail/curl_global.hpp"
 #include "errand/app/builtin_tasks.hpp"
 #include "errand/detail/quote.hpp"
 
@@ -117,6 +118,16 @@ std::string host_of(const std::string& url) {
   return host;
 }
 
+// What a span may show of a URL: not its credentials.
+std::string without_userinfo(const std::string& url) {
+  const auto start = url.find("://");
+  if (start == std::string::npos) return url;
+  const auto end = url.find_first_of("/?#", start + 3);
+  const auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+  if (at == std::string::npos || at < start + 3) return url;
+  return url.substr(0, start + 3) + url.substr(at + 1);
+}
+
 int jitter_ms() {
   thread_local std::minstd_rand rng(std::random_device{}());
   return std::uniform_int_distribution<int>(0, 999)(rng);
@@ -130,7 +141,7 @@ guard::CircuitBreaker::TimePoint wall_now() {
 
 std::shared_ptr<guard::CircuitBreakers> register_http_request(
     tasks::Runtime& runtime, observe::Registry* metrics, guard::CircuitBreaker::Options breaker) {
-  detail::ensure_curl();
+  errand::detail::ensure_curl();
   auto breakers = std::make_shared<guard::CircuitBreakers>(breaker);
   if (metrics != nullptr) {
     metrics->gauge_callback(
@@ -161,6 +172,18 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         }
         CURL* c = curl_easy_init();
         if (c == nullptr) return tasks::Outcome::retry("libcurl could not start");
+        // The call's own span: the receiver continues the trace under it.
+        auto span = t.start_span(method, observe::SpanKind::client);
+        if (span.recording()) {
+          span.set("http.request.method", method)
+              .set("url.full", without_userinfo(in.url))
+              .set("server.address", target.substr(0, target.rfind(':')));
+          if (const auto colon = target.rfind(':'); colon != std::string::npos) {
+            int port = 0;
+            std::from_chars(target.data() + colon + 1, target.data() + target.size(), port);
+            span.set("server.port", port);
+          }
+        }
         Transfer x;
         x.task = &t;
         curl_slist* headers = nullptr;
@@ -182,9 +205,10 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
           headers = curl_slist_append(headers, "Content-Type: application/json");
         }
         headers =
-            curl_slist_append(headers, ("traceparent: " + t.trace().to_traceparent()).c_str());
-        if (!t.trace().tracestate.empty()) {
-          headers = curl_slist_append(headers, ("tracestate: " + t.trace().tracestate).c_str());
+            curl_slist_append(headers, ("traceparent: " + span.context().to_traceparent()).c_str());
+        if (!span.context().tracestate.empty()) {
+          headers =
+              curl_slist_append(headers, ("tracestate: " + span.context().tracestate).c_str());
         }
         headers = curl_slist_append(headers, ("X-Errand-Task-Id: " + t.id()).c_str());
         curl_easy_setopt(c, CURLOPT_URL, in.url.c_str());
@@ -211,6 +235,16 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         curl_slist_free_all(headers);
         curl_easy_cleanup(c);
+        if (span.recording()) {
+          if (rc != CURLE_OK) {
+            span.set("error.type", curl_easy_strerror(rc)).set_error(curl_easy_strerror(rc));
+          } else {
+            span.set("http.response.status_code", status);
+            if (status >= 400) span.set("error.type", std::to_string(status));
+            if (status >= 400) span.set_error(fmt::format("HTTP {}", status));
+          }
+        }
+        span.end();
 
         if (rc == CURLE_ABORTED_BY_CALLBACK) {
           if (circuit != nullptr) circuit->abandon();

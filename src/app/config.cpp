@@ -135,6 +135,8 @@ void validate(const Config& config) {
           p));
     }
   }
+  // The OTEL_* environment too: a malformed variable is refused at start.
+  config.app.tracing.with_environment().validate();
   if (!config.ui_trace_url.empty() && !config.ui_trace_url.starts_with("http://") &&
       !config.ui_trace_url.starts_with("https://")) {
     refuse("--ui-trace-url must start with http:// or https:// (it becomes a link)");

@@ -15,9 +15,9 @@
 namespace errand::app {
 
 void install_standard_middleware(http::Router& router, std::chrono::milliseconds request_timeout,
-                                 const observe::Logger& logger) {
+                                 const observe::Logger& logger, const observe::Tracer& tracer) {
   router.use(http::mw::request_id());
-  router.use(http::mw::trace());
+  router.use(http::mw::trace(tracer));
   router.use(http::mw::access_log(logger));
   router.use(http::mw::recovery());
   router.use(http::mw::timeout({.after = request_timeout}));

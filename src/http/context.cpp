@@ -88,6 +88,11 @@ boost::json::value Context::body_json() const {
   return value;
 }
 
+observe::Span Context::start_span(std::string_view name, observe::SpanKind kind) const {
+  if (tracer_ == nullptr) return observe::Span(trace_.child());
+  return tracer_->start_child(name, kind, trace_);
+}
+
 observe::Logger Context::log() const {
   boost::json::object fields;
   if (!request_id_.empty()) fields.emplace("request_id", request_id_);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <memory>
 
@@ -50,8 +51,33 @@ Handler request_id(RequestIdOptions options) {
   };
 }
 
-Handler trace() {
-  return [](Context& c) {
+namespace {
+
+std::string_view known_method(std::string_view method) {
+  static constexpr std::array<std::string_view, 9> kMethods = {
+      "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
+  return std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end() ? method : "_OTHER";
+}
+
+// What the HTTP semantic conventions ask of a server span, once the response is known.
+void end_server_span(observe::Span& span, Context& done) {
+  const int status = done.response_status();
+  const std::string_view method = known_method(done.method());
+  if (!done.route().empty()) {
+    span.rename(fmt::format("{} {}", method, done.route()));
+    span.set("http.route", done.route());
+  }
+  span.set("http.response.status_code", status);
+  if (status >= 500) span.set_error(fmt::format("HTTP {}", status));
+  span.end();
+}
+
+}  // namespace
+
+Handler trace(observe::Tracer tracer) {
+  // The handler chain outlives every request it serves: contexts point here.
+  auto shared = std::make_shared<const observe::Tracer>(std::move(tracer));
+  return [shared](Context& c) {
     auto incoming = c.header("traceparent");
     std::optional<observe::TraceContext> parent;
     if (incoming) parent = observe::TraceContext::parse(*incoming);
@@ -60,9 +86,38 @@ Handler trace() {
       const auto state = c.header("tracestate");
       if (state) parent->tracestate = observe::TraceContext::parse_tracestate(*state).value_or("");
     }
-    auto ours = parent ? parent->child() : observe::TraceContext::generate();
+    auto ours = shared->new_context(parent ? &*parent : nullptr);
     c.set_header("traceparent", ours.to_traceparent());
+    if (!shared->enabled()) {
+      c.set_trace(std::move(ours));
+      c.next();
+      return;
+    }
+    c.set_tracer(shared.get());
+    const std::string_view method = known_method(c.method());
+    auto span = std::make_shared<observe::Span>(shared->start(
+        method, observe::SpanKind::server, ours, parent ? std::string_view(parent->span_id) : ""));
     c.set_trace(std::move(ours));
+    if (!span->recording()) {
+      c.next();
+      return;
+    }
+    span->set("http.request.method", method);
+    if (method != c.method()) span->set("http.request.method_original", c.method());
+    span->set("url.path", c.path());
+    span->set("url.scheme", "http");
+    const std::string& remote = c.remote_address();  // "ip:port", "[v6]:port"
+    if (const auto colon = remote.rfind(':'); colon != std::string::npos) {
+      std::string_view ip(remote.data(), colon);
+      if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+      span->set("client.address", ip);
+      int port = 0;
+      std::from_chars(remote.data() + colon + 1, remote.data() + remote.size(), port);
+      span->set("client.port", port);
+    }
+    if (auto agent = c.header("user-agent")) span->set("user_agent.original", *agent);
+    auto end = [span](Context& done) { end_server_span(*span, done); };
+    const detail::AfterScope done(c, end);  // ended even if the chain throws
     c.next();
   };
 }

@@ -49,6 +49,7 @@ std::string completion_payload(std::string_view group_id, std::string_view paylo
     o["result"] = m.result ? boost::json::parse(*m.result, ec) : boost::json::value();
     if (ec) o["result"] = *m.result;
     o["error"] = m.last_error ? boost::json::value(*m.last_error) : boost::json::value();
+    o["traceparent"] = m.traceparent;
     list.push_back(std::move(o));
   }
   boost::system::error_code ec;

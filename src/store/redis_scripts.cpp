@@ -259,7 +259,8 @@ local function member_final(gid)
         parts[#parts + 1] = '{"id":' .. json_string(id) .. ',"type":' .. json_string(m.y) ..
           ',"state":' .. json_string(m.s) .. ',"result":' ..
           (m.res and json_or_string(m.res) or 'null') .. ',"error":' ..
-          (m.err and json_string(m.err) or 'null') .. '}'
+          (m.err and json_string(m.err) or 'null') .. ',"traceparent":' ..
+          json_string(m.tp or '') .. '}'
       end
     end
     local payload = '{"group":' .. json_string(gid) .. ',"payload":' .. json_or_string(c[4]) ..

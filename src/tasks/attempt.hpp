@@ -11,6 +11,7 @@
 
 #include "errand/observe/logger.hpp"
 #include "errand/observe/trace_context.hpp"
+#include "errand/observe/tracer.hpp"
 #include "errand/store/store.hpp"
 #include "errand/tasks/clock.hpp"
 #include "errand/tasks/task_context.hpp"
@@ -20,7 +21,10 @@ namespace errand::tasks::detail {
 struct Attempt {
   store::TaskRecord task;
   boost::json::value payload;
-  observe::TraceContext trace;
+  observe::TraceContext trace;  // this attempt's span: the consumer span's ids
+  std::string parent_span_id;   // the producer span's
+  const observe::Tracer* tracer = nullptr;
+  observe::Span span;  // recording when tracing is on and the trace sampled
   observe::Logger log = observe::Logger::null();
   store::Store* store = nullptr;
   const Clock* clock = nullptr;

@@ -44,6 +44,10 @@ StopReason TaskContext::stop_reason() const {
 const observe::TraceContext& TaskContext::trace() const {
   return a_->trace;
 }
+observe::Span TaskContext::start_span(std::string_view name, observe::SpanKind kind) const {
+  if (a_->tracer == nullptr) return observe::Span(a_->trace.child());
+  return a_->tracer->start_child(name, kind, a_->trace);
+}
 const std::string& TaskContext::request_id() const {
   return a_->task.request_id;
 }

@@ -12,6 +12,7 @@
 #include "errand/app/task_api.hpp"
 #include "errand/errand.hpp"
 #include "support/http_client.hpp"
+#include "support/otlp_collector.hpp"
 #include "support/temp_dir.hpp"
 
 namespace errand::app {
@@ -117,6 +118,59 @@ TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
   }
   EXPECT_TRUE(request_line);
   EXPECT_EQ(attempts, (std::set<std::int64_t>{1, 2}));
+}
+
+// With tracing on, a group's completion task's attempt links to each
+// member's enqueue (producer) span: the fan-in in the trace.
+TEST(Trace, AGroupsCompletionLinksToEveryMembersEnqueue) {
+  test::Collector collector;
+  test::TempDir dir;
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.sqlite.path = (dir.path() / "errand.db").string();
+  o.tasks.poll_interval = 10ms;
+  o.tracing.endpoint = collector.url();
+  o.tracing.batch_delay = 10ms;
+  o.logger = observe::Logger::null();
+  App app(o);
+  app.tasks().handle_raw("part", [](tasks::TaskContext&) {});
+  app.tasks().handle_raw("summary", [](tasks::TaskContext&) {});
+  app.start();
+
+  tasks::EnqueueOptions traced;
+  traced.trace = observe::TraceContext::generate();
+  const auto group = app.tasks().enqueue_group(
+      {{"part", boost::json::object{}, traced}, {"part", boost::json::object{}, traced}},
+      tasks::TaskSpec{"summary", boost::json::object{}, traced});
+  ASSERT_FALSE(group.completion_id.empty());
+  ASSERT_TRUE(test::eventually([&] {
+    const auto t = app.store().get(group.completion_id);
+    return t && t->state == store::TaskState::succeeded;
+  }));
+
+  const auto named = [&](std::string_view name) {
+    std::vector<boost::json::object> out;
+    for (auto& s : collector.spans()) {
+      if (s.at("name").as_string() == name) out.push_back(s);
+    }
+    return out;
+  };
+  ASSERT_TRUE(test::eventually([&] { return named("process summary").size() == 1; }));
+  ASSERT_EQ(named("enqueue part").size(), 2U);
+  std::set<std::string> producers;
+  for (const auto& p : named("enqueue part"))
+    producers.insert(std::string(p.at("spanId").as_string()));
+  std::set<std::string> linked;
+  const auto consumer = named("process summary").front();
+  for (const auto& l : consumer.at("links").as_array()) {
+    EXPECT_EQ(l.at("traceId").as_string(), traced.trace->trace_id);
+    linked.insert(std::string(l.at("spanId").as_string()));
+  }
+  EXPECT_EQ(linked, producers);
+  EXPECT_EQ(test::attribute(consumer, "errand.group.id").at("stringValue").as_string(),
+            group.group_id);
+  app.stop();
 }
 
 }  // namespace

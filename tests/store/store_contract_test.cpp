@@ -645,6 +645,7 @@ TEST_P(StoreContract, ListFindsEveryStateWithAndWithoutAQueue) {
 
 TEST_P(StoreContract, GroupCompletionRunsOnceAllMembersAreFinal) {
   NewTask done = task("part", "g");
+  done.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
   NewTask failed = task("part", "g");
   NewTask cancelled = task("part", "g");
   NewTask completion = task("summary", "default");
@@ -670,6 +671,9 @@ TEST_P(StoreContract, GroupCompletionRunsOnceAllMembersAreFinal) {
   EXPECT_EQ(list[0].at("id").as_string(), done.id);
   EXPECT_EQ(list[0].at("state").as_string(), "succeeded");
   EXPECT_EQ(list[0].at("result").at("sent").as_int64(), 1);
+  // Each member's producer span, for the completion's links.
+  EXPECT_EQ(list[0].at("traceparent").as_string(), done.traceparent);
+  EXPECT_EQ(list[1].at("traceparent").as_string(), "");
   EXPECT_EQ(list[1].at("state").as_string(), "dead");
   EXPECT_EQ(list[1].at("error").as_string(), "smtp down");
   EXPECT_EQ(list[2].at("state").as_string(), "cancelled");

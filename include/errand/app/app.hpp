@@ -30,6 +30,7 @@
 #include "errand/observe/logger.hpp"
 #include "errand/observe/metrics.hpp"
 #include "errand/observe/task_stats.hpp"
+#include "errand/observe/tracer.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "errand/tasks/runtime.hpp"
 
@@ -42,6 +43,12 @@ struct AppOptions {
   store::SqliteOptions sqlite{};
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
   observe::Logger logger = observe::Logger::to_stderr();
+  // Span export (off unless an endpoint is set here or in OTEL_EXPORTER_OTLP_
+  // ENDPOINT: the OpenTelemetry environment is applied, see
+  // TracingOptions::with_environment). The App fills in the metrics, the
+  // logger and the node id, traces every request, enqueue and attempt, and
+  // flushes what is queued when it stops.
+  observe::TracingOptions tracing{};
 };
 
 // Enqueue options that carry a request's trace and id into the task, so the

@@ -10,9 +10,9 @@
 namespace errand::app {
 
 // request_id, trace, access_log, recovery, timeout: the stack every errand
-// server runs, outermost first.
+// server runs, outermost first. `tracer` makes each request a server span.
 void install_standard_middleware(http::Router& router, std::chrono::milliseconds request_timeout,
-                                 const observe::Logger& logger);
+                                 const observe::Logger& logger, const observe::Tracer& tracer = {});
 
 // GET /healthz: the process is up. GET /readyz: 503 `draining` while
 // draining, 503 `store_unavailable` while `store` (if given) reports it cannot

@@ -31,6 +31,7 @@
 #include "errand/http/values.hpp"
 #include "errand/observe/logger.hpp"
 #include "errand/observe/trace_context.hpp"
+#include "errand/observe/tracer.hpp"
 
 namespace errand::http {
 
@@ -108,6 +109,13 @@ class Context : public std::enable_shared_from_this<Context> {
   void set_request_id(std::string id) { request_id_ = std::move(id); }
   [[nodiscard]] const observe::TraceContext& trace() const { return trace_; }
   void set_trace(observe::TraceContext trace) { trace_ = std::move(trace); }
+  // A span of this request's trace, child of its server span: for the
+  // handler's own steps. Not recording unless tracing is on and the trace
+  // is sampled (see observe::Tracer).
+  [[nodiscard]] observe::Span start_span(
+      std::string_view name, observe::SpanKind kind = observe::SpanKind::internal) const;
+  // The tracer the trace middleware uses (it must outlive the request).
+  void set_tracer(const observe::Tracer* tracer) { tracer_ = tracer; }
   // The server's logger with this request's request_id and trace_id bound.
   [[nodiscard]] observe::Logger log() const;
 
@@ -189,6 +197,7 @@ class Context : public std::enable_shared_from_this<Context> {
   Values values_;
   std::string request_id_;
   observe::TraceContext trace_;
+  const observe::Tracer* tracer_ = nullptr;
   int response_status_ = 200;
   Headers response_headers_;
   std::string response_body_;

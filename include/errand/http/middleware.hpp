@@ -32,7 +32,11 @@ struct RequestIdOptions {
 
 // Parses W3C `traceparent` (a new trace when absent or invalid), stores it on
 // the context and echoes this server's span as `traceparent` on the response.
-[[nodiscard]] Handler trace();
+// With a tracer that is on, the request is a server span named
+// "METHOD /route/:pattern" with the HTTP semantic conventions' attributes
+// (method, route, path, status, client address, user agent) and error status
+// for 5xx answers, ended when the response is given (a deferred one too).
+[[nodiscard]] Handler trace(observe::Tracer tracer = {});
 
 // One JSON line per request after it finished: method, path, route, status,
 // bytes, duration_ms, remote, request_id, trace_id.

@@ -114,7 +114,9 @@ struct QueueInfo {
 // A group's completion task is enqueued, in the same transaction as the last
 // member becoming final, with payload
 //   {"group": id, "payload": <completion payload>,
-//    "members": [{"id","type","state","result","error"}, ...]}.
+//    "members": [{"id","type","state","result","error","traceparent"}, ...]}
+// (a member's traceparent: its producer span, which the completion's
+// consumer span links to when tracing is on).
 // A node: one errand process sharing the store, as it describes itself.
 struct NodeQueue {
   std::string name;

@@ -40,6 +40,7 @@
 
 #include "errand/observe/logger.hpp"
 #include "errand/observe/trace_context.hpp"
+#include "errand/observe/tracer.hpp"
 #include "errand/store/store.hpp"
 #include "errand/tasks/attempt_outcome.hpp"
 #include "errand/tasks/clock.hpp"
@@ -130,6 +131,10 @@ struct RuntimeConfig {
   // thread. Empty: none.
   std::function<std::string()> node_stats{};
   observe::Logger logger = observe::Logger::null();
+  // Spans (when on): a producer span per enqueue, child of the enqueuing
+  // request's span, whose context the task stores as its traceparent; a
+  // consumer span per attempt, child of that producer span.
+  observe::Tracer tracer{};
   std::shared_ptr<Clock> clock{};  // null: SystemClock
   Hooks hooks{};
 };
@@ -275,6 +280,8 @@ class Runtime {
 
   [[nodiscard]] store::Store& store();
   [[nodiscard]] const std::string& owner() const;  // the node id
+  // The node id of a runtime configured without one: host:pid:random.
+  [[nodiscard]] static std::string default_owner();
   // Every node that shares the store and heartbeats (this one included).
   [[nodiscard]] std::vector<store::NodeInfo> nodes() const;
   // Every periodic schedule this node or a live node registered, by name,

@@ -17,6 +17,7 @@
 #include <boost/json/value.hpp>
 
 #include "errand/observe/logger.hpp"
+#include "errand/observe/span.hpp"
 #include "errand/observe/trace_context.hpp"
 #include "errand/store/task_record.hpp"
 
@@ -56,6 +57,11 @@ class TaskContext {
 
   // The trace of the request that enqueued the task, with a span of this attempt.
   [[nodiscard]] const observe::TraceContext& trace() const;
+  // A span under this attempt's span, for the handler's own steps and the
+  // calls it makes (send its context() as `traceparent`). Not recording
+  // unless tracing is on and the trace is sampled (see observe::Tracer).
+  [[nodiscard]] observe::Span start_span(
+      std::string_view name, observe::SpanKind kind = observe::SpanKind::internal) const;
   [[nodiscard]] const std::string& request_id() const;
   // Stamps task_id, type, queue, attempt, trace_id, span_id, request_id on every line.
   [[nodiscard]] const observe::Logger& log() const;

@@ -39,7 +39,9 @@ std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&&
   auto a = std::make_shared<detail::Attempt>();
   auto parent = observe::TraceContext::parse(t.traceparent);
   if (parent) parent->tracestate = t.tracestate;
-  a->trace = parent ? parent->child() : observe::TraceContext::generate();
+  a->trace = cfg.tracer.new_context(parent ? &*parent : nullptr);
+  if (parent) a->parent_span_id = parent->span_id;
+  a->tracer = &cfg.tracer;
   a->log = cfg.logger.with({{"task_id", t.id},
                             {"type", t.type},
                             {"queue", t.queue},

@@ -18,7 +18,8 @@ namespace {
 
 }  // namespace
 
-store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at) const {
+store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at,
+                                      observe::Span* producer) const {
   const TaskType* type = registry.find(spec.type);
   if (type == nullptr) {
     refuse(EnqueueError::Code::unknown_type,
@@ -76,13 +77,59 @@ store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at) const 
   const auto limit = cfg.queue_max_waiting.find(t.queue);
   t.max_waiting = limit == cfg.queue_max_waiting.end() ? cfg.max_waiting : limit->second;
   t.type = spec.type;
-  const auto trace = o.trace.value_or(observe::TraceContext::generate());
-  t.traceparent = trace.to_traceparent();
-  t.tracestate = trace.tracestate;
   t.request_id = o.request_id;
   t.id = store::new_task_id(at);
+  if (!cfg.tracer.enabled()) {
+    // The request's own span is the task's parent, as before tracing.
+    const auto trace = o.trace.value_or(observe::TraceContext::generate());
+    t.traceparent = trace.to_traceparent();
+    t.tracestate = trace.tracestate;
+    return t;
+  }
+  // The task's parent is its producer span, a child of the request's.
+  auto self = cfg.tracer.new_context(o.trace ? &*o.trace : nullptr);
+  t.traceparent = self.to_traceparent();
+  t.tracestate = self.tracestate;
+  if (producer != nullptr) {
+    *producer = cfg.tracer.start("enqueue " + t.type, observe::SpanKind::producer, std::move(self),
+                                 o.trace ? std::string_view(o.trace->span_id) : std::string_view());
+    if (producer->recording()) {
+      producer->set("messaging.system", "errand")
+          .set("messaging.operation.type", "send")
+          .set("messaging.destination.name", t.queue)
+          .set("messaging.message.id", t.id)
+          .set("errand.task.type", t.type);
+      if (!t.unique_key.empty()) producer->set("errand.task.unique_key", t.unique_key);
+    }
+  }
   return t;
 }
+
+namespace {
+
+// Ends the producer spans of an enqueue with what the store answered.
+void end_producers(std::vector<observe::Span>& spans, const std::vector<store::Enqueued>* done,
+                   const std::exception_ptr& error) {
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    auto& span = spans[i];
+    if (!span.recording()) continue;
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        span.set_error(e.what());
+      } catch (...) {
+        span.set_error("unknown error");
+      }
+    } else if (done != nullptr && i < done->size() && !(*done)[i].created) {
+      // A unique key held by another task: that one's id is the answer.
+      span.set("errand.task.duplicate_of", (*done)[i].id);
+    }
+    span.end();
+  }
+}
+
+}  // namespace
 
 void Runtime::Impl::after_enqueue(const std::vector<store::NewTask>& tasks,
                                   const std::vector<store::Enqueued>& done) {
@@ -106,8 +153,9 @@ void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
                             EnqueueOptions options, EnqueueDone done) {
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;
-  prepared.push_back(
-      impl_->prepare({std::string(type), std::move(payload), std::move(options)}, at));
+  auto spans = std::make_shared<std::vector<observe::Span>>(1);
+  prepared.push_back(impl_->prepare({std::string(type), std::move(payload), std::move(options)}, at,
+                                    &spans->front()));
   // The hook needs the type and queue after the store has taken the task.
   std::vector<store::NewTask> type_queue(1);
   type_queue.front().type = prepared.front().type;
@@ -115,8 +163,9 @@ void Runtime::enqueue_async(std::string_view type, boost::json::value payload,
   impl_->async_started();
   impl_->store->enqueue_async(
       std::move(prepared), at,
-      [impl = impl_.get(), type_queue = std::move(type_queue), done = std::move(done)](
+      [impl = impl_.get(), type_queue = std::move(type_queue), done = std::move(done), spans](
           std::vector<store::Enqueued> out, std::exception_ptr error) {
+        end_producers(*spans, &out, error);
         if (error || out.empty()) {
           if (!error) error = std::make_exception_ptr(std::logic_error("no answer"));
           done({}, std::move(error));  // moved on: see GroupCommit::Done
@@ -133,15 +182,24 @@ std::vector<store::Enqueued> Runtime::enqueue_batch(const std::vector<TaskSpec>&
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;
   prepared.reserve(tasks.size());
+  std::vector<observe::Span> spans(tasks.size());
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     try {
-      prepared.push_back(impl_->prepare(tasks[i], at));
+      prepared.push_back(impl_->prepare(tasks[i], at, &spans[i]));
     } catch (const EnqueueError& e) {
+      for (auto& span : spans) span.discard();  // nothing was sent
       if (tasks.size() == 1) throw;
       throw EnqueueError(e.code(), fmt::format("tasks[{}]: {}", i, e.what()));
     }
   }
-  auto done = impl_->store->enqueue(prepared, at);
+  std::vector<store::Enqueued> done;
+  try {
+    done = impl_->store->enqueue(prepared, at);
+  } catch (...) {
+    end_producers(spans, nullptr, std::current_exception());
+    throw;
+  }
+  end_producers(spans, &done, nullptr);
   impl_->after_enqueue(prepared, done);
   return done;
 }
@@ -151,16 +209,36 @@ GroupEnqueued Runtime::enqueue_group(const std::vector<TaskSpec>& members,
   const TimePoint at = impl_->now();
   std::vector<store::NewTask> prepared;
   prepared.reserve(members.size());
-  for (const auto& t : members) prepared.push_back(impl_->prepare(t, at));
+  // The members' producer spans, then the completion's.
+  std::vector<observe::Span> spans(members.size() + 1);
+  auto discard = [&] {
+    for (auto& span : spans) span.discard();
+  };
   store::GroupSpec group{store::new_task_id(at), std::nullopt};
   GroupEnqueued out;
   out.group_id = group.id;
-  if (completion) {
-    group.completion = impl_->prepare(*completion, at);
-    group.completion->max_waiting = 0;  // runs when the members finish: never refused
-    out.completion_id = group.completion->id;
+  try {
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      prepared.push_back(impl_->prepare(members[i], at, &spans[i]));
+      if (spans[i].recording()) spans[i].set("errand.group.id", group.id);
+    }
+    if (completion) {
+      group.completion = impl_->prepare(*completion, at, &spans.back());
+      group.completion->max_waiting = 0;  // runs when the members finish: never refused
+      out.completion_id = group.completion->id;
+      if (spans.back().recording()) spans.back().set("errand.group.id", group.id);
+    }
+  } catch (...) {
+    discard();
+    throw;
   }
-  out.members = impl_->store->enqueue_group(group, prepared, at);
+  try {
+    out.members = impl_->store->enqueue_group(group, prepared, at);
+  } catch (...) {
+    end_producers(spans, nullptr, std::current_exception());
+    throw;
+  }
+  end_producers(spans, &out.members, nullptr);
   impl_->after_enqueue(prepared, out.members);
   return out;
 }

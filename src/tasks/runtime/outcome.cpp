@@ -70,6 +70,12 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
     const auto wait =
         std::clamp(delay.value_or(policy.delay(a.task.attempt)), milliseconds(0), kMaxHorizon);
     ok = retrying_store(a, [&] { return store->fail(id, a.owner, error, at + wait, at); });
+    if (ok && a.span.recording()) {
+      a.span.add_event("errand.retry",
+                       {{"errand.retry.reason", error},
+                        {"errand.retry.delay_ms", std::int64_t{wait.count()}},
+                        {"errand.retry.next_attempt", std::int64_t{a.task.attempt + 1}}});
+    }
   };
   if (out.kind() == Outcome::Kind::done) {
     async_started();
@@ -175,6 +181,21 @@ void Runtime::Impl::report(detail::Attempt& a, const AttemptInfo& info, AttemptO
   } else {
     a.log.warn("task " + std::string(to_string(outcome)), {{"duration_s", secs}, {"error", error}});
   }
+  if (a.span.recording()) {
+    a.span.set("errand.task.outcome", to_string(outcome));
+    switch (outcome) {
+      case AttemptOutcome::succeeded:
+      case AttemptOutcome::snoozed:
+      case AttemptOutcome::requeued:
+      case AttemptOutcome::cancelled: break;
+      case AttemptOutcome::retrying:
+      case AttemptOutcome::dead:
+      case AttemptOutcome::lost:
+        a.span.set_error(error.empty() ? std::string(to_string(outcome)) : error);
+        break;
+    }
+  }
+  a.span.end();
   if (cfg.hooks.after_attempt) cfg.hooks.after_attempt(info, outcome, took);
 }
 

@@ -20,21 +20,17 @@ std::string_view to_string(EnqueueError::Code code) {
   return names.at(static_cast<std::size_t>(code));
 }
 
-namespace {
-
-std::string default_owner() {
+std::string Runtime::default_owner() {
   std::array<char, 256> host{};
   if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
   return fmt::format("{}:{}:{}", host.data(), getpid(), observe::random_hex(4));
 }
 
-}  // namespace
-
 Runtime::Impl::Impl(std::shared_ptr<store::Store> s, RuntimeConfig c)
     : store(std::move(s)), cfg(std::move(c)), clock(cfg.clock) {
   if (!store) throw std::invalid_argument("runtime: no store");
   if (!clock) clock = SystemClock::shared();
-  owner = cfg.owner.empty() ? default_owner() : cfg.owner;
+  owner = cfg.owner.empty() ? Runtime::default_owner() : cfg.owner;
   for (const auto& q : cfg.queues) {
     if (!valid_name(q.name))
       throw std::invalid_argument("runtime: bad queue name '" + q.name + "'");

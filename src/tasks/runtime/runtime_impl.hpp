@@ -125,7 +125,10 @@ struct Runtime::Impl {
   void wait_async() ERRAND_EXCLUDES(mu);
 
   // enqueue.cpp
-  [[nodiscard]] store::NewTask prepare(const TaskSpec& spec, TimePoint at) const;
+  // With `producer`, the enqueue's span (started; the caller ends it once
+  // the store answered) when tracing is on.
+  [[nodiscard]] store::NewTask prepare(const TaskSpec& spec, TimePoint at,
+                                       observe::Span* producer = nullptr) const;
   void after_enqueue(const std::vector<store::NewTask>& tasks,
                      const std::vector<store::Enqueued>& done);
 

@@ -28,13 +28,18 @@ void Runtime::Impl::fire_schedules(TimePoint at) {
       TaskSpec spec = s.task;
       spec.options.unique_key =
           fmt::format("schedule:{}:{}", s.name, tick.time_since_epoch().count());
-      store::NewTask t = prepare(spec, at);
+      observe::Span producer;  // a new trace for each tick
+      store::NewTask t = prepare(spec, at, &producer);
       t.max_waiting = 0;  // a schedule's tick is never refused: it would be lost
       const std::string type = t.type;
       const std::string queue = t.queue;
+      if (producer.recording()) producer.set("errand.schedule", s.name);
       if (store->fire_schedule(s.name, tick, std::move(t), at)) {
+        producer.end();
         if (cfg.hooks.enqueued) cfg.hooks.enqueued(type, queue);
         poke_dispatcher();
+      } else {
+        producer.discard();  // another node fired this tick
       }
     });
   }

@@ -1,10 +1,34 @@
 // Worker threads: take a claimed task from their queue's buffer, wait for a
 // rate-limit turn, run the handler and hand what it answered to outcome.cpp.
+#include <typeinfo>
+
+#include <boost/core/demangle.hpp>
 #include <boost/json.hpp>
 
 #include "tasks/runtime/runtime_impl.hpp"
 
 namespace errand::tasks {
+
+namespace {
+
+// A group's completion task (payload {"group", "payload", "members": [...]})
+// links its attempt's span to each member's producer span: the fan-in.
+void link_group_members(observe::Span& span, const std::string& payload) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(payload, ec);
+  const auto* o = ec ? nullptr : v.if_object();
+  const auto* group = o != nullptr ? o->if_contains("group") : nullptr;
+  const auto* members = o != nullptr ? o->if_contains("members") : nullptr;
+  if (group == nullptr || !group->is_string() || members == nullptr || !members->is_array()) return;
+  span.set("errand.group.id", group->get_string());
+  for (const auto& m : members->get_array()) {
+    const auto* tp = m.is_object() ? m.get_object().if_contains("traceparent") : nullptr;
+    if (tp == nullptr || !tp->is_string()) continue;
+    if (auto ctx = observe::TraceContext::parse(tp->get_string())) span.add_link(*ctx);
+  }
+}
+
+}  // namespace
 
 void Runtime::Impl::work(Queue& q) {
   while (true) {
@@ -80,6 +104,22 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
       std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(start - a.task.run_at)),
       a.trace.trace_id,
       a.task.request_id};
+  a.span = cfg.tracer.start("process " + a.task.type, observe::SpanKind::consumer, a.trace,
+                            a.parent_span_id);
+  if (a.span.recording()) {
+    a.span.set("messaging.system", "errand")
+        .set("messaging.operation.type", "process")
+        .set("messaging.destination.name", a.task.queue)
+        .set("messaging.message.id", a.task.id)
+        .set("errand.task.type", a.task.type)
+        .set("errand.task.attempt", a.task.attempt)
+        .set("errand.task.max_attempts", a.task.max_attempts)
+        .set("errand.node", owner)
+        .set("errand.queue_wait_ms", info.waited.count());
+  }
+  if (a.span.recording() && a.task.payload.find("\"members\"") != std::string::npos) {
+    link_group_members(a.span, a.task.payload);
+  }
   if (type == nullptr) {
     // Enqueued by another process that knows the type: this one cannot run it.
     return finish(ap, info,
@@ -90,7 +130,10 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
     // Cancelled (or its lease lost) while it waited for a worker: do not start it.
     return finish(ap, info, Outcome::cancelled(), std::chrono::nanoseconds(0), type);
   }
-  if (!wait_for_turn(a, start)) return false;
+  if (!wait_for_turn(a, start)) {
+    a.span.discard();  // not run: back in the store until its turn
+    return false;
+  }
 
   {
     const MutexLock lock(mu);
@@ -107,12 +150,16 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
     TaskContext ctx(a);
     out = type->handler(ctx);
   } catch (const PermanentFailure& e) {
+    a.span.record_exception(boost::core::demangle(typeid(e).name()), e.what());
     out = Outcome::fail_permanently(e.what());
   } catch (const json::BindError& e) {
+    a.span.record_exception(boost::core::demangle(typeid(e).name()), e.what());
     out = Outcome::fail_permanently(std::string("payload: ") + e.what());
   } catch (const std::exception& e) {
+    a.span.record_exception(boost::core::demangle(typeid(e).name()), e.what());
     out = Outcome::retry(e.what());
   } catch (...) {
+    a.span.record_exception("unknown", "unknown exception");
     out = Outcome::retry("unknown exception");
   }
   return finish(ap, info, out, std::chrono::steady_clock::now() - t0, type);
