@@ -92,6 +92,11 @@ void process_metrics(observe::Registry& r) {
   });
 }
 
+// A recorded trace is a histogram observation's exemplar (OpenMetrics).
+std::string_view exemplar(const tasks::AttemptInfo& i) {
+  return i.traced ? i.trace_id : std::string_view();
+}
+
 // Task metrics through the runtime's hooks (the user's own hooks still run).
 void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
   auto& enqueued = r.counter("tasks_enqueued_total", "Tasks stored by enqueue", {"type", "queue"});
@@ -123,15 +128,15 @@ void task_metrics(observe::Registry& r, tasks::Hooks& hooks) {
     if (user.enqueued) user.enqueued(type, queue);
   };
   hooks.before_attempt = [&wait, user](const tasks::AttemptInfo& i) {
-    wait.with({i.queue}).observe(std::chrono::duration<double>(i.waited).count());
+    wait.with({i.queue}).observe(std::chrono::duration<double>(i.waited).count(), exemplar(i));
     if (user.before_attempt) user.before_attempt(i);
   };
   hooks.after_attempt = [&executions, &duration, &retries, user](const tasks::AttemptInfo& i,
                                                                  tasks::AttemptOutcome outcome,
                                                                  std::chrono::nanoseconds took) {
     const double seconds = std::chrono::duration<double>(took).count();
-    executions.with({i.type, i.queue, tasks::to_string(outcome)}).observe(seconds);
-    duration.with({i.type, i.queue}).observe(seconds);
+    executions.with({i.type, i.queue, tasks::to_string(outcome)}).observe(seconds, exemplar(i));
+    duration.with({i.type, i.queue}).observe(seconds, exemplar(i));
     if (outcome == tasks::AttemptOutcome::retrying) retries.with({i.type, i.queue}).inc();
     if (user.after_attempt) user.after_attempt(i, outcome, took);
   };
@@ -249,10 +254,7 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
   router.use(http::mw::metrics(m));
   app::install_standard_middleware(router, options.request_timeout, options.logger, impl_->tracer);
   app::install_health_routes(*impl_->server, impl_->store.get());
-  router.get("/metrics",
-             [&m](http::Context& c) {
-               c.text(200, m.expose(), "text/plain; version=0.0.4; charset=utf-8");
-             },
+  router.get("/metrics", app::metrics_handler(m),
              {.blocking = true});  // the tasks gauge reads the store
 }
 

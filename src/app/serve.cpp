@@ -23,6 +23,18 @@ void install_standard_middleware(http::Router& router, std::chrono::milliseconds
   router.use(http::mw::timeout({.after = request_timeout}));
 }
 
+http::Handler metrics_handler(const observe::Registry& metrics) {
+  return [&metrics](http::Context& c) {
+    // Any mention will do: Prometheus lists OpenMetrics first (with q-values)
+    // when it can take exemplars, and plain text after it.
+    const auto accept = c.header("accept").value_or("");
+    const auto format = accept.find("application/openmetrics-text") != std::string_view::npos
+                            ? observe::Registry::Format::openmetrics
+                            : observe::Registry::Format::prometheus;
+    c.text(200, metrics.expose(format), std::string(observe::Registry::content_type(format)));
+  };
+}
+
 void install_health_routes(http::Server& server, const store::Store* store) {
   server.router().get("/healthz", [](http::Context& c) { c.json(200, {{"status", "ok"}}); });
   server.router().get("/readyz", [&server, store](http::Context& c) {

@@ -164,8 +164,11 @@ Handler metrics(observe::Registry& registry) {
     auto record = [method, start, &total, &duration, &in_flight](Context& done) {
       const std::string_view route = done.route().empty() ? "unmatched" : done.route();
       total.with({method, route, std::to_string(done.response_status())}).inc();
+      // A recorded trace is the observation's exemplar (OpenMetrics).
       duration.with({method, route})
-          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+          .observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+              done.trace_recorded() ? std::string_view(done.trace().trace_id) : std::string_view());
       in_flight.add(-1);
     };
     const detail::AfterScope done(c, record);  // counted even if the chain throws

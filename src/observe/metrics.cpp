@@ -1,6 +1,7 @@
 #include "errand/observe/metrics.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <variant>
@@ -22,8 +23,27 @@ void Histogram::observe(double v) {
   sum_.fetch_add(v, std::memory_order_relaxed);
 }
 
+void Histogram::observe(double v, std::string_view trace_id) {
+  observe(v);
+  if (trace_id.empty()) return;
+  const std::unique_lock lock(exemplar_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  if (exemplars_.empty()) exemplars_.resize(bounds_.size() + 1);
+  const auto i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                          bounds_.begin());
+  auto& e = exemplars_[i];
+  e.trace_id.assign(trace_id);
+  e.value = v;
+  e.timestamp =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 Histogram::Snapshot Histogram::snapshot() const {
   Snapshot s;
+  {
+    const std::scoped_lock lock(exemplar_mu_);
+    s.exemplars = exemplars_;
+  }
   s.bounds = bounds_;
   std::uint64_t running = 0;
   for (std::size_t i = 0; i <= bounds_.size(); ++i) {
@@ -177,7 +197,14 @@ void Registry::gauge_callback(const std::string& name, const std::string& help,
                                            Impl::Callback{std::move(labels), std::move(collect)}});
 }
 
-std::string Registry::expose() const {
+std::string_view Registry::content_type(Format format) {
+  return format == Format::openmetrics
+             ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+             : "text/plain; version=0.0.4; charset=utf-8";
+}
+
+std::string Registry::expose(Format format) const {
+  const bool om = format == Format::openmetrics;
   // Callbacks run outside the registry lock: they may be slow (a store query).
   std::vector<std::pair<std::string, const Impl::Entry*>> order;
   {
@@ -186,10 +213,18 @@ std::string Registry::expose() const {
   }
   std::string out;
   for (const auto& [name, e] : order) {
-    out += "# HELP " + name + " " + escape(e->help, false) + "\n";
-    out += "# TYPE " + name + " " + e->type + "\n";
+    // OpenMetrics names a counter's family without its "_total", which its
+    // samples carry.
+    std::string family = name;
+    std::string sample = name;
+    if (om && e->type == "counter") {
+      if (family.ends_with("_total")) family.resize(family.size() - 6);
+      sample = family + "_total";
+    }
+    out += "# HELP " + family + " " + escape(e->help, om) + "\n";
+    out += "# TYPE " + family + " " + e->type + "\n";
     std::visit(
-        [&, &n = name, &labels = e->labels](const auto& f) {
+        [&, &n = sample, &labels = e->labels](const auto& f) {
           using T = std::decay_t<decltype(f)>;
           if constexpr (std::is_same_v<T, Impl::Callback>) {
             Samples samples;
@@ -204,13 +239,22 @@ std::string Registry::expose() const {
           } else if constexpr (std::is_same_v<T, std::unique_ptr<Family<Histogram>>>) {
             f->each([&](const std::vector<std::string>& values, const Histogram& h) {
               const auto s = h.snapshot();
+              // "# {trace_id="…"} value timestamp" after a bucket: OpenMetrics only.
+              const auto exemplar = [&](std::size_t i) {
+                if (!om || i >= s.exemplars.size() || s.exemplars[i].trace_id.empty()) {
+                  return std::string();
+                }
+                const auto& x = s.exemplars[i];
+                return fmt::format(" # {{trace_id=\"{}\"}} {} {:.3f}", escape(x.trace_id, true),
+                                   number(x.value), x.timestamp);
+              };
               for (std::size_t i = 0; i < s.bounds.size(); ++i) {
                 out += n + "_bucket" +
                        label_text(labels, values, "le=\"" + number(s.bounds[i]) + "\"") + " " +
-                       std::to_string(s.cumulative[i]) + "\n";
+                       std::to_string(s.cumulative[i]) + exemplar(i) + "\n";
               }
               out += n + "_bucket" + label_text(labels, values, "le=\"+Inf\"") + " " +
-                     std::to_string(s.count) + "\n";
+                     std::to_string(s.count) + exemplar(s.bounds.size()) + "\n";
               out += n + "_sum" + label_text(labels, values) + " " + number(s.sum) + "\n";
               out +=
                   n + "_count" + label_text(labels, values) + " " + std::to_string(s.count) + "\n";
@@ -223,6 +267,7 @@ std::string Registry::expose() const {
         },
         e->family);
   }
+  if (om) out += "# EOF\n";
   return out;
 }
 

@@ -2,7 +2,9 @@
 # GET /metrics is usable by the tools operators run: it passes
 # `promtool check metrics` without a warning, and a real Prometheus server
 # (Debian's, started here on a free port) scrapes errand and answers a query
-# about the tasks errand ran.
+# about the tasks errand ran. With tracing on, that Prometheus (exemplar
+# storage on, so it asks for OpenMetrics) keeps the trace ids errand attaches
+# to its histograms and returns them from its exemplars API.
 set -euo pipefail
 errand="$1"
 dashboard="$(dirname "$0")/../../docs/grafana/errand-dashboard.json"
@@ -15,7 +17,13 @@ prom_pid=""
 trap 'kill -9 "$pid" "$prom_pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 source "$(dirname "$0")/serve_lib.sh"
 
-start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Tracing on (exemplars name recorded traces only); no collector listens
+# there, which errand survives: its spans are dropped and counted.
+start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2 \
+  --otlp-endpoint "http://127.0.0.1:$(free_port)"
 export ERRAND_SERVER="http://127.0.0.1:$port"
 for _ in 1 2 3; do "$errand" enqueue demo.noop --wait >/dev/null; done
 "$errand" enqueue demo.sleep --payload '{"seconds":0,"fail_attempts":5}' --max-attempts 1 \
@@ -48,13 +56,11 @@ scrape_configs:
       - targets: ["127.0.0.1:$port"]
 YAML
 promtool check config "$dir/prometheus.yml" >/dev/null
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 prom_port=""
 for _ in 1 2 3; do  # a free port may be taken by someone else before Prometheus binds it
   prom_port=$(free_port)
   prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/tsdb" \
+    --enable-feature=exemplar-storage \
     --web.listen-address="127.0.0.1:$prom_port" >"$dir/prometheus.log" 2>&1 &
   prom_pid=$!
   for _ in $(seq 1 200); do
@@ -94,7 +100,42 @@ wait_for 'sum(task_execution_count{type="demo.sleep",outcome="dead"})' 1
 wait_for 'sum(tasks{state="succeeded"})' 3
 wait_for 'count(histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[1m])) >= 0) > 0' 1
 
-# 3. Every query of the sample Grafana dashboard is PromQL this Prometheus
+# 3. Exemplars: the OpenMetrics exposition's trace ids, as Prometheus stored them.
+exemplar_trace() {  # METRIC: the trace_id of one stored exemplar of METRIC, or nothing
+  local now
+  now=$(date +%s)
+  http_get "127.0.0.1:$prom_port" \
+    "/api/v1/query_exemplars?query=$1&start=$((now - 600))&end=$((now + 60))" |
+    python3 -c 'import json, sys
+for series in json.load(sys.stdin)["data"]:
+    for e in series["exemplars"]:
+        print(e["labels"]["trace_id"]); sys.exit(0)'
+}
+for metric in http_request_duration_seconds_bucket task_duration_seconds_bucket \
+              task_queue_wait_seconds_bucket; do
+  trace=""
+  for _ in $(seq 1 300); do
+    trace=$(exemplar_trace "$metric" 2>/dev/null || true)
+    [ -n "$trace" ] && break
+    sleep 0.2
+  done
+  [[ "$trace" =~ ^[0-9a-f]{32}$ ]] || {
+    echo "no exemplar with a trace id for $metric: '$trace'"; tail -20 "$dir/prometheus.log"; exit 1; }
+done
+# The OpenMetrics answer itself: exemplars on buckets, counters' families
+# without _total, and the closing # EOF.
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n' >&3
+timeout 10 cat <&3 >"$dir/openmetrics.txt"
+exec 3<&-
+grep -q '^Content-Type: application/openmetrics-text; version=1.0.0' "$dir/openmetrics.txt" ||
+  { echo "no OpenMetrics content type"; head -20 "$dir/openmetrics.txt"; exit 1; }
+grep -q '^task_duration_seconds_bucket{.*} [0-9]* # {trace_id="[0-9a-f]\{32\}"} ' "$dir/openmetrics.txt" ||
+  { echo "no exemplar in the OpenMetrics exposition"; exit 1; }
+grep -q '^# TYPE http_requests counter$' "$dir/openmetrics.txt" || { echo "counter family"; exit 1; }
+[ "$(tail -1 "$dir/openmetrics.txt" | tr -d '\r')" = "# EOF" ] || { echo "no # EOF"; exit 1; }
+
+# 4. Every query of the sample Grafana dashboard is PromQL this Prometheus
 #    accepts.
 python3 - "$dashboard" >"$dir/exprs" <<'PY'
 import json, sys

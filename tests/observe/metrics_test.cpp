@@ -41,6 +41,36 @@ TEST(Metrics, ExposesCountersGaugesAndHistogramsInTextFormat) {
   }
 }
 
+TEST(Metrics, OpenMetricsCarriesExemplarsAndNamesCounterFamiliesWithoutTotal) {
+  Registry r;
+  r.counter("jobs_total", "Jobs \"done\"").get().inc();
+  auto& d = r.histogram("duration_seconds", "Durations", {"route"}, {0.1, 1});
+  d.with({"/a"}).observe(0.05, "4bf92f3577b34da6a3ce929d0e0e4736");
+  d.with({"/a"}).observe(0.07);  // no trace: the bucket keeps its exemplar
+  d.with({"/a"}).observe(5, "0af7651916cd43dd8448eb211c80319c");
+  const auto om = r.expose(Registry::Format::openmetrics);
+  EXPECT_NE(om.find("# HELP jobs Jobs \\\"done\\\"\n# TYPE jobs counter\njobs_total 1\n"),
+            std::string::npos)
+      << om;
+  EXPECT_NE(om.find("duration_seconds_bucket{route=\"/a\",le=\"0.1\"} 2 # "
+                    "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.05 "),
+            std::string::npos)
+      << om;
+  EXPECT_NE(om.find("duration_seconds_bucket{route=\"/a\",le=\"1\"} 2\n"), std::string::npos);
+  EXPECT_NE(om.find("duration_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3 # "
+                    "{trace_id=\"0af7651916cd43dd8448eb211c80319c\"} 5 "),
+            std::string::npos)
+      << om;
+  EXPECT_TRUE(om.ends_with("# EOF\n"));
+  // The Prometheus text format has neither exemplars nor # EOF.
+  const auto text = r.expose();
+  EXPECT_EQ(text.find("trace_id"), std::string::npos);
+  EXPECT_EQ(text.find("# EOF"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE jobs_total counter\njobs_total 1\n"), std::string::npos);
+  EXPECT_EQ(Registry::content_type(Registry::Format::openmetrics),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8");
+}
+
 TEST(Metrics, LabelValuesAreEscaped) {
   Registry r;
   r.counter("c_total", "with \\ and\nnewline", {"v"}).with({"a\"b\\c\nd"}).inc();

@@ -14,6 +14,11 @@ namespace errand::app {
 void install_standard_middleware(http::Router& router, std::chrono::milliseconds request_timeout,
                                  const observe::Logger& logger, const observe::Tracer& tracer = {});
 
+// GET /metrics: the Prometheus text format, or OpenMetrics 1.0 with trace
+// exemplars on the histograms when the scraper asks for
+// application/openmetrics-text (Prometheus does with exemplar storage on).
+[[nodiscard]] http::Handler metrics_handler(const observe::Registry& metrics);
+
 // GET /healthz: the process is up. GET /readyz: 503 `draining` while
 // draining, 503 `store_unavailable` while `store` (if given) reports it cannot
 // take writes (Redis unreachable).

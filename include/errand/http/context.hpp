@@ -116,6 +116,10 @@ class Context : public std::enable_shared_from_this<Context> {
       std::string_view name, observe::SpanKind kind = observe::SpanKind::internal) const;
   // The tracer the trace middleware uses (it must outlive the request).
   void set_tracer(const observe::Tracer* tracer) { tracer_ = tracer; }
+  // This request's trace is being recorded (tracing on, sampled).
+  [[nodiscard]] bool trace_recorded() const {
+    return tracer_ != nullptr && tracer_->enabled() && trace_.sampled();
+  }
   // The server's logger with this request's request_id and trace_id bound.
   [[nodiscard]] observe::Logger log() const;
 

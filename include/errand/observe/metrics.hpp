@@ -48,17 +48,30 @@ class Gauge {
   std::atomic<double> value_{0.0};
 };
 
+// An observation that links a histogram bucket to a trace (OpenMetrics
+// exemplar): the latest one per bucket is kept.
+struct Exemplar {
+  std::string trace_id;  // 32 hex digits
+  double value = 0;
+  double timestamp = 0;  // seconds since the epoch
+};
+
 class Histogram {
  public:
   // `bounds`: upper bounds of the buckets, ascending; +Inf is implied.
   explicit Histogram(std::vector<double> bounds);
   void observe(double v);
+  // The same, and the bucket's exemplar becomes (trace_id, v, now) when
+  // `trace_id` is not empty. Never waits: when another thread is writing
+  // an exemplar of this histogram, this one is skipped (it is a sample).
+  void observe(double v, std::string_view trace_id);
 
   struct Snapshot {
     std::vector<double> bounds;
     std::vector<std::uint64_t> cumulative;  // per bound, then +Inf
     double sum = 0;
     std::uint64_t count = 0;
+    std::vector<Exemplar> exemplars;  // per bound, then +Inf; empty trace_id: none
   };
   [[nodiscard]] Snapshot snapshot() const;
 
@@ -66,6 +79,8 @@ class Histogram {
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // per bound, then +Inf
   std::atomic<double> sum_{0.0};
+  mutable std::mutex exemplar_mu_;
+  std::vector<Exemplar> exemplars_;  // guarded by exemplar_mu_; sized on first use
 };
 
 // Seconds from 0.5 ms to 60 s: request and task durations.
@@ -141,8 +156,13 @@ class Registry {
   void gauge_callback(const std::string& name, const std::string& help,
                       std::vector<std::string> labels, std::function<Samples()> collect);
 
-  // The Prometheus text exposition of every family, sorted by name.
-  [[nodiscard]] std::string expose() const;
+  // The exposition of every family, sorted by name: the Prometheus text
+  // format (0.0.4), or OpenMetrics 1.0 with the histograms' exemplars (what
+  // a scraper asking for application/openmetrics-text gets).
+  enum class Format : std::uint8_t { prometheus, openmetrics };
+  [[nodiscard]] std::string expose(Format format = Format::prometheus) const;
+  // The Content-Type of `format`.
+  [[nodiscard]] static std::string_view content_type(Format format);
 
  private:
   struct Impl;

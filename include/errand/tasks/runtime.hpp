@@ -68,6 +68,9 @@ struct AttemptInfo {
   std::chrono::milliseconds waited{0};  // from ready (run_at) to start
   std::string_view trace_id{};          // of the request that enqueued the task
   std::string_view request_id{};
+  // The attempt's span is recorded (tracing on, trace sampled): metrics may
+  // point at trace_id as an exemplar.
+  bool traced = false;
 };
 
 // Observation points for metrics and tracing (the observe layer plugs in here).

@@ -95,6 +95,8 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
   auto& a = *ap;
   const TaskType* type = registry.find(a.task.type);
   const TimePoint start = now();
+  a.span = cfg.tracer.start("process " + a.task.type, observe::SpanKind::consumer, a.trace,
+                            a.parent_span_id);
   const AttemptInfo info{
       a.task.id,
       a.task.type,
@@ -103,9 +105,8 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
       a.task.max_attempts,
       std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(start - a.task.run_at)),
       a.trace.trace_id,
-      a.task.request_id};
-  a.span = cfg.tracer.start("process " + a.task.type, observe::SpanKind::consumer, a.trace,
-                            a.parent_span_id);
+      a.task.request_id,
+      a.span.recording()};
   if (a.span.recording()) {
     a.span.set("messaging.system", "errand")
         .set("messaging.operation.type", "process")
@@ -116,9 +117,9 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
         .set("errand.task.max_attempts", a.task.max_attempts)
         .set("errand.node", owner)
         .set("errand.queue_wait_ms", info.waited.count());
-  }
-  if (a.span.recording() && a.task.payload.find("\"members\"") != std::string::npos) {
-    link_group_members(a.span, a.task.payload);
+    if (a.task.payload.find("\"members\"") != std::string::npos) {
+      link_group_members(a.span, a.task.payload);
+    }
   }
   if (type == nullptr) {
     // Enqueued by another process that knows the type: this one cannot run it.
