@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <map>
 #include <optional>
 #include <random>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
 #include "detail/curl_global.hpp"
 #include "errand/app/builtin_tasks.hpp"
@@ -108,14 +108,32 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 namespace {
 
-// "https://Example.org:8443/x?y" -> "example.org:8443": what a breaker guards.
-std::string host_of(const std::string& url) {
-  const auto start = url.find("://") + 3;
-  const auto end = url.find_first_of("/?#", start);
-  std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  std::transform(host.begin(), host.end(), host.begin(),
+// Where a URL points: the host (IPv6 without brackets) and port, and the
+// breaker's key, "example.org:8443" for "https://u:p@Example.org:8443/x?y" —
+// never the credentials, which would reach /metrics, /v1/circuits and spans.
+struct Target {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string key;
+};
+
+Target target_of(const std::string& url) {
+  Target t;
+  const auto u = boost::urls::parse_uri(url);
+  if (u) {
+    t.host = u->host_address();  // percent-decoded; IPv6 without brackets
+    t.port = u->has_port() ? u->port_number() : (u->scheme() == "https" ? 443 : 80);
+    t.key = std::string(u->encoded_host_and_port());
+  } else {  // not a URI: the whole authority, without what an @ precedes
+    const auto start = url.find("://") == std::string::npos ? 0 : url.find("://") + 3;
+    const auto end = url.find_first_of("/?#", start);
+    t.key = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (const auto at = t.key.rfind('@'); at != std::string::npos) t.key.erase(0, at + 1);
+    t.host = t.key;
+  }
+  std::transform(t.key.begin(), t.key.end(), t.key.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return host;
+  return t;
 }
 
 // What a span may show of a URL: not its credentials.
@@ -158,7 +176,8 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
       "http.request",
       [breakers](tasks::TaskContext& t, const HttpRequestTask& in) -> tasks::Outcome {
         const std::string method = in.method.value_or("POST");
-        const std::string target = host_of(in.url);
+        const Target where = target_of(in.url);
+        const std::string& target = where.key;
         guard::CircuitBreaker* circuit = breakers->get(target);
         if (circuit != nullptr && !circuit->allow(wall_now())) {
           // Wait for the probe without using an attempt: a receiver that is
@@ -177,12 +196,8 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         if (span.recording()) {
           span.set("http.request.method", method)
               .set("url.full", without_userinfo(in.url))
-              .set("server.address", target.substr(0, target.rfind(':')));
-          if (const auto colon = target.rfind(':'); colon != std::string::npos) {
-            int port = 0;
-            std::from_chars(target.data() + colon + 1, target.data() + target.size(), port);
-            span.set("server.port", port);
-          }
+              .set("server.address", where.host);
+          if (where.port != 0) span.set("server.port", where.port);
         }
         Transfer x;
         x.task = &t;

@@ -214,15 +214,20 @@ std::string Registry::expose(Format format) const {
   std::string out;
   for (const auto& [name, e] : order) {
     // OpenMetrics names a counter's family without its "_total", which its
-    // samples carry.
+    // samples carry. A counter registered without that suffix keeps its
+    // series name in both formats, typed "unknown" in OpenMetrics (whose
+    // counters must end in _total), so dashboards see one name.
     std::string family = name;
-    std::string sample = name;
-    if (om && e->type == "counter") {
-      if (family.ends_with("_total")) family.resize(family.size() - 6);
-      sample = family + "_total";
+    std::string type = e->type;
+    if (om && type == "counter") {
+      if (family.ends_with("_total")) {
+        family.resize(family.size() - 6);
+      } else {
+        type = "unknown";
+      }
     }
-    out += "# HELP " + family + " " + escape(e->help, om) + "\n";
-    out += "# TYPE " + family + " " + e->type + "\n";
+    const std::string& sample = name;
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family, escape(e->help, om), family, type);
     std::visit(
         [&, &n = sample, &labels = e->labels](const auto& f) {
           using T = std::decay_t<decltype(f)>;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -67,18 +68,66 @@ std::vector<std::pair<std::string, std::string>> key_values(std::string_view lis
   return out;
 }
 
+// JSON must be UTF-8, and a receiver may refuse a whole batch over one bad
+// byte: an exception's what(), a path or a user agent can hold anything.
+// Invalid sequences become U+FFFD.
+std::string utf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1FU;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0FU;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07U;
+    }
+    bool ok = n > 0 && i + n < in.size();
+    for (std::size_t k = 1; ok && k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(in[i + k]);
+      ok = (cc & 0xC0U) == 0x80U;
+      cp = (cp << 6U) | (cc & 0x3FU);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid too.
+    ok = ok && !(n == 2 && cp < 0x800) && !(n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+         !(cp >= 0xD800 && cp <= 0xDFFF);
+    if (ok) {
+      out.append(in.substr(i, n + 1));
+      i += n + 1;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 json::object any_value(const AttributeValue& v) {
   return std::visit(
       [](const auto& x) -> json::object {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::string>) {
-          return {{"stringValue", x}};
+          return {{"stringValue", utf8(x)}};
         } else if constexpr (std::is_same_v<T, bool>) {
           return {{"boolValue", x}};
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
           return {{"intValue", std::to_string(x)}};  // int64 as a string (proto3 JSON)
-        } else {
+        } else if (std::isfinite(x)) {
           return {{"doubleValue", x}};
+        } else {  // proto3 JSON's names for what JSON numbers cannot hold
+          return {{"doubleValue", std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")}};
         }
       },
       v);
@@ -111,7 +160,7 @@ int kind_number(SpanKind k) {  // OTLP's SpanKind: 0 is "unspecified"
 json::object encode_span(const SpanData& s) {
   json::object o{{"traceId", s.context.trace_id},
                  {"spanId", s.context.span_id},
-                 {"name", s.name},
+                 {"name", utf8(s.name)},
                  {"kind", kind_number(s.kind)},
                  {"startTimeUnixNano", nanos(s.start)},
                  {"endTimeUnixNano", nanos(s.end)},
@@ -136,7 +185,7 @@ json::object encode_span(const SpanData& s) {
     }
     o.emplace("links", std::move(links));
   }
-  if (s.error) o.emplace("status", json::object{{"code", 2}, {"message", s.status_message}});
+  if (s.error) o.emplace("status", json::object{{"code", 2}, {"message", utf8(s.status_message)}});
   return o;
 }
 
@@ -301,11 +350,15 @@ class OtlpHttpExporter final : public SpanExporter {
     std::string error;
     if (rc != CURLE_OK) {
       error = fmt::format("POST {}: {}", url_, curl_easy_strerror(rc));
-      a.retryable = rc != CURLE_ABORTED_BY_CALLBACK;
+      // The collector unreachable or slow: worth another call. A bad URL, an
+      // unsupported protocol or a TLS refusal would fail the same way again.
+      a.retryable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                    rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SEND_ERROR ||
+                    rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING;
     } else {
       error = fmt::format("POST {} answered {}: {}", url_, status, reply);
       a.retryable = status == 429 || status == 502 || status == 503 || status == 504;
-      if (retry_after >= 0) a.retry_after = std::chrono::seconds(retry_after);
+      if (retry_after >= 0) a.retry_after = std::chrono::seconds(std::min(retry_after, 5L));
     }
     const std::scoped_lock lock(mu_);
     last_error_ = std::move(error);

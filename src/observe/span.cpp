@@ -6,8 +6,12 @@ namespace errand::observe {
 
 namespace {
 
+// At most kMaxValueBytes, not splitting a UTF-8 character.
 std::string cut(std::string_view v) {
-  return std::string(v.substr(0, Span::kMaxValueBytes));
+  if (v.size() <= Span::kMaxValueBytes) return std::string(v);
+  std::size_t n = Span::kMaxValueBytes;
+  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0U) == 0x80U) --n;
+  return std::string(v.substr(0, n));
 }
 
 }  // namespace
@@ -66,7 +70,7 @@ Span& Span::add_event(std::string_view name, std::vector<Attribute> attributes) 
   if (attributes.size() > kMaxAttributes) attributes.resize(kMaxAttributes);
   for (auto& a : attributes) {
     if (auto* s = std::get_if<std::string>(&a.value); s != nullptr && s->size() > kMaxValueBytes) {
-      s->resize(kMaxValueBytes);
+      *s = cut(*s);
     }
   }
   data_->events.push_back({cut(name), std::chrono::system_clock::now(), std::move(attributes)});

@@ -70,7 +70,10 @@ bool SpanPipeline::sample(std::string_view trace_id, const bool* parent_sampled)
 }
 
 void SpanPipeline::drop(std::string_view reason, std::size_t n) {
-  if (dropped_ != nullptr && n > 0) dropped_->with({reason}).inc(static_cast<double>(n));
+  // After shutdown() the registry may be gone with its App: late spans go uncounted.
+  if (dropped_ != nullptr && n > 0 && !detached_.load()) {
+    dropped_->with({reason}).inc(static_cast<double>(n));
+  }
 }
 
 void SpanPipeline::submit(std::unique_ptr<SpanData> span) {
@@ -78,7 +81,7 @@ void SpanPipeline::submit(std::unique_ptr<SpanData> span) {
   bool wake = false;
   {
     const MutexLock lock(mu_);
-    if (closed_ && std::chrono::steady_clock::now() >= flush_until_) {
+    if (finished_ || (closed_ && std::chrono::steady_clock::now() >= flush_until_)) {
       refused = "shutdown";
     } else if (queue_.size() >= max_queue_) {
       refused = "queue_full";
@@ -105,25 +108,27 @@ bool SpanPipeline::export_batch(SpanBatch& batch) {
   const auto now = std::chrono::steady_clock::now();
   if (ok) {
     if (exported_ != nullptr) exported_->inc(static_cast<double>(n));
-    if (backoff_.count() > 0) {
+    if (failure_logged_) {
       log_.info("span export works again",
                 {{"failed_requests", static_cast<std::uint64_t>(failed_since_log_)}});
+      failure_logged_ = false;
     }
     backoff_ = std::chrono::milliseconds(0);
-    failed_since_log_ = 0;
     return true;
   }
   if (failures_ != nullptr) failures_->inc();
   drop("export_failed", n);
   ++failed_since_log_;
-  if (backoff_.count() == 0 || now - last_log_ >= kLogInterval) {
-    log_.warn(backoff_.count() == 0 ? "span export failed; spans are dropped and counted "
-                                      "(otel_spans_dropped_total) until the collector answers"
-                                    : "span export still failing",
+  // One line a minute at most, however the collector flaps.
+  if (last_log_ == std::chrono::steady_clock::time_point{} || now - last_log_ >= kLogInterval) {
+    log_.warn(failure_logged_ ? "span export still failing"
+                              : "span export failed; spans are dropped and counted "
+                                "(otel_spans_dropped_total) until the collector answers",
               {{"error", exporter_->last_error()},
                {"failed_requests", static_cast<std::uint64_t>(failed_since_log_)}});
     last_log_ = now;
     failed_since_log_ = 0;
+    failure_logged_ = true;
   }
   backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kMaxBackoff);
   return false;
@@ -181,6 +186,7 @@ void SpanPipeline::shutdown(std::chrono::milliseconds timeout) {
     thread_.request_stop();
     exporter_->shutdown();
     thread_.join();
+    detached_.store(true);
   });
 }
 

@@ -3,6 +3,7 @@
 // Span::end() pushes to without blocking, and one thread that exports it in
 // batches through a SpanExporter (OTLP/HTTP, see otlp_exporter.cpp).
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -109,9 +110,11 @@ class SpanPipeline {
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point last_log_{};
   std::size_t failed_since_log_ = 0;
+  bool failure_logged_ = false;  // a warning said so, and no success since
 
   std::once_flag shut_;
-  std::jthread thread_;  // last: it starts once everything above exists
+  std::atomic<bool> detached_{false};  // shut down: the metrics may be gone
+  std::jthread thread_;                // last: it starts once everything above exists
 };
 
 }  // namespace errand::observe::detail

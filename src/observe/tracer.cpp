@@ -97,22 +97,25 @@ TracingOptions TracingOptions::with_environment() const {
   }
   if (o.service_name.empty()) o.service_name = env("OTEL_SERVICE_NAME");
   if (o.resource_attributes.empty()) o.resource_attributes = env("OTEL_RESOURCE_ATTRIBUTES");
-  if (o.sampler == defaults.sampler && !env("OTEL_TRACES_SAMPLER").empty()) {
-    o.sampler = lower(env("OTEL_TRACES_SAMPLER"));
-    if (std::find(kSamplers.begin(), kSamplers.end(), o.sampler) == kSamplers.end()) {
-      throw std::invalid_argument(fmt::format("OTEL_TRACES_SAMPLER: '{}' is not one of {}",
-                                              o.sampler, fmt::join(kSamplers, ", ")));
+  // The sampler and its argument come from the environment together, and
+  // only when no sampler was chosen here (--trace-sample-ratio chooses one).
+  if (o.sampler == defaults.sampler && o.sampler_ratio == defaults.sampler_ratio) {
+    if (!env("OTEL_TRACES_SAMPLER").empty()) {
+      o.sampler = lower(env("OTEL_TRACES_SAMPLER"));
+      if (std::find(kSamplers.begin(), kSamplers.end(), o.sampler) == kSamplers.end()) {
+        throw std::invalid_argument(fmt::format("OTEL_TRACES_SAMPLER: '{}' is not one of {}",
+                                                o.sampler, fmt::join(kSamplers, ", ")));
+      }
     }
-  }
-  if (o.sampler_ratio == defaults.sampler_ratio && !env("OTEL_TRACES_SAMPLER_ARG").empty()) {
-    const auto arg = env("OTEL_TRACES_SAMPLER_ARG");
-    double ratio = -1;
-    const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), ratio);
-    if (ec != std::errc() || end != arg.data() + arg.size() || ratio < 0 || ratio > 1) {
-      throw std::invalid_argument(
-          fmt::format("OTEL_TRACES_SAMPLER_ARG: '{}' is not a ratio between 0 and 1", arg));
+    if (const auto arg = env("OTEL_TRACES_SAMPLER_ARG"); !arg.empty()) {
+      double ratio = -1;
+      const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), ratio);
+      if (ec != std::errc() || end != arg.data() + arg.size() || ratio < 0 || ratio > 1) {
+        throw std::invalid_argument(
+            fmt::format("OTEL_TRACES_SAMPLER_ARG: '{}' is not a ratio between 0 and 1", arg));
+      }
+      o.sampler_ratio = ratio;
     }
-    o.sampler_ratio = ratio;
   }
   if (o.max_queue == defaults.max_queue) {
     o.max_queue = env_count("OTEL_BSP_MAX_QUEUE_SIZE", o.max_queue);
@@ -183,7 +186,7 @@ Span Tracer::start(std::string_view name, SpanKind kind, TraceContext self,
   Span span(self);
   span.data_ = std::make_unique<detail::SpanData>();
   auto& d = *span.data_;
-  d.name = std::string(name.substr(0, Span::kMaxValueBytes));
+  d.name = std::string(name.substr(0, Span::kMaxValueBytes));  // the exporter mends a cut character
   d.kind = kind;
   d.context = std::move(self);
   d.parent_span_id = std::string(parent_span_id);

@@ -32,7 +32,9 @@ for _ in 1 2 3; do "$errand" enqueue demo.noop --wait >/dev/null; done
 http_get() {  # HOST:PORT TARGET: print the body of a GET
   local host=${1%:*} p=${1##*:}
   exec 3<>"/dev/tcp/$host/$p"
-  printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$1" >&3
+  # HTTP/1.0: the answer is never chunked (Prometheus chunks answers past
+  # 2 KiB to HTTP/1.1, which this reader does not decode).
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$1" >&3
   timeout 10 cat <&3 | sed '1,/^\r$/d'
   exec 3<&-
 }
@@ -120,7 +122,13 @@ for metric in http_request_duration_seconds_bucket task_duration_seconds_bucket 
     sleep 0.2
   done
   [[ "$trace" =~ ^[0-9a-f]{32}$ ]] || {
-    echo "no exemplar with a trace id for $metric: '$trace'"; tail -20 "$dir/prometheus.log"; exit 1; }
+    echo "no exemplar with a trace id for $metric: '$trace'"
+    now=$(date +%s)
+    http_get "127.0.0.1:$prom_port" \
+      "/api/v1/query_exemplars?query=$metric&start=$((now - 600))&end=$((now + 60))" | head -c 2000
+    echo; tail -20 "$dir/prometheus.log"
+    http_get "127.0.0.1:$port" /metrics | grep -E "^(http_request_duration|otel_)" | head -20
+    exit 1; }
 done
 # The OpenMetrics answer itself: exemplars on buckets, counters' families
 # without _total, and the closing # EOF.

@@ -13,6 +13,7 @@
 #include "errand/errand.hpp"
 #include "support/http_client.hpp"
 #include "support/otlp_collector.hpp"
+#include "support/smtp_server.hpp"
 #include "support/temp_dir.hpp"
 
 namespace errand::app {
@@ -170,6 +171,48 @@ TEST(Trace, AGroupsCompletionLinksToEveryMembersEnqueue) {
   EXPECT_EQ(linked, producers);
   EXPECT_EQ(test::attribute(consumer, "errand.group.id").at("stringValue").as_string(),
             group.group_id);
+  app.stop();
+}
+
+// email.send's delivery is a client span under its attempt, and the message
+// carries that span's traceparent.
+TEST(Trace, AnEmailIsAClientSpanWhoseTraceparentTheMessageCarries) {
+  test::Collector collector;
+  test::TempDir dir;
+  test::SmtpServer smtp(dir.path());
+  ASSERT_TRUE(smtp.ready()) << "python3-aiosmtpd did not start (scripts/bootstrap installs it)";
+  AppOptions o;
+  o.http.address = "127.0.0.1";
+  o.http.port = 0;
+  o.sqlite.path = (dir.path() / "errand.db").string();
+  o.tasks.poll_interval = 10ms;
+  o.tracing.endpoint = collector.url();
+  o.tracing.batch_delay = 10ms;
+  o.logger = observe::Logger::null();
+  App app(o);
+  register_email_send(app.tasks(),
+                      {.host = "127.0.0.1", .port = smtp.port(), .from = "errand@example.org"});
+  app.start();
+  app.tasks().enqueue("email.send", {{"to", {"a@example.org"}}, {"subject", "hi"}, {"body", "x"}});
+  ASSERT_TRUE(test::eventually([&] { return smtp.messages().size() == 1; }));
+
+  const auto find = [&](std::string_view name) -> std::optional<boost::json::object> {
+    for (auto& s : collector.spans()) {
+      if (s.at("name").as_string() == name) return s;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(test::eventually([&] { return find("smtp send") && find("process email.send"); }));
+  const auto send = *find("smtp send");
+  const auto attempt = *find("process email.send");
+  EXPECT_EQ(send.at("kind").as_int64(), 3);  // CLIENT
+  EXPECT_EQ(send.at("parentSpanId").as_string(), attempt.at("spanId").as_string());
+  EXPECT_EQ(test::attribute(send, "server.port").at("intValue").as_string(),
+            std::to_string(smtp.port()));
+  const std::string traceparent = "traceparent: 00-" + std::string(send.at("traceId").as_string()) +
+                                  "-" + std::string(send.at("spanId").as_string()) + "-01";
+  EXPECT_NE(smtp.messages().front().find(traceparent), std::string::npos)
+      << smtp.messages().front();
   app.stop();
 }
 

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <mutex>
 
@@ -111,6 +112,26 @@ TEST(Tracer, KeepsASpanWithinItsLimits) {
   EXPECT_EQ(s.at("events").as_array().size(), Span::kMaxEvents);
 }
 
+TEST(Tracer, MendsWhatJsonCannotCarry) {
+  // The collector stand-in parses strictly (Boost.JSON refuses invalid
+  // UTF-8): one bad byte must not cost the batch.
+  Collector collector;
+  const Tracer tracer(options_for(collector));
+  {
+    auto span = tracer.start_child("bytes", SpanKind::internal, TraceContext::generate());
+    span.set("raw", std::string("ok\xff\xfe!"));
+    span.set("nan", std::nan(""));
+    span.set("cut", std::string(Span::kMaxValueBytes - 1, 'a') + "\xc3\xa9");  // é across the limit
+    span.record_exception("std::runtime_error", "what() said \xc0\xaf");       // an overlong '/'
+  }
+  ASSERT_TRUE(test::eventually([&] { return collector.spans().size() == 1; }));
+  const auto s = collector.spans().front();
+  EXPECT_EQ(attribute(s, "raw").at("stringValue").as_string(), "ok\xef\xbf\xbd\xef\xbf\xbd!");
+  EXPECT_EQ(attribute(s, "nan").at("doubleValue").as_string(), "NaN");
+  EXPECT_EQ(attribute(s, "cut").at("stringValue").as_string(),
+            std::string(Span::kMaxValueBytes - 1, 'a'));
+}
+
 TEST(Tracer, SamplesNewTracesByRatioAndChildrenByTheirParent) {
   Collector collector;
   auto o = options_for(collector);
@@ -206,6 +227,9 @@ TEST(TracingOptions, TheEnvironmentFillsWhatIsNotSet) {
   mine.service_name = "mine";
   EXPECT_EQ(mine.with_environment().endpoint, "http://mine:4318");  // a setting wins
   EXPECT_EQ(mine.with_environment().service_name, "mine");
+  mine.sampler = "parentbased_traceidratio";  // --trace-sample-ratio 1
+  mine.sampler_ratio = 1;
+  EXPECT_EQ(mine.with_environment().sampler_ratio, 1);  // OTEL_TRACES_SAMPLER_ARG does not apply
 
   ::setenv("OTEL_TRACES_EXPORTER", "none", 1);
   EXPECT_FALSE(TracingOptions{}.with_environment().enabled());

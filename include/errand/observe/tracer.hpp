@@ -77,7 +77,8 @@ struct TracingOptions {
   // taken to mean OTLP/HTTP too, grpc is refused),
   // OTEL_EXPORTER_OTLP_HEADERS (and _TRACES_HEADERS), OTEL_EXPORTER_OTLP_TIMEOUT
   // (and _TRACES_TIMEOUT), OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
-  // OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_BSP_MAX_QUEUE_SIZE,
+  // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (together, and only when
+  // neither sampler nor sampler_ratio was set here), OTEL_BSP_MAX_QUEUE_SIZE,
   // OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY. A setting made
   // here (not empty / not default) wins over the environment, which wins
   // over the defaults. Throws std::invalid_argument naming the variable
@@ -112,8 +113,10 @@ class Tracer {
   [[nodiscard]] Span start_child(std::string_view name, SpanKind kind,
                                  const TraceContext& parent) const;
 
-  // Exports what is queued, waiting up to `timeout`; spans ended later are
-  // dropped (reason "shutdown"). Every copy is then off for export.
+  // Exports what is queued, waiting up to `timeout`; spans ended meanwhile
+  // past it are dropped and counted (reason "shutdown"), and spans ended
+  // after it returns are dropped uncounted (the metrics may be gone with
+  // their App). Every copy is then off for export.
   void shutdown(std::chrono::milliseconds timeout) const;
 
  private:

@@ -34,7 +34,14 @@ void Runtime::Impl::fire_schedules(TimePoint at) {
       const std::string type = t.type;
       const std::string queue = t.queue;
       if (producer.recording()) producer.set("errand.schedule", s.name);
-      if (store->fire_schedule(s.name, tick, std::move(t), at)) {
+      bool fired = false;
+      try {
+        fired = store->fire_schedule(s.name, tick, std::move(t), at);
+      } catch (const std::exception& e) {
+        producer.set_error(e.what());
+        throw;  // ended (as failed) by its destructor; guarded() logs and counts it
+      }
+      if (fired) {
         producer.end();
         if (cfg.hooks.enqueued) cfg.hooks.enqueued(type, queue);
         poke_dispatcher();

@@ -95,8 +95,10 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
   auto& a = *ap;
   const TaskType* type = registry.find(a.task.type);
   const TimePoint start = now();
-  a.span = cfg.tracer.start("process " + a.task.type, observe::SpanKind::consumer, a.trace,
-                            a.parent_span_id);
+  if (cfg.tracer.enabled() && a.trace.sampled()) {  // otherwise no span, not even its name
+    a.span = cfg.tracer.start("process " + a.task.type, observe::SpanKind::consumer, a.trace,
+                              a.parent_span_id);
+  }
   const AttemptInfo info{
       a.task.id,
       a.task.type,
