@@ -121,11 +121,8 @@ TEST(Trace, FromTheEnqueuingRequestThroughEveryAttemptToTheWebhook) {
   EXPECT_EQ(attempts, (std::set<std::int64_t>{1, 2}));
 }
 
-// With tracing on, a group's completion task's attempt links to each
-// member's enqueue (producer) span: the fan-in in the trace.
-TEST(Trace, AGroupsCompletionLinksToEveryMembersEnqueue) {
-  test::Collector collector;
-  test::TempDir dir;
+// An App on a fresh SQLite file, exporting its spans to `collector` at once.
+AppOptions traced_options(const test::TempDir& dir, const test::Collector& collector) {
   AppOptions o;
   o.http.address = "127.0.0.1";
   o.http.port = 0;
@@ -134,7 +131,15 @@ TEST(Trace, AGroupsCompletionLinksToEveryMembersEnqueue) {
   o.tracing.endpoint = collector.url();
   o.tracing.batch_delay = 10ms;
   o.logger = observe::Logger::null();
-  App app(o);
+  return o;
+}
+
+// With tracing on, a group's completion task's attempt links to each
+// member's enqueue (producer) span: the fan-in in the trace.
+TEST(Trace, AGroupsCompletionLinksToEveryMembersEnqueue) {
+  test::Collector collector;
+  test::TempDir dir;
+  App app(traced_options(dir, collector));
   app.tasks().handle_raw("part", [](tasks::TaskContext&) {});
   app.tasks().handle_raw("summary", [](tasks::TaskContext&) {});
   app.start();
@@ -181,15 +186,7 @@ TEST(Trace, AnEmailIsAClientSpanWhoseTraceparentTheMessageCarries) {
   test::TempDir dir;
   test::SmtpServer smtp(dir.path());
   ASSERT_TRUE(smtp.ready()) << "python3-aiosmtpd did not start (scripts/bootstrap installs it)";
-  AppOptions o;
-  o.http.address = "127.0.0.1";
-  o.http.port = 0;
-  o.sqlite.path = (dir.path() / "errand.db").string();
-  o.tasks.poll_interval = 10ms;
-  o.tracing.endpoint = collector.url();
-  o.tracing.batch_delay = 10ms;
-  o.logger = observe::Logger::null();
-  App app(o);
+  App app(traced_options(dir, collector));
   register_email_send(app.tasks(),
                       {.host = "127.0.0.1", .port = smtp.port(), .from = "errand@example.org"});
   app.start();
