@@ -6,8 +6,8 @@
 // not the collector took the spans (exporters/otlp/src/otlp_http_exporter.cc),
 // so failures could only be guessed from its log lines, and its generated
 // protobuf headers are not packaged to call its HTTP client directly. This
-// file is the part we would have used (encoding, POST, retries), ~200 lines
-// with no dependency beyond libcurl and Boost.JSON, which errand has.
+// file is the part we would have used (encoding, POST, retries), ~300 lines
+// with no dependency beyond libcurl, which errand has.
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -17,10 +17,10 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
 
 #include <fmt/format.h>
-#include <boost/json.hpp>
 
 #include "detail/curl_global.hpp"
 #include "observe/span_pipeline.hpp"
@@ -28,8 +28,6 @@
 namespace errand::observe::detail {
 
 namespace {
-
-namespace json = boost::json;
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -68,83 +66,131 @@ std::vector<std::pair<std::string, std::string>> key_values(std::string_view lis
   return out;
 }
 
-// JSON must be UTF-8, and a receiver may refuse a whole batch over one bad
-// byte: an exception's what(), a path or a user agent can hold anything.
-// Invalid sequences become U+FFFD.
-std::string utf8(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  std::size_t i = 0;
-  while (i < in.size()) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1FU;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0FU;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07U;
-    }
-    bool ok = n > 0 && i + n < in.size();
-    for (std::size_t k = 1; ok && k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(in[i + k]);
-      ok = (cc & 0xC0U) == 0x80U;
-      cp = (cp << 6U) | (cc & 0x3FU);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are invalid too.
-    ok = ok && !(n == 2 && cp < 0x800) && !(n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) &&
-         !(cp >= 0xD800 && cp <= 0xDFFF);
-    if (ok) {
-      out.append(in.substr(i, n + 1));
-      i += n + 1;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
+// The length of the valid UTF-8 sequence of 2..4 bytes at in[i], or 0:
+// overlong forms, surrogates and code points past U+10FFFF are invalid too.
+std::size_t utf8_sequence(std::string_view in, std::size_t i) {
+  const auto c = static_cast<unsigned char>(in[i]);
+  std::size_t n = 0;
+  std::uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 1;
+    cp = c & 0x1FU;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 2;
+    cp = c & 0x0FU;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 3;
+    cp = c & 0x07U;
   }
-  return out;
+  if (n == 0 || i + n >= in.size()) return 0;
+  for (std::size_t k = 1; k <= n; ++k) {
+    const auto cc = static_cast<unsigned char>(in[i + k]);
+    if ((cc & 0xC0U) != 0x80U) return 0;
+    cp = (cp << 6U) | (cc & 0x3FU);
+  }
+  if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
+  return n + 1;
 }
 
-json::object any_value(const AttributeValue& v) {
-  return std::visit(
-      [](const auto& x) -> json::object {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          return {{"stringValue", utf8(x)}};
-        } else if constexpr (std::is_same_v<T, bool>) {
-          return {{"boolValue", x}};
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          return {{"intValue", std::to_string(x)}};  // int64 as a string (proto3 JSON)
-        } else if (std::isfinite(x)) {
-          return {{"doubleValue", x}};
-        } else {  // proto3 JSON's names for what JSON numbers cannot hold
-          return {{"doubleValue", std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")}};
+// OTLP/JSON written straight to text (no DOM: the export thread encodes
+// tens of thousands of spans a second).
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out) : out_(out) {}
+
+  // A JSON string. JSON must be UTF-8, and a receiver may refuse a whole
+  // batch over one bad byte (an exception's what(), a path or a user agent
+  // can hold anything): invalid sequences become U+FFFD.
+  void string(std::string_view in) {
+    out_.push_back('"');
+    std::size_t i = 0;
+    while (i < in.size()) {
+      const auto c = static_cast<unsigned char>(in[i]);
+      if (c >= 0x80) {
+        if (const auto n = utf8_sequence(in, i); n > 0) {
+          out_.append(in.substr(i, n));
+          i += n;
+        } else {
+          out_ += "\xEF\xBF\xBD";
+          ++i;
         }
-      },
-      v);
-}
+        continue;
+      }
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            fmt::format_to(std::back_inserter(out_), "\\u{:04x}", c);
+          } else {
+            out_.push_back(static_cast<char>(c));
+          }
+      }
+      ++i;
+    }
+    out_.push_back('"');
+  }
+  // "key": then whatever the caller writes.
+  void key(std::string_view k) {
+    string(k);
+    out_.push_back(':');
+  }
+  void raw(std::string_view text) { out_ += text; }
+  void field(std::string_view k, std::string_view v) {
+    key(k);
+    string(v);
+  }
+  void nanos(std::string_view k, std::chrono::system_clock::time_point t) {
+    // 64-bit integers as strings (proto3 JSON).
+    fmt::format_to(
+        std::back_inserter(out_), R"("{}":"{}")", k,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  }
 
-json::array attributes(const std::vector<Attribute>& list) {
-  json::array out;
-  out.reserve(list.size());
-  for (const auto& a : list)
-    out.push_back(json::object{{"key", a.key}, {"value", any_value(a.value)}});
-  return out;
-}
+  void value(const AttributeValue& v) {
+    std::visit(
+        [this](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            raw("{\"stringValue\":");
+            string(x);
+            raw("}");
+          } else if constexpr (std::is_same_v<T, bool>) {
+            raw(x ? R"({"boolValue":true})" : R"({"boolValue":false})");
+          } else if constexpr (std::is_same_v<T, std::int64_t>) {
+            fmt::format_to(std::back_inserter(out_), R"({{"intValue":"{}"}})", x);
+          } else if (std::isfinite(x)) {
+            fmt::format_to(std::back_inserter(out_), R"({{"doubleValue":{}}})", x);
+          } else {  // proto3 JSON's names for what JSON numbers cannot hold
+            raw(std::isnan(x)
+                    ? R"({"doubleValue":"NaN"})"
+                    : (x > 0 ? R"({"doubleValue":"Infinity"})" : R"({"doubleValue":"-Infinity"})"));
+          }
+        },
+        v);
+  }
+  void attributes(const std::vector<Attribute>& list) {
+    raw("\"attributes\":[");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) raw(",");
+      raw("{");
+      field("key", list[i].key);
+      raw(",\"value\":");
+      value(list[i].value);
+      raw("}");
+    }
+    raw("]");
+  }
 
-std::string nanos(std::chrono::system_clock::time_point t) {
-  return std::to_string(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
+ private:
+  std::string& out_;
+};
 
 int kind_number(SpanKind k) {  // OTLP's SpanKind: 0 is "unspecified"
   switch (k) {
@@ -157,36 +203,63 @@ int kind_number(SpanKind k) {  // OTLP's SpanKind: 0 is "unspecified"
   return 1;
 }
 
-json::object encode_span(const SpanData& s) {
-  json::object o{{"traceId", s.context.trace_id},
-                 {"spanId", s.context.span_id},
-                 {"name", utf8(s.name)},
-                 {"kind", kind_number(s.kind)},
-                 {"startTimeUnixNano", nanos(s.start)},
-                 {"endTimeUnixNano", nanos(s.end)},
-                 {"attributes", attributes(s.attributes)}};
-  if (!s.parent_span_id.empty()) o.emplace("parentSpanId", s.parent_span_id);
-  if (!s.context.tracestate.empty()) o.emplace("traceState", s.context.tracestate);
+void encode_span(JsonWriter& w, const SpanData& s) {
+  w.raw("{");
+  w.field("traceId", s.context.trace_id);
+  w.raw(",");
+  w.field("spanId", s.context.span_id);
+  if (!s.parent_span_id.empty()) {
+    w.raw(",");
+    w.field("parentSpanId", s.parent_span_id);
+  }
+  if (!s.context.tracestate.empty()) {
+    w.raw(",");
+    w.field("traceState", s.context.tracestate);
+  }
+  w.raw(",");
+  w.field("name", s.name);
+  w.raw(fmt::format(",\"kind\":{},", kind_number(s.kind)));
+  w.nanos("startTimeUnixNano", s.start);
+  w.raw(",");
+  w.nanos("endTimeUnixNano", s.end);
+  w.raw(",");
+  w.attributes(s.attributes);
   if (!s.events.empty()) {
-    json::array events;
-    for (const auto& e : s.events) {
-      events.push_back(json::object{{"timeUnixNano", nanos(e.at)},
-                                    {"name", e.name},
-                                    {"attributes", attributes(e.attributes)}});
+    w.raw(",\"events\":[");
+    for (std::size_t i = 0; i < s.events.size(); ++i) {
+      const auto& e = s.events[i];
+      w.raw(i > 0 ? ",{" : "{");
+      w.nanos("timeUnixNano", e.at);
+      w.raw(",");
+      w.field("name", e.name);
+      w.raw(",");
+      w.attributes(e.attributes);
+      w.raw("}");
     }
-    o.emplace("events", std::move(events));
+    w.raw("]");
   }
   if (!s.links.empty()) {
-    json::array links;
-    for (const auto& l : s.links) {
-      json::object link{{"traceId", l.trace_id}, {"spanId", l.span_id}};
-      if (!l.tracestate.empty()) link.emplace("traceState", l.tracestate);
-      links.push_back(std::move(link));
+    w.raw(",\"links\":[");
+    for (std::size_t i = 0; i < s.links.size(); ++i) {
+      const auto& l = s.links[i];
+      w.raw(i > 0 ? ",{" : "{");
+      w.field("traceId", l.trace_id);
+      w.raw(",");
+      w.field("spanId", l.span_id);
+      if (!l.tracestate.empty()) {
+        w.raw(",");
+        w.field("traceState", l.tracestate);
+      }
+      w.raw("}");
     }
-    o.emplace("links", std::move(links));
+    w.raw("]");
   }
-  if (s.error) o.emplace("status", json::object{{"code", 2}, {"message", utf8(s.status_message)}});
-  return o;
+  if (s.error) {
+    w.raw(R"(,"status":{"code":2,)");
+    w.field("message", s.status_message);
+    w.raw("}");
+  }
+  w.raw("}");
 }
 
 // The resource: service.name (the option, else OTEL_RESOURCE_ATTRIBUTES',
@@ -231,12 +304,15 @@ class OtlpHttpExporter final : public SpanExporter {
     for (const auto& [k, v] : key_values(o.headers)) {
       headers_ = curl_slist_append(headers_, fmt::format("{}: {}", k, v).c_str());
     }
-    resource_ = json::object{{"attributes", attributes(resource_of(o))}};
+    // Every request: {"resourceSpans":[{"resource":…,"scopeSpans":[{"scope":…,"spans":[ … ]}]}]}
+    JsonWriter w(prefix_);
+    w.raw(R"({"resourceSpans":[{"resource":{)");
+    w.attributes(resource_of(o));
+    w.raw(R"(},"scopeSpans":[{"scope":{"name":"errand")");
 #ifdef ERRAND_VERSION
-    scope_ = json::object{{"name", "errand"}, { "version", ERRAND_VERSION }};
-#else
-    scope_ = json::object{{"name", "errand"}};
+    w.raw(R"(,"version":")" ERRAND_VERSION "\"");
 #endif
+    w.raw(R"(},"spans":[)");
     curl_ = curl_easy_init();
     if (curl_ == nullptr) throw std::runtime_error("libcurl could not start");
   }
@@ -249,15 +325,14 @@ class OtlpHttpExporter final : public SpanExporter {
   OtlpHttpExporter& operator=(const OtlpHttpExporter&) = delete;
 
   bool export_spans(SpanBatch& spans) override {
-    json::array encoded;
-    encoded.reserve(spans.size());
-    for (const auto& s : spans) encoded.push_back(encode_span(*s));
-    const std::string body = json::serialize(json::object{
-        {"resourceSpans",
-         json::array{json::object{
-             {"resource", resource_},
-             {"scopeSpans",
-              json::array{json::object{{"scope", scope_}, {"spans", std::move(encoded)}}}}}}}});
+    std::string body = prefix_;
+    body.reserve(prefix_.size() + spans.size() * 640);
+    JsonWriter w(body);
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      if (i > 0) w.raw(",");
+      encode_span(w, *spans[i]);
+    }
+    w.raw("]}]}]}");
     // 429, 502, 503, 504 and connection trouble are tried again (the OTLP
     // specification's retryable failures): three calls in all, 1 s then 2 s
     // apart, or as the collector's Retry-After asks, up to 5 s.
@@ -368,8 +443,7 @@ class OtlpHttpExporter final : public SpanExporter {
   std::string url_;
   curl_slist* headers_ = nullptr;
   std::chrono::milliseconds timeout_;
-  json::object resource_;
-  json::object scope_;
+  std::string prefix_;    // the request up to its first span
   CURL* curl_ = nullptr;  // the export thread's
 
   std::atomic<bool> cancelled_{false};

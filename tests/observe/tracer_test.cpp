@@ -118,7 +118,8 @@ TEST(Tracer, MendsWhatJsonCannotCarry) {
   Collector collector;
   const Tracer tracer(options_for(collector));
   {
-    auto span = tracer.start_child("bytes", SpanKind::internal, TraceContext::generate());
+    auto span = tracer.start_child("bytes \"quoted\"\t\x01\\", SpanKind::internal,
+                                   TraceContext::generate());
     span.set("raw", std::string("ok\xff\xfe!"));
     span.set("nan", std::nan(""));
     span.set("cut", std::string(Span::kMaxValueBytes - 1, 'a') + "\xc3\xa9");  // é across the limit
@@ -126,6 +127,7 @@ TEST(Tracer, MendsWhatJsonCannotCarry) {
   }
   ASSERT_TRUE(test::eventually([&] { return collector.spans().size() == 1; }));
   const auto s = collector.spans().front();
+  EXPECT_EQ(s.at("name").as_string(), "bytes \"quoted\"\t\x01\\");  // escaped, and back
   EXPECT_EQ(attribute(s, "raw").at("stringValue").as_string(), "ok\xef\xbf\xbd\xef\xbf\xbd!");
   EXPECT_EQ(attribute(s, "nan").at("doubleValue").as_string(), "NaN");
   EXPECT_EQ(attribute(s, "cut").at("stringValue").as_string(),
