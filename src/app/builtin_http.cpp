@@ -11,8 +11,10 @@
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 #include "detail/curl_global.hpp"
+#include "detail/retry_after.hpp"
 #include "errand/app/builtin_tasks.hpp"
 #include "errand/detail/quote.hpp"
 
@@ -82,19 +84,9 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
 
 std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
-  std::string_view line(data, size * n);
-  constexpr std::string_view kRetryAfter = "retry-after:";
-  if (line.size() > kRetryAfter.size()) {
-    std::string head(line.substr(0, kRetryAfter.size()));
-    std::transform(head.begin(), head.end(), head.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (head == kRetryAfter) {
-      try {
-        const long secs = std::stol(std::string(line.substr(kRetryAfter.size())));
-        if (secs >= 0) t->retry_after = std::chrono::seconds(std::min(secs, 3600L));
-      } catch (const std::exception&) {  // an HTTP date: fall back to the backoff policy
-      }
-    }
+  // An HTTP date is not read: the backoff policy decides then.
+  if (auto secs = errand::detail::retry_after({data, size * n})) {
+    t->retry_after = std::min(*secs, std::chrono::seconds(3600));
   }
   return size * n;
 }
@@ -138,12 +130,10 @@ Target target_of(const std::string& url) {
 
 // What a span may show of a URL: not its credentials.
 std::string without_userinfo(const std::string& url) {
-  const auto start = url.find("://");
-  if (start == std::string::npos) return url;
-  const auto end = url.find_first_of("/?#", start + 3);
-  const auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-  if (at == std::string::npos || at < start + 3) return url;
-  return url.substr(0, start + 3) + url.substr(at + 1);
+  const auto u = boost::urls::parse_uri(url);
+  if (!u) return target_of(url).key;  // the authority alone, as the breaker names it
+  boost::urls::url shown(*u);
+  return std::string(shown.remove_userinfo().buffer());
 }
 
 int jitter_ms() {

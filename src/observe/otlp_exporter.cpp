@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "detail/curl_global.hpp"
+#include "detail/retry_after.hpp"
 #include "observe/span_pipeline.hpp"
 
 namespace errand::observe::detail {
@@ -376,18 +377,8 @@ class OtlpHttpExporter final : public SpanExporter {
     return len;
   }
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
-    const std::string_view line(data, size * n);
-    constexpr std::string_view kName = "retry-after:";
-    if (line.size() > kName.size()) {
-      std::string lower(line.substr(0, kName.size()));
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (lower == kName) {
-        const std::string value = trim(line.substr(kName.size()));
-        long seconds = -1;
-        std::from_chars(value.data(), value.data() + value.size(), seconds);
-        if (seconds >= 0) *static_cast<long*>(user) = seconds;
-      }
+    if (auto secs = errand::detail::retry_after({data, size * n})) {
+      *static_cast<std::optional<std::chrono::seconds>*>(user) = secs;
     }
     return size * n;
   }
@@ -397,7 +388,7 @@ class OtlpHttpExporter final : public SpanExporter {
 
   Answer post(const std::string& body) {
     std::string reply;
-    long retry_after = -1;
+    std::optional<std::chrono::seconds> retry_after;
     curl_easy_reset(curl_);  // keeps the connection for the next call
     curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
@@ -433,7 +424,7 @@ class OtlpHttpExporter final : public SpanExporter {
     } else {
       error = fmt::format("POST {} answered {}: {}", url_, status, reply);
       a.retryable = status == 429 || status == 502 || status == 503 || status == 504;
-      if (retry_after >= 0) a.retry_after = std::chrono::seconds(std::min(retry_after, 5L));
+      if (retry_after) a.retry_after = std::min(*retry_after, std::chrono::seconds(5));
     }
     const std::scoped_lock lock(mu_);
     last_error_ = std::move(error);

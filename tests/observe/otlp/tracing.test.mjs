@@ -57,7 +57,11 @@ test("one trace from the request through the enqueue, both attempts and their ca
     const { id } = await server.api(
       "POST",
       "/v1/tasks",
-      { type: "http.request", payload: { url: down.url, method: "POST", body: "{}" } },
+      // Credentials in the URL: used for the call, never shown in a span.
+      {
+        type: "http.request",
+        payload: { url: down.url.replace("http://", "http://user:secret@"), method: "POST", body: "{}" },
+      },
       { traceparent: `00-${traceId}-${caller}-01`, tracestate: "vendor=abc" },
     );
     const task = await finished(server, id);
@@ -102,6 +106,7 @@ test("one trace from the request through the enqueue, both attempts and their ca
     assert.ok(retry, "an event says why the attempt will be retried");
     assert.match(retry.attributes["errand.retry.reason"], /503/);
     assert.equal(retry.attributes["errand.retry.next_attempt"], 2);
+    assert.equal(retry.attributes["errand.retry.delay_ms"], 1000, "as the 503's Retry-After: 1 asked");
     assert.equal(second.attributes["errand.task.attempt"], 2);
     assert.notEqual(second.status.code, ERROR);
     assert.equal(second.attributes["errand.task.outcome"], "succeeded");
@@ -112,6 +117,7 @@ test("one trace from the request through the enqueue, both attempts and their ca
       assert.ok(call, `attempt ${i + 1} has a client span`);
       assert.equal(call.name, "POST");
       assert.equal(call.attributes["url.full"], down.url);
+      assert.equal(call.attributes["server.address"], "127.0.0.1");
       assert.equal(call.attributes["http.response.status_code"], i === 0 ? 503 : 200);
       assert.equal(call.status.code === ERROR, i === 0);
       // The downstream saw this span as its parent, and the caller's tracestate.
