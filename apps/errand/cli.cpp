@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
                "ERRAND_REQUEST_TIMEOUT", "Handler deadline (408 beyond)");
   add_duration(*serve_cmd, "--shutdown-grace", http.shutdown_grace, "ERRAND_SHUTDOWN_GRACE",
                "On SIGTERM, time for in-flight requests to finish");
+  add_duration(*serve_cmd, "--shutdown-abandon", http.shutdown_abandon, "ERRAND_SHUTDOWN_ABANDON",
+               "After each grace, how long shutdown still waits for what ignores its stop token "
+               "before it gives up (exit status 70 for a stuck handler)");
   std::string log_level = "info";
   serve_cmd->add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->envname("ERRAND_LOG_LEVEL")
@@ -302,6 +305,7 @@ int main(int argc, char** argv) {
       config.role = role == "api"      ? app::Config::Role::api
                     : role == "worker" ? app::Config::Role::worker
                                        : app::Config::Role::all;
+      tasks.shutdown_abandon = http.shutdown_abandon;
       tasks.queues = parse_queues(queues);  // the rest is checked once, by app::serve's validate()
       if (trace_ratio) {
         config.app.tracing.sampler = "parentbased_traceidratio";

@@ -152,15 +152,49 @@ void finish_deferred(Context& c) noexcept {
 
 void schedule_finish(std::shared_ptr<Context> ctx) {
   auto& ex = ContextAccess::exchange(*ctx);
-  if (!ex.executor) {
-    finish_deferred(*ctx);
-    return;
+  {
+    // Under the lock: abandon() may take the executor away (the server that
+    // owns it is stopping), and then nothing may be posted to it.
+    const errand::detail::MutexLock lock(ex.mu);
+    if (ex.finished) return;  // answered, or abandoned
+    if (ex.executor) {
+      // Held until post() has returned: the handler may run and release
+      // `ctx` on another thread before post() is done.
+      const auto keep = ctx;
+      boost::asio::post(ex.executor, [ctx = std::move(ctx)] { finish_deferred(*ctx); });
+      return;
+    }
   }
-  // Held until post() has returned: the exchange's owner keeps the executor's
-  // context alive (the connection, or http::testing's io_context), and the
-  // handler may run and release `ctx` on another thread before post() is done.
-  const auto keep = ctx;
-  boost::asio::post(ex.executor, [ctx = std::move(ctx)] { finish_deferred(*ctx); });
+  finish_deferred(*ctx);
+}
+
+Abandoned abandon(Context& c) noexcept {
+  auto& ex = ContextAccess::exchange(c);
+  std::shared_ptr<void> owner;
+  std::function<void(Response)> deliver;
+  std::optional<boost::asio::any_io_executor> work;
+  boost::asio::any_io_executor executor;
+  {
+    const errand::detail::MutexLock lock(ex.mu);
+    if (ex.finished || ex.committed) return Abandoned::done;
+    // A chain that returns without deferring commits at once, so this is a
+    // chain still running.
+    if (!ex.chain_returned) return Abandoned::running;
+    ex.finished = true;
+    ex.committed = true;
+    owner = std::move(ex.owner);
+    deliver = std::move(ex.on_commit);
+    work = std::move(ex.deferred_work);
+    executor = std::move(ex.executor);
+    ex.deferred_work.reset();
+    ex.executor = {};
+  }
+  // `finished` is ours, so nothing else touches the hooks now; they may hold
+  // timers of the connection's executor, which must go before it does.
+  auto hooks = ContextAccess::take_after(c);
+  hooks.clear();
+  ContextAccess::take_response(c);
+  return Abandoned::dropped;
 }
 
 void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {

@@ -154,6 +154,19 @@ class AfterScope {
 // commits. Does nothing if the response was finished already.
 void schedule_finish(std::shared_ptr<Context> ctx);
 
+// Server::stop() gives up a deferred response whose chain has returned and
+// whose resume() has not come: it will never be answered, and the Context
+// lets go of everything tied to the server's io_context (its connection,
+// executor, work guard, after() hooks and their timers), so a resume() or a
+// dropped handle later, even after the server is gone, does nothing. Call on
+// the request's executor. Changes nothing unless it says `dropped`.
+enum class Abandoned {
+  dropped,  // a deferred response, given up
+  running,  // the handler chain still runs (a blocking handler, say)
+  done,     // answered already
+};
+Abandoned abandon(Context& c) noexcept;
+
 // Builds a JSON error response (the same shape Context::error writes).
 Response error_response(int status, std::string_view code, std::string_view message);
 

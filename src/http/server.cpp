@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -65,6 +66,7 @@ class ConnectionBase {
   // Each posts itself to the connection's executor.
   virtual void post_drain() = 0;
   virtual void post_force_close() = 0;
+  virtual void post_abandon() = 0;
 
  protected:
   Server::Impl& server_;
@@ -112,7 +114,7 @@ class Server::Impl {
   ~Impl() { stop(); }
 
   void start();
-  void stop();
+  bool stop();
   int run();
 
   void register_connection(ConnectionBase* c, const std::shared_ptr<ConnectionBase>& sp);
@@ -134,6 +136,7 @@ class Server::Impl {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   errand::detail::Mutex stop_mu_;  // serialises stop()
+  bool stopped_cleanly_ ERRAND_GUARDED_BY(stop_mu_) = true;
   errand::detail::Mutex run_mu_;
   std::condition_variable run_cv_;
   bool run_woken_ ERRAND_GUARDED_BY(run_mu_) = false;
@@ -144,6 +147,8 @@ class Server::Impl {
   std::atomic<std::uint64_t> connections_rejected_{0};
   std::atomic<std::uint64_t> blocking_rejected_{0};
   std::atomic<std::size_t> overflow_in_progress_{0};
+  std::atomic<std::size_t> stuck_handlers_{0};    // found by abandon()
+  std::atomic<std::size_t> dropped_deferred_{0};  // dropped by abandon()
 
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
@@ -204,6 +209,35 @@ class Connection final : public ConnectionBase,
   }
   void post_force_close() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->force_close(); });
+  }
+  void post_abandon() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->abandon(); });
+  }
+
+  // Called on the strand when stop() gives up: names the request this
+  // connection still holds, drops it if it is a deferred response, and closes.
+  void abandon() {
+    if (auto ctx = current_.lock()) {
+      const auto what = detail::abandon(*ctx);
+      if (what != detail::Abandoned::done) {
+        const auto& ex = detail::ContextAccess::exchange(*ctx);
+        const bool dropped = what == detail::Abandoned::dropped;
+        (dropped ? server_.dropped_deferred_ : server_.stuck_handlers_).fetch_add(1);
+        const auto age = std::chrono::duration<double>(Clock::now() - request_started_).count();
+        observe::Logger::Fields fields{{"method", ctx->method()},
+                                       {"route", ex.route},
+                                       {"path", ex.path},
+                                       {"age_s", std::round(age * 1000.0) / 1000.0}};
+        // Written by the chain: read only once it has returned (abandon()'s
+        // lock orders the two); a running chain may still be writing it.
+        if (dropped) fields["request_id"] = ctx->request_id();
+        server_.logger_.error(dropped
+                                  ? "shutdown drops a deferred response that was never resumed"
+                                  : "shutdown gives up on a handler that ignores its stop token",
+                              std::move(fields));
+      }
+    }
+    close();
   }
 
   [[nodiscard]] Executor executor() { return stream_.get_executor(); }
@@ -385,6 +419,7 @@ class Connection final : public ConnectionBase,
     server_.requests_total_.fetch_add(1);
 
     auto ctx = std::make_shared<Context>(std::move(ex));
+    current_ = ctx;
     const auto prepared = detail::prepare(server_.router_, *ctx);
     if (!prepared.blocking) {
       detail::run_and_commit(*ctx, *prepared.chain);
@@ -631,6 +666,7 @@ class Connection final : public ConnectionBase,
   std::chrono::milliseconds stream_interval_{250};
   std::optional<asio::steady_timer> stream_timer_;
   std::stop_source stream_stop_;
+  std::weak_ptr<Context> current_;  // the latest request, for abandon()
   bool stream_ended_ = false;
 };
 
@@ -752,14 +788,15 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket) {
   do_accept();
 }
 
-void Server::Impl::stop() {
+bool Server::Impl::stop() {
   if (ioc_.get_executor().running_in_this_thread()) {
     // It would wait for the very thread it runs on.
     throw std::logic_error("Server::stop() called from an I/O thread");
   }
   wake_run();
   const errand::detail::MutexLock stop_lock(stop_mu_);
-  if (!started_.load() || stopped_.exchange(true)) return;
+  if (!started_.load()) return true;
+  if (stopped_.exchange(true)) return stopped_cleanly_;  // what the first stop() found
   draining_.store(true);
   logger_.info("shutting down", {{"grace_ms", config_.shutdown_grace.count()}});
 
@@ -800,16 +837,25 @@ void Server::Impl::stop() {
   // 4. Force: cancel blocking handlers, close what is left, stop the loop.
   pool_->cancel_running();
   for_each_connection([](ConnectionBase& c) { c.post_force_close(); });
-  {
-    // What remains holds a handler on the blocking pool or a deferred
-    // response (http::Deferred) whose callback has not come yet: both end
-    // (a store answers or fails every operation), and neither may outlive
-    // the I/O threads, so wait for them, saying so.
+  const auto all_closed = [this](std::chrono::milliseconds within) {
     errand::detail::MutexLock lock(conn_mu_);
-    while (!lock.wait_for(conn_cv_, std::chrono::seconds(5),
-                          [this]() ERRAND_REQUIRES(conn_mu_) { return connections_.empty(); })) {
-      logger_.warn("waiting for requests still in progress (blocking handlers, deferred responses)",
-                   {{"connections", connections_.size()}});
+    return lock.wait_for(conn_cv_, within,
+                         [this]() ERRAND_REQUIRES(conn_mu_) { return connections_.empty(); });
+  };
+  // What remains holds a handler on the blocking pool or a deferred response
+  // (http::Deferred) whose callback has not come yet. Both usually end soon
+  // (a store answers or fails every operation); neither may outlive the I/O
+  // threads.
+  if (!all_closed(config_.shutdown_abandon)) {
+    logger_.warn("requests still in progress after the grace period; giving them up",
+                 {{"abandon_ms", config_.shutdown_abandon.count()}});
+    for_each_connection([](ConnectionBase& c) { c.post_abandon(); });
+    // Each connection names and drops its request on its own strand at once;
+    // an I/O thread stuck in a handler never gets there.
+    if (!all_closed(std::chrono::seconds(2))) {
+      errand::detail::exit_stuck(
+          logger_, "shutdown cannot finish: handlers ignore their stop token; exiting",
+          {{"stuck_handlers", stuck_handlers_.load()}});
     }
   }
   pool_->shutdown(true);
@@ -819,7 +865,10 @@ void Server::Impl::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
-  logger_.info("stopped");
+  const auto dropped = dropped_deferred_.load();
+  logger_.info("stopped", {{"dropped_responses", dropped}});
+  stopped_cleanly_ = dropped == 0;
+  return stopped_cleanly_;
 }
 
 int Server::Impl::run() {
@@ -838,8 +887,7 @@ int Server::Impl::run() {
     errand::detail::MutexLock lock(run_mu_);
     lock.wait(run_cv_, [this]() ERRAND_REQUIRES(run_mu_) { return run_woken_; });
   }
-  stop();
-  return 0;
+  return stop() ? 0 : 1;
 }
 
 void Server::Impl::wake_run() {
@@ -864,8 +912,8 @@ void Server::start() {
 std::uint16_t Server::port() const {
   return impl_->port_;
 }
-void Server::stop() {
-  impl_->stop();
+bool Server::stop() {
+  return impl_->stop();
 }
 int Server::run() {
   return impl_->run();

@@ -3,7 +3,11 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <thread>
 
+#include "errand/http/middleware.hpp"
+#include "errand/observe/metrics.hpp"
 #include "support/http_client.hpp"
 
 namespace errand::http {
@@ -138,6 +142,113 @@ TEST(Shutdown, StopIsIdempotentAndSafeBeforeStart) {
   EXPECT_THROW(Client{port}, std::system_error);  // the listener is closed
   EXPECT_NO_THROW(srv.server().stop());           // a second stop changes nothing
   EXPECT_THROW(Client{port}, std::system_error);
+}
+
+// A deferred response whose resume() never comes is given up after the grace
+// and the extra wait: stop() returns (false), the client's connection is
+// closed, and a resume() after the server is gone does nothing (ASan would see
+// a use of the freed io_context, its strand or the timeout's timer).
+TEST(Shutdown, DropsADeferredResponseThatNeverComes) {
+  auto cfg = TestServer::defaults();
+  cfg.shutdown_grace = 100ms;
+  cfg.shutdown_abandon = 200ms;
+  auto srv = std::make_unique<TestServer>(cfg);
+  observe::Registry metrics;
+  std::mutex mu;
+  std::vector<Deferred> parked;
+  srv->router().use(mw::metrics(metrics));
+  srv->router().use(mw::timeout({.after = 60s}));  // its timer lives in an after() hook
+  srv->router().get("/later/:n", [&](Context& c) {
+    const std::lock_guard lock(mu);
+    parked.push_back(c.defer());
+  });
+  srv->start();
+  Client a(srv->port());
+  Client b(srv->port());
+  a.send(test::raw_request("GET", "/later/1"));
+  b.send(test::raw_request("GET", "/later/2"));
+  ASSERT_TRUE(test::eventually([&] {
+    const std::lock_guard lock(mu);
+    return parked.size() == 2;
+  }));
+  // One resume comes from another thread while the server stops.
+  std::thread late;
+  {
+    const std::lock_guard lock(mu);
+    late = std::thread([d = std::move(parked.back())]() mutable {
+      // While stop() runs, before or after it gives up: either way the
+      // resume() must be safe. (Nothing waits on this sleep.)
+      std::this_thread::sleep_for(150ms);
+      d.resume([](Context&) {});
+    });
+    parked.pop_back();
+  }
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(srv->server().stop()) << "a response was dropped";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 60s) << "bounded";
+  late.join();
+  EXPECT_TRUE(srv->wait_for_log("shutdown drops a deferred response that was never resumed"));
+  EXPECT_TRUE(srv->wait_for_log(R"("route":"/later/:n")"));
+  EXPECT_TRUE(a.wait_closed());
+  EXPECT_TRUE(b.wait_closed());
+  srv.reset();
+  const std::lock_guard lock(mu);
+  ASSERT_EQ(parked.size(), 1U);
+  parked.front().resume([](Context& c) { c.text(200, "too late"); });  // does nothing
+  parked.clear();
+}
+
+TEST(Shutdown, RunExitsNonZeroAfterDroppingAResponse) {
+  auto cfg = TestServer::defaults();
+  cfg.shutdown_grace = 50ms;
+  cfg.shutdown_abandon = 50ms;
+  TestServer srv(cfg);
+  std::optional<Deferred> parked;
+  std::atomic<bool> deferred{false};
+  srv.router().get("/later", [&](Context& c) {
+    parked.emplace(c.defer());
+    deferred = true;
+  });
+  srv.start();
+  auto ran = std::async(std::launch::async, [&] { return srv.server().run(); });
+  Client c(srv.port());
+  c.send(test::raw_request("GET", "/later"));
+  ASSERT_TRUE(test::eventually([&] { return deferred.load(); }));
+  srv.server().stop();
+  ASSERT_EQ(ran.wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(ran.get(), 1);
+  parked.reset();  // a dropped handle, after the stop: nothing happens
+}
+
+// A blocking handler that ignores its stop token holds a thread that can be
+// neither joined nor left running: the process exits with status 70, naming
+// the request. (A death test: the statement runs in a child process.)
+TEST(ShutdownDeathTest, AHandlerThatIgnoresItsStopTokenEndsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto cfg = TestServer::defaults();
+        cfg.shutdown_grace = 50ms;
+        cfg.shutdown_abandon = 100ms;
+        Server srv(cfg, observe::Logger::to_stderr());
+        std::atomic<bool> started{false};
+        std::atomic<bool> never{false};
+        srv.router().get("/stubborn",
+                         [&](Context& c) {
+                           started = true;
+                           while (!never) std::this_thread::sleep_for(10ms);  // no stop token
+                           c.text(200, "never");
+                         },
+                         {.blocking = true});
+        srv.start();
+        Client c(srv.port());
+        c.send(test::raw_request("GET", "/stubborn"));
+        while (!started) std::this_thread::sleep_for(1ms);
+        srv.stop();
+        std::exit(0);  // not reached
+      },
+      ::testing::ExitedWithCode(kStuckExitCode),
+      "gives up on a handler that ignores its stop token.*/stubborn");
 }
 
 }  // namespace shutdown_test

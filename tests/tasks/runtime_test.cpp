@@ -376,6 +376,34 @@ TEST_F(RuntimeTest, AHandlerIgnoringItsStopTokenIsReportedStuck) {
   ASSERT_TRUE(reaches(id, TaskState::succeeded));  // it returned done after all
 }
 
+// At shutdown, such a handler is waited for the grace, then shutdown_abandon;
+// its thread can be neither joined nor left running, so the process exits
+// with status 70, naming the task (a death test: it runs in a child process).
+TEST(RuntimeDeathTest, AHandlerIgnoringItsStopTokenAtShutdownEndsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto stop_with_a_stuck_handler = [] {
+    RuntimeConfig cfg;
+    cfg.queues = {{"default", 1, 1}};
+    cfg.poll_interval = 5ms;
+    cfg.shutdown_grace = 50ms;
+    cfg.shutdown_abandon = 100ms;
+    cfg.logger = observe::Logger::to_stderr();
+    Runtime rt(std::make_shared<store::MemoryStore>(), cfg);
+    std::atomic<bool> started{false};
+    std::atomic<bool> never{false};
+    rt.handle_raw("stubborn", [&](TaskContext&) {
+      started = true;
+      while (!never) std::this_thread::sleep_for(10ms);  // no stop token
+    });
+    rt.start();
+    (void)rt.enqueue("stubborn", {});
+    while (!started) std::this_thread::sleep_for(1ms);
+    rt.stop();
+  };
+  EXPECT_EXIT(stop_with_a_stuck_handler(), ::testing::ExitedWithCode(kStuckExitCode),
+              "ignores its stop token.*stubborn.*task runtime cannot stop");
+}
+
 TEST_F(RuntimeTest, ShutdownRequeuesWhatDidNotFinishWithoutUsingAnAttempt) {
   auto cfg = config();
   cfg.shutdown_grace = 50ms;

@@ -11,9 +11,12 @@
 //    is closed.
 //  * stop(): stop accepting, close idle connections, let in-flight requests
 //    finish for `shutdown_grace`, then cancel (stop_token) and close the rest.
-//    It then waits (logging every 5 s) for what still holds a connection: a
-//    blocking handler that ignores its stop token, or a deferred response
-//    (http::Deferred) not yet resumed; neither may outlive the I/O threads.
+//    What still holds a connection `shutdown_abandon` later is named in the
+//    log and given up: a deferred response (http::Deferred) not yet resumed is
+//    dropped (a later resume() does nothing, even after the Server is gone);
+//    a handler that ignores its stop token cannot be, since its thread cannot
+//    be joined, so the process exits with status 70 (kStuckExitCode). So
+//    stop() returns, or ends the process, within grace + abandon + 2 s.
 //
 // Threading: configure the router and call start() on one thread; stats(),
 // port() and draining() may be called from any thread; stop() from any thread
@@ -25,6 +28,7 @@
 #include <memory>
 #include <string>
 
+#include "errand/detail/stuck_exit.hpp"
 #include "errand/http/router.hpp"
 #include "errand/observe/logger.hpp"
 
@@ -44,6 +48,9 @@ struct ServerConfig {
   unsigned blocking_threads = 16;
   std::size_t blocking_queue = 256;  // waiting requests beyond the running ones
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
+  // After the grace and the cancellation: how long stop() still waits before
+  // it gives up what is left (see above).
+  std::chrono::milliseconds shutdown_abandon{std::chrono::seconds(5)};
 };
 
 struct ServerStats {
@@ -72,10 +79,13 @@ class Server {
   // The bound port (useful with port 0). Valid after start().
   [[nodiscard]] std::uint16_t port() const;
   // Graceful stop as described above; blocks until every thread has joined.
-  // Idempotent. Throws std::logic_error when called on an I/O thread.
-  void stop();
+  // Returns false when a deferred response had to be dropped. Idempotent: a
+  // second call, also a concurrent one, waits for the first and returns what
+  // it did. Throws std::logic_error when called on an I/O thread.
+  bool stop();
   // start() unless started, wait for SIGINT or SIGTERM (or a stop() from
-  // another thread), stop(). Returns the process exit code.
+  // another thread), stop(). Returns the process exit code: 0, or 1 when
+  // stop() dropped a deferred response.
   int run();
 
   [[nodiscard]] bool draining() const;

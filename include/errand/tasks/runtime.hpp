@@ -18,7 +18,9 @@
 // started go back to pending at once; running handlers get `shutdown_grace` to
 // finish, then their stop token is requested; whatever does not succeed goes
 // back to pending without using up an attempt. A handler that ignores its stop
-// token is waited for (and reported as stuck) — it is never abandoned.
+// token is waited for `shutdown_abandon` more; then, since its thread can be
+// neither joined nor left running, the process exits with kStuckExitCode (70)
+// after naming it in the log; the task returns to a worker when its lease expires.
 //
 // Thread-safety: enqueue*, cancel, pause/resume and the accessors may be called
 // from any thread at any time, also before start() (tasks wait in the store).
@@ -38,6 +40,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "errand/detail/stuck_exit.hpp"
 #include "errand/observe/logger.hpp"
 #include "errand/observe/trace_context.hpp"
 #include "errand/observe/tracer.hpp"
@@ -106,6 +109,7 @@ struct RuntimeConfig {
   std::chrono::milliseconds maintenance_tick{100};  // deadline / heartbeat check period
   std::chrono::milliseconds lease{std::chrono::seconds(30)};  // heartbeat every lease / 3
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
+  std::chrono::milliseconds shutdown_abandon{std::chrono::seconds(5)};  // after the grace: above
   std::chrono::milliseconds stuck_after{std::chrono::seconds(5)};
   std::chrono::milliseconds default_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};  // final tasks kept this long

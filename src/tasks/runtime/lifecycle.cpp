@@ -1,6 +1,7 @@
 // Start (threads, buckets, schedules' first ticks) and the two-phase stop:
 // stop claiming, release what never started, wait shutdown_grace, then stop
 // running handlers and wait for every outcome and store callback.
+#include "errand/detail/stuck_exit.hpp"
 #include "tasks/runtime/runtime_impl.hpp"
 
 namespace errand::tasks {
@@ -73,12 +74,23 @@ void Runtime::Impl::stop() {
   running.clear();
   {
     MutexLock lock(mu);
-    while (!lock.wait_for(drained_cv, cfg.stuck_after, [&]() ERRAND_REQUIRES(mu) {
+    const auto drained = [&]() ERRAND_REQUIRES(mu) {
       return in_flight.empty() && pending_async == 0;
-    })) {
+    };
+    if (!lock.wait_for(drained_cv, cfg.shutdown_abandon, drained)) {
+      // A worker thread that never returns cannot be joined, and the runtime
+      // cannot go while it runs: the process ends instead. Each such task
+      // comes back to another worker when its lease expires.
       for (auto& [id, a] : in_flight) {
-        a->log.error("shutdown waits for a handler that ignores its stop token");
+        a->log.error(
+            "shutdown gives up on a handler that ignores its stop token; the task "
+            "returns when its lease expires");
       }
+      errand::detail::exit_stuck(
+          cfg.logger,
+          "task runtime cannot stop: handlers ignore their stop token "
+          "or the store does not answer; exiting",
+          {{"tasks", in_flight.size()}, {"store_operations", pending_async}});
     }
     workers_exit = true;
   }
