@@ -69,7 +69,30 @@ Prepared prepare(const Router& router, Context& c) {
   return {&router.fallback_chain(), false};
 }
 
+namespace {
+
+// Runs the after() hooks a deferred response collected, innermost first.
+void run_after_hooks(Context& c) noexcept {
+  auto hooks = ContextAccess::take_after(c);
+  for (auto& hook : hooks) {
+    try {
+      hook(c);
+    } catch (const std::exception& e) {
+      c.log().error("an after() hook threw", {{"error", e.what()}});
+    } catch (...) {
+      c.log().error("an after() hook threw a non-standard exception");
+    }
+  }
+}
+
+}  // namespace
+
 void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
+  // The chain threw after defer() and this is still the chain: the hooks the
+  // inner middleware queued while the throw went through them run once the
+  // answer is written here, before any outer middleware's (which run at once
+  // from now on), so the order stays innermost first.
+  bool run_queued_hooks = false;
   if (ContextAccess::deferred(c)) {
     // The chain threw after defer(): this error is the answer, sent when the
     // chain returns; the handle's resume() will be ignored.
@@ -83,6 +106,7 @@ void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
     if (in_chain) {
       ContextAccess::undefer(c);
       ex.release_deferred_work();
+      run_queued_hooks = true;
     }
   }
   try {
@@ -111,22 +135,14 @@ void respond_to_exception(Context& c, std::exception_ptr error) noexcept {
     // Allocation failure while reporting: answer with what we have.
     c.status(500);
   }
+  if (run_queued_hooks) run_after_hooks(c);
 }
 
 namespace {
 
 // Runs the hooks a deferred response collected, then sends it.
 void finish_and_commit(Context& c) noexcept {
-  auto hooks = ContextAccess::take_after(c);
-  for (auto& hook : hooks) {
-    try {
-      hook(c);
-    } catch (const std::exception& e) {
-      c.log().error("an after() hook threw", {{"error", e.what()}});
-    } catch (...) {
-      c.log().error("an after() hook threw a non-standard exception");
-    }
-  }
+  run_after_hooks(c);
   ContextAccess::exchange(c).commit(ContextAccess::take_response(c));
 }
 

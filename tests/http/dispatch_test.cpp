@@ -3,11 +3,14 @@
 
 #include <thread>
 
+#include <fmt/format.h>
+
 #include <boost/describe/class.hpp>
 
 #include "errand/http/middleware.hpp"
 #include "errand/http/router.hpp"
 #include "errand/http/testing.hpp"
+#include "errand/observe/metrics.hpp"
 
 namespace errand::http {
 namespace dispatch_test {
@@ -127,6 +130,46 @@ TEST(Dispatch, RecoveryTurnsExceptionsInto500AndLogsTheRequestId) {
   EXPECT_EQ(r.status, 418);
   EXPECT_EQ(r.json().at("error").at("message"), "short and stout");
   EXPECT_EQ(lines.size(), 1U) << "client errors are not logged as errors";
+}
+
+// A handler that throws after defer(), caught by recovery() in the middle of
+// the chain: the hooks of the middleware inside recovery() (queued while the
+// throw went through them) run before those outside it, all seeing the
+// error, each once.
+TEST(Dispatch, AfterHooksKeepTheirOrderWhenRecoveryCatchesAThrowAfterDefer) {
+  Router router;
+  observe::Registry metrics;
+  std::vector<std::string> order;
+  const auto hook = [&order](std::string name) {
+    return [&order, name = std::move(name)](Context& c) {
+      order.push_back(fmt::format("{}:{}", name, c.response_status()));
+    };
+  };
+  router.use([&](Context& c) {  // outside recovery(): its code after next() runs
+    c.next();
+    c.after(hook("outer"));
+  });
+  router.use(mw::recovery());
+  router.use(mw::metrics(metrics));
+  router.use([&](Context& c) {  // inside: its hook is queued as the throw passes
+    try {
+      c.next();
+    } catch (...) {
+      c.after(hook("inner"));
+      throw;
+    }
+  });
+  router.get("/later", [](Context& c) {
+    auto later = c.defer();
+    throw Error(409, "conflict", "thrown after defer");
+  });
+  const auto r = perform(router, {"GET", "/later"});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(order, (std::vector<std::string>{"inner:409", "outer:409"}));
+  EXPECT_EQ(metrics.counter("http_requests_total", "", {"method", "route", "status"})
+                .with({"GET", "/later", "409"})
+                .value(),
+            1);
 }
 
 TEST(Dispatch, ExceptionsAreCaughtEvenWithoutRecovery) {
