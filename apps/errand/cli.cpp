@@ -249,6 +249,9 @@ int main(int argc, char** argv) {
                "A node not heard from for this long is dropped from /v1/nodes (heartbeat: 5s)");
   add_duration(*serve_cmd, "--task-grace", tasks.shutdown_grace, "ERRAND_TASK_GRACE",
                "On shutdown, time for running tasks to finish before they are stopped");
+  add_duration(*serve_cmd, "--progress-interval", tasks.progress_interval,
+               "ERRAND_PROGRESS_INTERVAL",
+               "A task's progress reports are written at most once per interval (the latest wins)");
   add_duration(*serve_cmd, "--lease", tasks.lease, "ERRAND_LEASE",
                "Lease of a running task; a crashed worker's tasks return after it expires");
   add_duration(*serve_cmd, "--retention", tasks.retention, "ERRAND_RETENTION",

@@ -4,6 +4,8 @@
 // that heartbeats it and enforces its deadline.
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -15,6 +17,8 @@
 #include "errand/store/store.hpp"
 #include "errand/tasks/clock.hpp"
 #include "errand/tasks/task_context.hpp"
+
+#include "errand/detail/thread_annotations.hpp"
 
 namespace errand::tasks::detail {
 
@@ -38,6 +42,20 @@ struct Attempt {
   store::TimePoint deadline = store::TimePoint::max();
   bool stuck_reported = false;
 
+  // Progress: at most one store write per `progress_interval`. A value
+  // reported sooner waits in `progress_pending` (the latest wins) until the
+  // next report after the interval, or the maintenance thread's next tick
+  // after it (flush_progress), whichever comes first.
+  std::chrono::milliseconds progress_interval{0};
+  errand::detail::Mutex progress_mu;  // held across the write: writes stay in order
+  struct Progress {
+    int percent = 0;
+    std::string message;
+  };
+  std::optional<Progress> progress_pending ERRAND_GUARDED_BY(progress_mu);
+  std::optional<store::TimePoint> progress_written ERRAND_GUARDED_BY(progress_mu);
+  std::atomic<bool> progress_waiting{false};  // progress_pending is set: a cheap check
+
   // The first reason wins: a task cancelled during shutdown stays "cancelled".
   void request_stop(StopReason why) {
     StopReason none = StopReason::none;
@@ -45,5 +63,9 @@ struct Attempt {
     stop.request_stop();
   }
 };
+
+// Writes `a`'s pending progress if its interval has passed at `at` (the
+// maintenance thread, every tick). Never throws: a failed write is logged.
+void flush_progress(Attempt& a, store::TimePoint at);
 
 }  // namespace errand::tasks::detail

@@ -63,15 +63,51 @@ bool TaskContext::sleep_for(std::chrono::milliseconds d) const {
   return !a_->stop.stop_requested();
 }
 
-void TaskContext::progress(int percent, std::string_view message) {
+namespace detail {
+namespace {
+
+// Under a.progress_mu.
+void write_progress(Attempt& a, store::TimePoint at, Attempt::Progress p)
+    ERRAND_REQUIRES(a.progress_mu) {
+  a.progress_written = at;
   try {
-    if (!a_->store->set_progress(a_->task.id, a_->owner, percent, std::string(message),
-                                 a_->clock->now())) {
-      a_->log.warn("progress not recorded: the task is no longer leased to this worker");
+    if (!a.store->set_progress(a.task.id, a.owner, p.percent, std::move(p.message), at)) {
+      a.log.warn("progress not recorded: the task is no longer leased to this worker");
     }
   } catch (const std::exception& e) {
-    a_->log.warn("progress not recorded", {{"error", e.what()}});
+    a.log.warn("progress not recorded", {{"error", e.what()}});
   }
+}
+
+}  // namespace
+
+void flush_progress(Attempt& a, store::TimePoint at) {
+  if (!a.progress_waiting.load()) return;
+  const errand::detail::MutexLock lock(a.progress_mu);
+  if (!a.progress_pending ||
+      (a.progress_written && at < *a.progress_written + a.progress_interval)) {
+    return;
+  }
+  auto p = std::move(*a.progress_pending);
+  a.progress_pending.reset();
+  a.progress_waiting = false;
+  write_progress(a, at, std::move(p));
+}
+
+}  // namespace detail
+
+void TaskContext::progress(int percent, std::string_view message) {
+  const auto at = a_->clock->now();
+  const errand::detail::MutexLock lock(a_->progress_mu);
+  detail::Attempt::Progress p{percent, std::string(message)};
+  if (a_->progress_written && at < *a_->progress_written + a_->progress_interval) {
+    a_->progress_pending = std::move(p);  // written at the next slot
+    a_->progress_waiting = true;
+    return;
+  }
+  a_->progress_pending.reset();
+  a_->progress_waiting = false;
+  detail::write_progress(*a_, at, std::move(p));
 }
 
 }  // namespace errand::tasks

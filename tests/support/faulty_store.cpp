@@ -90,6 +90,7 @@ bool FaultyStore::finish_cancelled(std::string_view id, std::string_view owner,
 }
 bool FaultyStore::set_progress(std::string_view id, std::string_view owner, int percent,
                                std::string message, store::TimePoint now) {
+  enter(Call::set_progress);
   return inner_->set_progress(id, owner, percent, std::move(message), now);
 }
 store::CancelResult FaultyStore::cancel(std::string_view id, store::TimePoint now) {

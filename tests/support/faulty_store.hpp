@@ -25,6 +25,7 @@ class FaultyStore : public store::Store {
     fail,
     release,
     finish_cancelled,
+    set_progress,
     cancel,
     reclaim,
     count_  // the number of calls above

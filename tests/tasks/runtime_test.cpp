@@ -3,6 +3,7 @@
 // ManualClock: the test moves time and waits on conditions, never sleeps.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "errand/store/memory_store.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "errand/tasks/runtime.hpp"
+#include "support/faulty_store.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
@@ -747,6 +749,34 @@ TEST_F(RuntimeTest, ProgressIsVisibleWhileRunning) {
   const auto id = rt.enqueue("report", {}).id;
   ASSERT_TRUE(test::eventually([&] { return get(id).progress == 40; }));
   EXPECT_EQ(get(id).progress_message, "rendering");
+  gate.open();
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+}
+
+// A chatty handler: a thousand reports make one write at once and one when
+// the interval ends, with the latest value.
+TEST_F(RuntimeTest, ProgressIsWrittenAtMostOncePerIntervalAndTheLatestLands) {
+  auto faulty = std::make_shared<test::FaultyStore>(store);
+  store = faulty;
+  auto cfg = config();
+  cfg.progress_interval = 1s;
+  auto& rt = make(cfg);
+  test::Gate gate;
+  std::atomic<bool> reported{false};
+  rt.handle_raw("chatty", [&](TaskContext& t) {
+    for (int i = 1; i <= 1000; ++i) t.progress(i / 10, fmt::format("step {}", i));
+    reported = true;
+    gate.wait();
+  });
+  rt.start();
+  const auto id = rt.enqueue("chatty", {}).id;
+  ASSERT_TRUE(test::eventually([&] { return reported.load(); }));
+  EXPECT_EQ(get(id).progress_message, "step 1");  // the first, written at once
+  EXPECT_EQ(faulty->calls(test::FaultyStore::Call::set_progress), 1U);
+  clock->advance(1s);  // the interval ends: the maintenance tick writes the latest
+  ASSERT_TRUE(test::eventually([&] { return get(id).progress_message == "step 1000"; }));
+  EXPECT_EQ(get(id).progress, 100);
+  EXPECT_EQ(faulty->calls(test::FaultyStore::Call::set_progress), 2U);
   gate.open();
   ASSERT_TRUE(reaches(id, TaskState::succeeded));
 }

@@ -52,7 +52,10 @@ class TaskContext {
   bool sleep_for(std::chrono::milliseconds d) const;
 
   // Records progress (0..100 and a short message) in the store, visible to
-  // whoever reads the task. Never throws: a failed write is logged.
+  // whoever reads the task. Coalesced: at most one store write per
+  // RuntimeConfig::progress_interval; a value reported sooner is written when
+  // the interval ends (the latest wins), so a chatty handler cannot flood the
+  // store's writer. Never throws: a failed write is logged.
   void progress(int percent, std::string_view message = {});
 
   // The trace of the request that enqueued the task, with a span of this attempt.

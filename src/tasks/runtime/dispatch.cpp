@@ -51,6 +51,7 @@ std::shared_ptr<detail::Attempt> Runtime::Impl::make_attempt(store::TaskRecord&&
                             {"request_id", t.request_id}});
   a->store = store.get();
   a->clock = clock.get();
+  a->progress_interval = cfg.progress_interval;
   a->owner = t.lease_owner;  // the claim's fencing token, which every write of the attempt names
   a->task = std::move(t);
   return a;

@@ -1,6 +1,7 @@
 // The maintenance thread, every tick: deadlines (stop tokens) and stuck
-// handlers, lease heartbeats (cancel requests from other processes arrive
-// here), reclaim of expired leases, periodic schedules, retention purge.
+// handlers, held-back progress, lease heartbeats (cancel requests from other
+// processes arrive here), reclaim of expired leases, periodic schedules,
+// retention purge.
 #include "tasks/runtime/runtime_impl.hpp"
 
 namespace errand::tasks {
@@ -24,6 +25,7 @@ void Runtime::Impl::maintenance_loop(TimePoint begin) {
     const TimePoint at = now();
     watchdog(at);
     retry_completions();
+    flush_progress(at);
     if (at >= next_heartbeat) {
       heartbeat(at);
       next_heartbeat = at + cfg.lease / 3;
@@ -57,6 +59,18 @@ void Runtime::Impl::maintenance_loop(TimePoint begin) {
       std::erase_if(reservations, [&](const auto& r) { return r.second + cfg.lease < at; });
     }
   }
+}
+
+// Progress held back by the interval, written once it has passed.
+void Runtime::Impl::flush_progress(TimePoint at) {
+  std::vector<std::shared_ptr<detail::Attempt>> waiting;
+  {
+    const MutexLock lock(mu);
+    for (const auto& [id, a] : in_flight) {
+      if (a->progress_waiting.load()) waiting.push_back(a);
+    }
+  }
+  for (auto& a : waiting) detail::flush_progress(*a, at);
 }
 
 void Runtime::Impl::publish_node(TimePoint at) {

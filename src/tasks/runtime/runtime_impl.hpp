@@ -203,6 +203,7 @@ struct Runtime::Impl {
     }
   }
   void watchdog(TimePoint at) ERRAND_EXCLUDES(mu);
+  void flush_progress(TimePoint at) ERRAND_EXCLUDES(mu);
   void heartbeat(TimePoint at) ERRAND_EXCLUDES(mu);
   void stop_local(const std::vector<std::string>& ids, StopReason why) ERRAND_EXCLUDES(mu);
 
