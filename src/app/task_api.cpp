@@ -114,6 +114,37 @@ std::string task_id(const Context& c) {
   throw Error(404, "task_not_found", "no task " + id);
 }
 
+// A missing task that is a group's completion, not enqueued until its members
+// are final, says so: the client should wait, not give up.
+[[noreturn]] void not_found(store::Store& store, const std::string& id) {
+  if (auto group = store.group_awaiting(id)) {
+    throw Error(404, "group_pending",
+                fmt::format("task {} is the completion of group {}, enqueued once every member "
+                            "has finished; see /v1/groups/{}",
+                            id, *group, *group));
+  }
+  not_found(id);
+}
+
+boost::json::object group_json(const store::GroupInfo& g) {
+  boost::json::object members;
+  for (const auto state : store::kAllStates) {
+    const auto it = g.members.find(state);
+    members[store::to_string(state)] = it == g.members.end() ? 0 : it->second;
+  }
+  boost::json::object o;
+  o["id"] = g.id;
+  o["state"] = g.finished_at ? "finished" : "waiting";
+  o["size"] = g.size;
+  o["remaining"] = g.remaining;
+  o["members"] = std::move(members);
+  o["completion_id"] =
+      g.completion_id.empty() ? boost::json::value(nullptr) : boost::json::value(g.completion_id);
+  o["finished_at"] = g.finished_at ? boost::json::value(detail::format_time(*g.finished_at))
+                                   : boost::json::value(nullptr);
+  return o;
+}
+
 // ?window=15m, 90s or 120 (seconds): within 1 s and `max`.
 std::chrono::seconds parse_window(const Context& c, std::chrono::seconds max) {
   const auto text = c.query("window");
@@ -191,8 +222,21 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       [&rt](Context& c) {
         const auto id = task_id(c);
         const auto r = rt.store().get(id);
-        if (!r) not_found(id);
+        if (!r) not_found(rt.store(), id);
         c.json(200, detail::task_json(*r));
+      },
+      blocking);
+
+  router.get(
+      "/v1/groups/:id",
+      [&rt](Context& c) {
+        const std::string id(c.param("id"));
+        if (!detail::valid_task_id(id)) {
+          throw Error(400, "invalid_id", "a group id is 26 characters of Crockford base32");
+        }
+        const auto g = rt.store().group(id);
+        if (!g) throw Error(404, "group_not_found", "no group " + id);
+        c.json(200, group_json(*g));
       },
       blocking);
 

@@ -21,8 +21,10 @@ using Timed = std::pair<TimePoint, std::string>;
 
 struct Group {
   std::size_t remaining = 0;
-  std::optional<NewTask> completion;
+  std::optional<NewTask> completion;  // until it is enqueued
   std::vector<std::string> members;
+  std::string completion_id;
+  std::optional<TimePoint> finished_at;
 };
 }  // namespace
 
@@ -37,6 +39,8 @@ struct MemoryStore::State {
   std::map<std::string, std::string, std::less<>> unique
       ERRAND_GUARDED_BY(mu);  // key -> id, unfinished only
   std::map<std::string, Group, std::less<>> groups ERRAND_GUARDED_BY(mu);
+  std::map<std::string, std::string, std::less<>> awaiting
+      ERRAND_GUARDED_BY(mu);  // completion id -> group, until it is enqueued
   std::map<std::string, TimePoint, std::less<>> schedules ERRAND_GUARDED_BY(mu);
   std::set<std::string, std::less<>> paused ERRAND_GUARDED_BY(mu);
   std::map<std::string, NodeInfo, std::less<>> nodes ERRAND_GUARDED_BY(mu);
@@ -122,11 +126,13 @@ struct MemoryStore::State {
       std::sort(members.begin(), members.end(),
                 [](const TaskRecord& a, const TaskRecord& b) { return a.id < b.id; });
       NewTask c = std::move(*g->second.completion);
+      g->second.completion.reset();
       c.payload = detail::completion_payload(group_id, c.payload, members);
       c.group_id.clear();
+      awaiting.erase(c.id);
       insert(std::move(c), now);
     }
-    groups.erase(g);
+    g->second.finished_at = now;  // kept for GET /v1/groups until the purge
   }
 
   // Validates before anything changes, so a batch is all-or-nothing.
@@ -205,7 +211,8 @@ std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<Ne
     t.unique_key.clear();  // a member must belong to this group, not to an earlier task
   }
   s_->check_new(members);
-  Group g{0, std::move(group.completion), {}};
+  Group g{0, std::move(group.completion), {}, {}, {}};
+  if (g.completion) g.completion_id = g.completion->id;
   std::vector<Enqueued> out;
   out.reserve(members.size());
   for (auto& t : members) {
@@ -213,6 +220,7 @@ std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<Ne
     g.members.push_back(out.back().id);
   }
   g.remaining = members.size();
+  if (!g.completion_id.empty()) s_->awaiting.emplace(g.completion_id, group.id);
   s_->groups.emplace(group.id, std::move(g));
   if (members.empty()) {
     s_->groups[group.id].remaining = 1;
@@ -357,7 +365,8 @@ bool MemoryStore::retry(std::string_view id, TimePoint now) {
   }
   if (!r->unique_key.empty() && s_->unique.contains(r->unique_key)) return false;
   // A member of a group still waiting for its members counts as unfinished again.
-  if (auto g = s_->groups.find(r->group_id); !r->group_id.empty() && g != s_->groups.end()) {
+  if (auto g = s_->groups.find(r->group_id);
+      !r->group_id.empty() && g != s_->groups.end() && !g->second.finished_at) {
     ++g->second.remaining;
   }
   s_->mutate(*r, now, [&](TaskRecord& x) {
@@ -460,7 +469,32 @@ std::size_t MemoryStore::purge_final(TimePoint cutoff, std::size_t max) {
     s_->tasks.erase(it);
     ++n;
   }
+  std::erase_if(s_->groups, [&](const auto& g) {
+    return g.second.finished_at && *g.second.finished_at < cutoff;
+  });
   return n;
+}
+
+std::optional<GroupInfo> MemoryStore::group(std::string_view id) {
+  const errand::detail::MutexLock lock(s_->mu);
+  auto g = s_->groups.find(id);
+  if (g == s_->groups.end()) return std::nullopt;
+  GroupInfo out{.id = std::string(id),
+                .size = g->second.members.size(),
+                .remaining = g->second.remaining,
+                .completion_id = g->second.completion_id,
+                .finished_at = g->second.finished_at};
+  for (const auto& m : g->second.members) {
+    if (auto it = s_->tasks.find(m); it != s_->tasks.end()) ++out.members[it->second.state];
+  }
+  return out;
+}
+
+std::optional<std::string> MemoryStore::group_awaiting(std::string_view task_id) {
+  const errand::detail::MutexLock lock(s_->mu);
+  auto it = s_->awaiting.find(task_id);
+  if (it == s_->awaiting.end()) return std::nullopt;
+  return it->second;
 }
 
 void MemoryStore::set_paused(std::string_view queue, bool paused) {

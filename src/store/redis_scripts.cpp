@@ -14,7 +14,10 @@ namespace {
 // (scheduled and retrying, by run_at); ':leases' (active, by lease expiry) and
 // ':finished' (final, by finished_at) across queues; ':n:'..Q counts per
 // state; ':queues' the queues that have tasks; ':paused'; ':unique' key → id
-// of an unfinished task; ':g:'..G a group and ':g:'..G..':m' its members;
+// of an unfinished task; ':g:'..G a group ('remaining', 'size', the
+// completion task in 'c1'..'c13' — c1 its id — and 'f' once finished) and
+// ':g:'..G..':m' its members; ':awaiting' completion id → group, while the
+// group waits; ':groups_done' finished groups by finished_at, for the purge;
 // ':schedules' name → last tick fired.
 constexpr const char* kPrelude = R"lua(
 local P = KEYS[1]
@@ -267,8 +270,11 @@ local function member_final(gid)
       ',"members":[' .. table.concat(parts, ',') .. ']}'
     insert_one({id = c[1], y = c[2], q = c[3], p = payload, pr = c[5], r = c[6], ma = c[7],
       to = c[8], u = c[9], tp = c[10], ri = c[11], g = '', ts = c[13] or '', max_waiting = 0})
+    redis.call('HDEL', key('awaiting'), c[1])
   end
-  redis.call('DEL', gk, gk .. ':m')
+  -- Finished: kept (with its members' ids) for GET /v1/groups until the purge.
+  redis.call('HSET', gk, 'remaining', '0', 'f', NOW_S)
+  redis.call('ZADD', key('groups_done'), NOW_S, gid)
 end
 
 -- Moves r to state `to` with `changes` (field → value; false deletes it),
@@ -360,9 +366,10 @@ for _, t in ipairs(batch) do
   redis.call('RPUSH', gk .. ':m', id)
 end
 flush(acc)
-local group = {'remaining', int(n == 0 and 1 or n)}
+local group = {'remaining', int(n == 0 and 1 or n), 'size', int(n)}
 if ARGV[3] == '1' then
   for i = 1, TASK_ARGS - 1 do group[#group + 1] = 'c' .. int(i); group[#group + 1] = ARGV[3 + i] end
+  redis.call('HSET', key('awaiting'), ARGV[4], gid)
 end
 redis.call('HSET', gk, unpack(group))
 if n == 0 then member_final(gid) end
@@ -529,7 +536,8 @@ constexpr const char* kRetry = R"lua(
 local r = load(ARGV[2])
 if r == nil or (r.s ~= 'dead' and r.s ~= 'cancelled') then return 0 end
 if r.u and r.u ~= '' and redis.call('HEXISTS', key('unique'), r.u) == 1 then return 0 end
-if r.g and r.g ~= '' and redis.call('EXISTS', key('g', r.g)) == 1 then
+if r.g and r.g ~= '' and redis.call('EXISTS', key('g', r.g)) == 1 and
+    not redis.call('HGET', key('g', r.g), 'f') then
   redis.call('HINCRBY', key('g', r.g), 'remaining', 1)  -- the group waits for it again
 end
 transition(r, 'pending', {a = '0', r = NOW_S, cr = false, f = false})
@@ -622,7 +630,29 @@ constexpr const char* kPurgeFinal = R"lua(
 local ids = redis.call('ZRANGEBYSCORE', key('finished'), '-inf', '(' .. ARGV[2], 'LIMIT', 0,
   tonumber(ARGV[3]))
 for _, id in ipairs(ids) do delete(load(id)) end
+local groups = redis.call('ZRANGEBYSCORE', key('groups_done'), '-inf', '(' .. ARGV[2], 'LIMIT',
+  0, tonumber(ARGV[3]))
+for _, gid in ipairs(groups) do
+  redis.call('DEL', key('g', gid), key('g', gid) .. ':m')
+  redis.call('ZREM', key('groups_done'), gid)
+end
 return #ids
+)lua";
+
+// ARGV: now, group id. Reply: nil, or {size, remaining, completion id,
+// finished_at, state, count, state, count, ...} (the stored members by state).
+constexpr const char* kGroup = R"lua(
+local gk = key('g', ARGV[2])
+local g = redis.call('HMGET', gk, 'size', 'remaining', 'c1', 'f')
+if not g[2] then return nil end
+local counts = {}
+for _, id in ipairs(redis.call('LRANGE', gk .. ':m', 0, -1)) do
+  local s = redis.call('HGET', tkey(id), 's')
+  if s then counts[s] = (counts[s] or 0) + 1 end
+end
+local out = {g[1] or '0', g[2], g[3] or '', g[4] or ''}
+for s, n in pairs(counts) do out[#out + 1] = s; out[#out + 1] = tostring(n) end
+return out
 )lua";
 
 // ARGV: now, schedule, tick, then one task. Reply: 1 fired, 0 already fired.
@@ -688,6 +718,7 @@ const Scripts& scripts() {
       .queues = script(kQueues),
       .reclaim_expired = script(kReclaimExpired),
       .purge_final = script(kPurgeFinal),
+      .group = script(kGroup),
       .fire_schedule = script(kFireSchedule),
       .nodes = script(kNodes),
   };

@@ -39,6 +39,7 @@ struct Scripts {
   std::string queues;
   std::string reclaim_expired;
   std::string purge_final;
+  std::string group;
   std::string fire_schedule;
   std::string nodes;
 };

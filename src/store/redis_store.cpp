@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <map>
 
 #include <fmt/format.h>
@@ -293,7 +294,7 @@ struct RedisStore::Impl {
   Batches<Enqueue> enqueues;
   Batches<Completion> completions;
   Loaded enqueue, enqueue_group, claim, extend_leases, complete, fail, release, finish_cancelled,
-      set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final,
+      set_progress, cancel, retry, remove, list, queues, reclaim_expired, purge_final, group,
       fire_schedule, nodes;
   // Last, so destroyed first: it fails what is in flight and joins its thread,
   // and those last callbacks (which send the next batch) still find every
@@ -319,6 +320,7 @@ struct RedisStore::Impl {
         {&queues, &s.queues},
         {&reclaim_expired, &s.reclaim_expired},
         {&purge_final, &s.purge_final},
+        {&group, &s.group},
         {&fire_schedule, &s.fire_schedule},
         {&nodes, &s.nodes},
     };
@@ -645,6 +647,33 @@ std::optional<TaskRecord> RedisStore::holder_of(std::string_view unique_key) {
   auto r = get(id.str);
   if (!r || r->unique_key != unique_key || is_final(r->state)) return std::nullopt;
   return r;
+}
+
+std::optional<GroupInfo> RedisStore::group(std::string_view id) {
+  auto a = impl_->args(impl_->group, TimePoint{}, 1);
+  a.emplace_back(id);
+  const Reply r = impl_->run(impl_->group, std::move(a));
+  if (r.type != Reply::Type::array || r.elements.size() < 4) return std::nullopt;
+  const auto number = [](const Reply& e) {
+    return static_cast<std::size_t>(std::strtoull(e.str.c_str(), nullptr, 10));
+  };
+  GroupInfo g{.id = std::string(id),
+              .size = number(r.elements[0]),
+              .remaining = number(r.elements[1]),
+              .completion_id = r.elements[2].str};
+  if (!r.elements[3].str.empty()) {
+    g.finished_at = TimePoint(std::chrono::milliseconds(std::stoll(r.elements[3].str)));
+  }
+  for (std::size_t i = 4; i + 1 < r.elements.size(); i += 2) {
+    if (auto state = parse_state(r.elements[i].str)) g.members[*state] = number(r.elements[i + 1]);
+  }
+  return g;
+}
+
+std::optional<std::string> RedisStore::group_awaiting(std::string_view task_id) {
+  const Reply r = impl_->call({"HGET", impl_->key("awaiting"), std::string(task_id)});
+  if (r.str.empty()) return std::nullopt;
+  return r.str;
 }
 
 Page RedisStore::list(const ListQuery& query) {

@@ -34,7 +34,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 7> kMigrations = {
+constexpr std::array<const char*, 8> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -141,6 +141,19 @@ ALTER TABLE tasks ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]';
     // 7: the enqueuing request's W3C tracestate, carried with its traceparent.
     R"sql(
 ALTER TABLE tasks ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
+)sql",
+    // 8: a group is kept once its members are final (finished_at), until the
+    // retention purge, for GET /v1/groups/{id}; its completion task's id is
+    // indexed while the group waits, so that id can answer "group_pending".
+    R"sql(
+ALTER TABLE groups ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE groups ADD COLUMN completion_id TEXT;
+ALTER TABLE groups ADD COLUMN finished_at INTEGER;
+UPDATE groups SET completion_id = json_extract(completion, '$.id') WHERE completion IS NOT NULL;
+UPDATE groups SET size = (SELECT count(*) FROM tasks WHERE tasks.group_id = groups.id);
+CREATE INDEX groups_awaiting ON groups(completion_id)
+  WHERE completion_id IS NOT NULL AND finished_at IS NULL;
+CREATE INDEX groups_finished ON groups(finished_at) WHERE finished_at IS NOT NULL;
 )sql",
 };
 

@@ -147,10 +147,14 @@ void member_final(Db& db, const std::string& group_id, TimePoint now) {
   if (group_id.empty()) return;
   std::optional<std::string> completion;
   {
+    // The last member finishes the group (kept until the purge).
     auto q = db.query(
-        "UPDATE groups SET remaining = remaining - 1 WHERE id = ?1 AND remaining > 0 "
+        "UPDATE groups SET remaining = remaining - 1, "
+        "finished_at = CASE WHEN remaining = 1 THEN ?2 END "
+        "WHERE id = ?1 AND remaining > 0 AND finished_at IS NULL "
         "RETURNING remaining, completion");
     q.bind(1, std::string_view(group_id));
+    q.bind(2, ms(now));
     if (!q.step() || q.i64(0) > 0) return;
     completion = q.opt_text(1);
   }
@@ -165,7 +169,6 @@ void member_final(Db& db, const std::string& group_id, TimePoint now) {
     c.payload = detail::completion_payload(group_id, c.payload, members);
     insert(db, std::move(c), now);
   }
-  db.query("DELETE FROM groups WHERE id = ?1").bind(1, std::string_view(group_id)).run();
 }
 
 // Runs an UPDATE ... RETURNING state, group_id on one task; reports the group
@@ -341,12 +344,15 @@ std::vector<Enqueued> SqliteStore::enqueue_group(GroupSpec group, std::vector<Ne
   std::vector<Enqueued> out;
   impl_->write([&](Db& db) {
     out.clear();
-    db.query("INSERT INTO groups (id, remaining, completion) VALUES (?1, ?2, ?3)")
+    db.query(
+          "INSERT INTO groups (id, remaining, completion, size, completion_id) "
+          "VALUES (?1, ?2, ?3, ?2, ?4)")
         .bind(1, std::string_view(group.id))
         .bind(2, static_cast<std::int64_t>(members.size()))
         .bind(3, group.completion
                      ? std::optional<std::string>(detail::new_task_to_json(*group.completion))
                      : std::nullopt)
+        .bind(4, group.completion ? std::optional<std::string>(group.completion->id) : std::nullopt)
         .run();
     for (const auto& m : members) {
       NewTask t = m;
@@ -592,7 +598,7 @@ bool SqliteStore::retry(std::string_view id, TimePoint now) {
     // A member of a group still waiting for its members counts as unfinished again.
     db.query(
           "UPDATE groups SET remaining = remaining + 1 "
-          "WHERE id = (SELECT group_id FROM tasks WHERE id = ?1)")
+          "WHERE id = (SELECT group_id FROM tasks WHERE id = ?1) AND finished_at IS NULL")
         .bind(1, id)
         .run();
     ok = db.query(
@@ -634,6 +640,43 @@ std::optional<TaskRecord> SqliteStore::holder_of(std::string_view unique_key) {
     q.bind(1, unique_key);
     if (!q.step()) return std::nullopt;
     return read_record(q);
+  });
+}
+
+std::optional<GroupInfo> SqliteStore::group(std::string_view id) {
+  return impl_->read([&](Db& db) -> std::optional<GroupInfo> {
+    GroupInfo g;
+    {
+      auto q =
+          db.query("SELECT size, remaining, completion_id, finished_at FROM groups WHERE id = ?1");
+      q.bind(1, id);
+      if (!q.step()) return std::nullopt;
+      g.id = std::string(id);
+      g.size = static_cast<std::size_t>(q.i64(0));
+      g.remaining = static_cast<std::size_t>(q.i64(1));
+      g.completion_id = q.opt_text(2).value_or("");
+      if (!q.is_null(3)) g.finished_at = TimePoint(std::chrono::milliseconds(q.i64(3)));
+    }
+    // tasks_group: the members only.
+    auto q = db.query("SELECT state, count(*) FROM tasks WHERE group_id = ?1 GROUP BY state");
+    q.bind(1, id);
+    while (q.step()) {
+      if (auto state = parse_state(q.text(0)))
+        g.members[*state] = static_cast<std::size_t>(q.i64(1));
+    }
+    return g;
+  });
+}
+
+std::optional<std::string> SqliteStore::group_awaiting(std::string_view task_id) {
+  return impl_->read([&](Db& db) -> std::optional<std::string> {
+    // The literal terms: so the partial index groups_awaiting serves it.
+    auto q = db.query(
+        "SELECT id FROM groups WHERE completion_id = ?1 AND completion_id IS NOT NULL "
+        "AND finished_at IS NULL");
+    q.bind(1, task_id);
+    if (!q.step()) return std::nullopt;
+    return q.text(0);
   });
 }
 
@@ -807,6 +850,12 @@ std::size_t SqliteStore::purge_final(TimePoint cutoff, std::size_t max) {
             .bind(1, ms(cutoff))
             .bind(2, static_cast<std::int64_t>(max))
             .run());
+    db.query(
+          "DELETE FROM groups WHERE id IN (SELECT id FROM groups WHERE finished_at IS NOT NULL "
+          "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)")
+        .bind(1, ms(cutoff))
+        .bind(2, static_cast<std::int64_t>(max))
+        .run();
   });
   return n;
 }

@@ -65,7 +65,8 @@ struct Attempt {
 };
 
 // Writes `a`'s pending progress if its interval has passed at `at` (the
-// maintenance thread, every tick). Never throws: a failed write is logged.
-void flush_progress(Attempt& a, store::TimePoint at);
+// maintenance thread, every tick), or whenever `now` (the handler returned).
+// Never throws: a failed write is logged.
+void flush_progress(Attempt& a, store::TimePoint at, bool now = false);
 
 }  // namespace errand::tasks::detail

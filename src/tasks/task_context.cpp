@@ -81,13 +81,11 @@ void write_progress(Attempt& a, store::TimePoint at, Attempt::Progress p)
 
 }  // namespace
 
-void flush_progress(Attempt& a, store::TimePoint at) {
+void flush_progress(Attempt& a, store::TimePoint at, bool now) {
   if (!a.progress_waiting.load()) return;
   const errand::detail::MutexLock lock(a.progress_mu);
-  if (!a.progress_pending ||
-      (a.progress_written && at < *a.progress_written + a.progress_interval)) {
-    return;
-  }
+  if (!a.progress_pending) return;
+  if (!now && a.progress_written && at < *a.progress_written + a.progress_interval) return;
   auto p = std::move(*a.progress_pending);
   a.progress_pending.reset();
   a.progress_waiting = false;

@@ -85,6 +85,50 @@ TEST_F(TaskApi, EnqueueRunAndRead) {
   EXPECT_FALSE(t.at("finished_at").is_null());
 }
 
+// A group has a resource of its own; its completion task's id, before the
+// task exists, answers 404 group_pending naming the group, not a bare 404.
+TEST_F(TaskApi, AGroupIsReadableAndItsCompletionIdSaysItIsPending) {
+  const auto g =
+      app->tasks().enqueue_group({{"demo.sleep", {{"seconds", 60}}, {.queue = "limited"}},
+                                  {"demo.sleep", {{"seconds", 0}}, {}}},
+                                 tasks::TaskSpec{"demo.noop", {}, {}});
+  ASSERT_TRUE(reaches(g.members[1].id, "succeeded"));
+  auto r = get("/v1/groups/" + g.group_id);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto body = r.json();
+  EXPECT_EQ(body.at("id").as_string(), g.group_id);
+  EXPECT_EQ(body.at("state").as_string(), "waiting");
+  EXPECT_EQ(body.at("size").as_int64(), 2);
+  EXPECT_EQ(body.at("remaining").as_int64(), 1);
+  EXPECT_EQ(body.at("members").at("pending").as_int64(), 1);  // "limited" is not served here
+  EXPECT_EQ(body.at("members").at("succeeded").as_int64(), 1);
+  EXPECT_EQ(body.at("members").at("dead").as_int64(), 0);
+  EXPECT_EQ(body.at("completion_id").as_string(), g.completion_id);
+  EXPECT_TRUE(body.at("finished_at").is_null());
+
+  r = get("/v1/tasks/" + g.completion_id);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(code(r), "group_pending");
+  EXPECT_NE(r.json().at("error").at("message").as_string().find(g.group_id), std::string::npos);
+
+  // The last member ends (cancelled): the group finishes, its completion runs.
+  ASSERT_EQ(post("/v1/tasks/" + g.members[0].id + "/cancel", "").status, 200);
+  ASSERT_TRUE(reaches(g.completion_id, "succeeded"));
+  body = get("/v1/groups/" + g.group_id).json();
+  EXPECT_EQ(body.at("state").as_string(), "finished");
+  EXPECT_EQ(body.at("remaining").as_int64(), 0);
+  EXPECT_EQ(body.at("members").at("cancelled").as_int64(), 1);
+  EXPECT_FALSE(body.at("finished_at").is_null());
+
+  r = get("/v1/groups/01ARZ3NDEKTSV4RRFFQ69G5FAV");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(code(r), "group_not_found");
+  EXPECT_EQ(code(get("/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV")), "task_not_found");
+  r = get("/v1/groups/not-an-id");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_id");
+}
+
 TEST_F(TaskApi, TheEnqueuingRequestsTraceIsStored) {
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
   const auto r = client->request(

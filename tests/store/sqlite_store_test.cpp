@@ -231,6 +231,10 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
                          "ALTER TABLE tasks DROP COLUMN node; DROP TABLE nodes; "
                          "ALTER TABLE tasks DROP COLUMN attempt_log; "
                          "ALTER TABLE tasks DROP COLUMN tracestate; "
+                         "DROP INDEX groups_awaiting; DROP INDEX groups_finished; "
+                         "ALTER TABLE groups DROP COLUMN size; "
+                         "ALTER TABLE groups DROP COLUMN completion_id; "
+                         "ALTER TABLE groups DROP COLUMN finished_at; "
                          "UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -267,6 +271,41 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   ASSERT_TRUE(s.fail(old.id, "w~1", "boom", std::nullopt, t0));
   ASSERT_EQ(s.get(old.id)->history.size(), 1U);
   EXPECT_EQ(s.get(old.id)->history[0].error, "boom");
+}
+
+// Version 8: a group stored before it gains its size and its completion's
+// id, so it answers GET /v1/groups and names its completion as awaited.
+TEST(SqliteStore, Version7FileGainsGroupColumnsOnOpen) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "e.db").string();
+  NewTask member = task();
+  NewTask completion = task();
+  {
+    SqliteStore s({.path = path});
+    s.enqueue_group({"old-grp", completion}, {member}, t0);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX groups_awaiting; DROP INDEX groups_finished; "
+                         "ALTER TABLE groups DROP COLUMN size; "
+                         "ALTER TABLE groups DROP COLUMN completion_id; "
+                         "ALTER TABLE groups DROP COLUMN finished_at; "
+                         "UPDATE schema_version SET version = 7",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  SqliteStore s({.path = path});
+  const auto g = s.group("old-grp");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->size, 1U);
+  EXPECT_EQ(g->remaining, 1U);
+  EXPECT_EQ(g->completion_id, completion.id);
+  EXPECT_EQ(s.group_awaiting(completion.id), "old-grp");
+  ASSERT_EQ(s.claim("default", 1, {"w~1", t0 + std::chrono::seconds(30), "w"}, t0).size(), 1U);
+  ASSERT_TRUE(s.complete(member.id, "w~1", "1", t0));
+  EXPECT_TRUE(s.get(completion.id).has_value());
+  EXPECT_EQ(s.group("old-grp")->finished_at, t0);
 }
 
 TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {

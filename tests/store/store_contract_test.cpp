@@ -713,6 +713,68 @@ TEST_P(StoreContract, GroupCompletionLeavesOutDeletedMembers) {
   EXPECT_EQ(members[0].at("id").as_string(), b.id);
 }
 
+// A group answers for itself while it waits and after: its size, how many
+// members remain, its members by state, its completion task's id (which the
+// store names as awaited until the task exists), and when it finished. It is
+// kept until the retention purge, and a retry after it finished reopens
+// nothing (the completion ran).
+TEST_P(StoreContract, AGroupIsReadableWhileItWaitsAndAfterUntilThePurge) {
+  NewTask a = task("part", "g");
+  NewTask b = task("part", "g");
+  NewTask done = task("summary");
+  EXPECT_FALSE(store->group("grp-q").has_value());
+  ASSERT_EQ(store->enqueue_group({"grp-q", done}, {a, b}, t0).size(), 2U);
+  auto g = store->group("grp-q");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->id, "grp-q");
+  EXPECT_EQ(g->size, 2U);
+  EXPECT_EQ(g->remaining, 2U);
+  EXPECT_EQ(g->completion_id, done.id);
+  EXPECT_FALSE(g->finished_at.has_value());
+  EXPECT_EQ(g->members, (std::map<TaskState, std::size_t>{{TaskState::pending, 2}}));
+  EXPECT_EQ(store->group_awaiting(done.id), "grp-q");
+  EXPECT_FALSE(store->group_awaiting(a.id).has_value());
+
+  ASSERT_EQ(store->claim("g", 1, lease(), t0).size(), 1U);
+  ASSERT_TRUE(store->fail(a.id, "w1", "broke", std::nullopt, t0));
+  g = store->group("grp-q");
+  EXPECT_EQ(g->remaining, 1U);
+  EXPECT_EQ(g->members,
+            (std::map<TaskState, std::size_t>{{TaskState::pending, 1}, {TaskState::dead, 1}}));
+
+  const auto t1 = t0 + std::chrono::seconds(1);
+  ASSERT_EQ(store->claim("g", 1, lease(), t1).size(), 1U);
+  ASSERT_TRUE(store->complete(b.id, "w1", "1", t1));
+  g = store->group("grp-q");
+  ASSERT_TRUE(g.has_value()) << "kept once finished";
+  EXPECT_EQ(g->remaining, 0U);
+  EXPECT_EQ(g->finished_at, t1);
+  EXPECT_EQ(g->members,
+            (std::map<TaskState, std::size_t>{{TaskState::succeeded, 1}, {TaskState::dead, 1}}));
+  EXPECT_TRUE(store->get(done.id).has_value());
+  EXPECT_FALSE(store->group_awaiting(done.id).has_value()) << "the completion exists now";
+  // A retry after the completion ran reopens nothing.
+  ASSERT_TRUE(store->retry(a.id, t1));
+  EXPECT_EQ(store->group("grp-q")->remaining, 0U);
+  // A group id stays taken while the group is kept.
+  EXPECT_THROW(store->enqueue_group({"grp-q", std::nullopt}, {task("part", "g")}, t1), StoreError);
+
+  // Retention: purged with (after) its final tasks' cutoff, not before.
+  store->purge_final(t1, 100);
+  EXPECT_TRUE(store->group("grp-q").has_value());
+  store->purge_final(t1 + std::chrono::milliseconds(1), 100);
+  EXPECT_FALSE(store->group("grp-q").has_value());
+
+  // A group without a completion task, or without members.
+  ASSERT_TRUE(store->enqueue_group({"grp-e", std::nullopt}, {}, t1).empty());
+  g = store->group("grp-e");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->size, 0U);
+  EXPECT_EQ(g->completion_id, "");
+  EXPECT_EQ(g->finished_at, t1);
+  EXPECT_TRUE(g->members.empty());
+}
+
 TEST_P(StoreContract, ScheduleFiresOncePerTick) {
   NewTask a = task("tick");
   NewTask b = task("tick");

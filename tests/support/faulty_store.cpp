@@ -106,6 +106,12 @@ bool FaultyStore::remove(std::string_view id) {
 std::optional<store::TaskRecord> FaultyStore::get(std::string_view id) {
   return inner_->get(id);
 }
+std::optional<store::GroupInfo> FaultyStore::group(std::string_view id) {
+  return inner_->group(id);
+}
+std::optional<std::string> FaultyStore::group_awaiting(std::string_view task_id) {
+  return inner_->group_awaiting(task_id);
+}
 std::optional<store::TaskRecord> FaultyStore::holder_of(std::string_view unique_key) {
   return inner_->holder_of(unique_key);
 }

@@ -65,6 +65,8 @@ class FaultyStore : public store::Store {
   bool remove(std::string_view id) override;
   std::optional<store::TaskRecord> get(std::string_view id) override;
   std::optional<store::TaskRecord> holder_of(std::string_view unique_key) override;
+  std::optional<store::GroupInfo> group(std::string_view id) override;
+  std::optional<std::string> group_awaiting(std::string_view task_id) override;
   store::Page list(const store::ListQuery& query) override;
   std::vector<store::QueueInfo> queues() override;
   std::size_t reclaim_expired(store::TimePoint now) override;

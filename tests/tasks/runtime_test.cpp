@@ -781,6 +781,22 @@ TEST_F(RuntimeTest, ProgressIsWrittenAtMostOncePerIntervalAndTheLatestLands) {
   ASSERT_TRUE(reaches(id, TaskState::succeeded));
 }
 
+// A report held back when the handler returns is written before the outcome.
+TEST_F(RuntimeTest, TheLastProgressReportIsWrittenWhenTheHandlerReturns) {
+  auto cfg = config();
+  cfg.progress_interval = 1h;
+  auto& rt = make(cfg);
+  rt.handle_raw("steps", [&](TaskContext& t) {
+    t.progress(50, "half");
+    t.progress(100, "done");
+  });
+  rt.start();
+  const auto id = rt.enqueue("steps", {}).id;
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(get(id).progress, 100);
+  EXPECT_EQ(get(id).progress_message, "done");
+}
+
 TEST_F(RuntimeTest, ManyTasksThroughSqlite) {
   test::TempDir dir;
   store = std::make_shared<store::SqliteStore>(

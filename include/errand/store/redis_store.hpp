@@ -112,6 +112,8 @@ class RedisStore final : public Store {
   bool remove(std::string_view id) override;
   std::optional<TaskRecord> get(std::string_view id) override;
   std::optional<TaskRecord> holder_of(std::string_view unique_key) override;
+  std::optional<GroupInfo> group(std::string_view id) override;
+  std::optional<std::string> group_awaiting(std::string_view task_id) override;
   Page list(const ListQuery& query) override;
   std::vector<QueueInfo> queues() override;
   std::size_t reclaim_expired(TimePoint now) override;

@@ -50,7 +50,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteOptions options);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;
@@ -82,6 +82,8 @@ class SqliteStore final : public Store {
   bool remove(std::string_view id) override;
   std::optional<TaskRecord> get(std::string_view id) override;
   std::optional<TaskRecord> holder_of(std::string_view unique_key) override;
+  std::optional<GroupInfo> group(std::string_view id) override;
+  std::optional<std::string> group_awaiting(std::string_view task_id) override;
   Page list(const ListQuery& query) override;
   std::vector<QueueInfo> queues() override;
   std::size_t reclaim_expired(TimePoint now) override;

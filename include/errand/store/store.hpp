@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -159,6 +160,19 @@ struct GroupSpec {
   std::optional<NewTask> completion{};
 };
 
+// A group (enqueue_group) as it stands. Kept after its members are all final
+// until the retention purge, like a final task.
+struct GroupInfo {
+  std::string id;
+  std::size_t size = 0;       // members enqueued
+  std::size_t remaining = 0;  // members not final yet (a retried member counts again)
+  std::string completion_id;  // empty: the group has no completion task
+  // When the last member became final (and the completion task was enqueued).
+  std::optional<TimePoint> finished_at{};
+  // Stored members by state; a deleted or purged member is not counted.
+  std::map<TaskState, std::size_t> members{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -226,13 +240,20 @@ class Store {
   // one index lookup in every backend.
   [[nodiscard]] virtual std::optional<TaskRecord> holder_of(std::string_view unique_key) = 0;
   [[nodiscard]] virtual Page list(const ListQuery& query) = 0;
+  // One lookup by id, then one count of the members by state (at most the
+  // members of one group: an index walk in every backend).
+  [[nodiscard]] virtual std::optional<GroupInfo> group(std::string_view id) = 0;
+  // The group whose completion task will be `task_id`, while that group still
+  // waits for members (so the task does not exist yet); nullopt otherwise.
+  [[nodiscard]] virtual std::optional<std::string> group_awaiting(std::string_view task_id) = 0;
   // Every queue that has tasks or was paused, by name.
   [[nodiscard]] virtual std::vector<QueueInfo> queues() = 0;
 
   // Active tasks whose lease expired: back to pending, or dead when that was
   // their last attempt. Returns how many.
   virtual std::size_t reclaim_expired(TimePoint now) = 0;
-  // Deletes final tasks that finished before `cutoff`; at most `max` per call.
+  // Deletes final tasks that finished before `cutoff`, at most `max` per call
+  // (the count returned), and finished groups (GroupInfo) as old.
   virtual std::size_t purge_final(TimePoint cutoff, std::size_t max) = 0;
   virtual void set_paused(std::string_view queue, bool paused) = 0;
 

@@ -10,6 +10,7 @@
 // the Unix epoch (what every backend stores), so a record read back compares
 // equal to the one written.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +32,11 @@ enum class TaskState : std::uint8_t {
   dead,       // final: out of attempts, or failed permanently
   cancelled,  // final
 };
+
+// Every state, in the order above.
+inline constexpr std::array<TaskState, 7> kAllStates = {
+    TaskState::scheduled, TaskState::pending, TaskState::active,   TaskState::succeeded,
+    TaskState::retrying,  TaskState::dead,    TaskState::cancelled};
 
 [[nodiscard]] std::string_view to_string(TaskState state);
 // nullopt for anything but the names above.

@@ -112,7 +112,8 @@ struct RuntimeConfig {
   std::chrono::milliseconds shutdown_abandon{std::chrono::seconds(5)};  // after the grace: above
   std::chrono::milliseconds stuck_after{std::chrono::seconds(5)};
   // TaskContext::progress() writes to the store at most once per interval
-  // per task; the latest value reported in between is written when it ends.
+  // per task; the latest value reported in between is written when it ends,
+  // or when the handler returns, whichever comes first.
   std::chrono::milliseconds progress_interval{std::chrono::seconds(1)};
   std::chrono::milliseconds default_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};  // final tasks kept this long

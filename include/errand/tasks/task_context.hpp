@@ -54,8 +54,9 @@ class TaskContext {
   // Records progress (0..100 and a short message) in the store, visible to
   // whoever reads the task. Coalesced: at most one store write per
   // RuntimeConfig::progress_interval; a value reported sooner is written when
-  // the interval ends (the latest wins), so a chatty handler cannot flood the
-  // store's writer. Never throws: a failed write is logged.
+  // the interval ends or the handler returns (the latest wins), so a chatty
+  // handler cannot flood the store's writer. Never throws: a failed write is
+  // logged.
   void progress(int percent, std::string_view message = {});
 
   // The trace of the request that enqueued the task, with a span of this attempt.

@@ -165,6 +165,9 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
     a.span.record_exception("unknown", "unknown exception");
     out = Outcome::retry("unknown exception");
   }
-  return finish(ap, info, out, std::chrono::steady_clock::now() - t0, type);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  // The last report held back by the interval goes in before the outcome.
+  detail::flush_progress(a, now(), true);
+  return finish(ap, info, out, took, type);
 }
 }  // namespace errand::tasks
