@@ -3,8 +3,10 @@
 add_library(errand_options INTERFACE)
 target_compile_options(errand_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-  -Woverloaded-virtual -Wimplicit-fallthrough
-  -Wmisleading-indentation -Wduplicated-cond -Wlogical-op)
+  -Woverloaded-virtual -Wimplicit-fallthrough -Wmisleading-indentation)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(errand_options INTERFACE -Wduplicated-cond -Wlogical-op)
+endif()
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   # GCC 12 reports impossible memcpy bounds inside libstdc++ at -O3 (GCC PR 105651).
   target_compile_options(errand_options INTERFACE -Wno-stringop-overflow -Wno-restrict -Wno-array-bounds)
@@ -21,6 +23,15 @@ if(ERRAND_SANITIZE)
     # handler allocator uses; TSan still checks every access around it.
     target_compile_options(errand_options INTERFACE -Wno-tsan)
   endif()
+endif()
+
+if(ERRAND_FUZZ)
+  # Coverage for libFuzzer in everything errand compiles; the fuzz targets
+  # themselves link with -fsanitize=fuzzer (fuzz/CMakeLists.txt).
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "ERRAND_FUZZ needs clang (libFuzzer): use the fuzz preset")
+  endif()
+  target_compile_options(errand_options INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 
 # Helper for test executables: one binary per test folder, discovered by CTest.

@@ -36,6 +36,10 @@ void add_duration(CLI::App& cmd, const std::string& name, std::chrono::milliseco
 }  // namespace
 
 int main(int argc, char** argv) {
+  return run(argc, argv, [](const app::Config& config) { return app::serve(config); });
+}
+
+int run(int argc, char** argv, const std::function<int(const app::Config&)>& serve) {
   CLI::App cli{"errand: HTTP handlers that answer at once, with background errands", "errand"};
   cli.set_version_flag("--version", std::string("errand ") + ERRAND_VERSION);
   cli.require_subcommand(1);
@@ -322,7 +326,7 @@ int main(int argc, char** argv) {
     std::cerr << "errand: " << e.what() << "\n";
     return 2;
   }
-  if (serve_cmd->parsed()) return app::serve(config);
+  if (serve_cmd->parsed()) return serve(config);
   if (client.parsed()) return client.run();
   return 0;
 }

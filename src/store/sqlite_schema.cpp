@@ -145,6 +145,7 @@ ALTER TABLE tasks ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
     // 8: a group is kept once its members are final (finished_at), until the
     // retention purge, for GET /v1/groups/{id}; its completion task's id is
     // indexed while the group waits, so that id can answer "group_pending".
+    // A resumed queue no longer keeps a row (queues() listed it forever).
     R"sql(
 ALTER TABLE groups ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE groups ADD COLUMN completion_id TEXT;
@@ -154,6 +155,7 @@ UPDATE groups SET size = (SELECT count(*) FROM tasks WHERE tasks.group_id = grou
 CREATE INDEX groups_awaiting ON groups(completion_id)
   WHERE completion_id IS NOT NULL AND finished_at IS NULL;
 CREATE INDEX groups_finished ON groups(finished_at) WHERE finished_at IS NOT NULL;
+DELETE FROM queues WHERE paused = 0;
 )sql",
 };
 

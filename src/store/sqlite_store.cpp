@@ -502,7 +502,8 @@ bool SqliteStore::release(std::string_view id, std::string_view owner, TimePoint
     // Cancelled meanwhile: it ends cancelled instead of running again.
     auto q = db.query(
         "UPDATE tasks SET attempt = attempt - 1, lease_owner = NULL, "
-        "lease_expires_at = NULL, updated_at = ?1, run_at = max(?1, ?2), "
+        "lease_expires_at = NULL, updated_at = ?1, "
+        "run_at = CASE WHEN cancel_requested THEN run_at ELSE max(?1, ?2) END, "
         "state = CASE WHEN cancel_requested THEN 'cancelled' "
         "             WHEN ?2 > ?1 THEN 'scheduled' ELSE 'pending' END, "
         "finished_at = CASE WHEN cancel_requested THEN ?1 END "
@@ -862,11 +863,16 @@ std::size_t SqliteStore::purge_final(TimePoint cutoff, std::size_t max) {
 
 void SqliteStore::set_paused(std::string_view queue, bool paused) {
   impl_->write([&](Db& db) {
+    if (!paused) {
+      // No row, as for a queue never paused: queues() lists a queue that has
+      // tasks or is paused, as every store does.
+      db.query("DELETE FROM queues WHERE name = ?1").bind(1, queue).run();
+      return;
+    }
     db.query(
-          "INSERT INTO queues (name, paused) VALUES (?1, ?2) "
+          "INSERT INTO queues (name, paused) VALUES (?1, 1) "
           "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused")
         .bind(1, queue)
-        .bind(2, std::int64_t{paused ? 1 : 0})
         .run();
   });
 }

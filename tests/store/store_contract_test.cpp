@@ -313,8 +313,13 @@ TEST_P(StoreContract, ReleaseAfterACancelRequestEndsCancelled) {
   const auto id = add(task());
   ASSERT_EQ(store->claim("default", 1, lease(), t0).size(), 1U);
   EXPECT_EQ(store->cancel(id, t0), CancelResult::requested);
-  ASSERT_TRUE(store->release(id, "w1", t0, t0));  // e.g. shutdown before the heartbeat
+  const auto run_at = get(id).run_at;
+  // E.g. shutdown before the heartbeat, asking for a later run.
+  ASSERT_TRUE(store->release(id, "w1", t0 + seconds(5), t0 + seconds(1)));
   EXPECT_EQ(get(id).state, TaskState::cancelled);
+  // It will not run again: its run_at stays what it was (found by
+  // fuzz/store_ops_fuzz: SQLite moved it).
+  EXPECT_EQ(get(id).run_at, run_at);
   EXPECT_TRUE(store->claim("default", 1, lease(), t0).empty());
 }
 
@@ -379,6 +384,13 @@ TEST_P(StoreContract, PausedQueueYieldsNothingAndCountsShowIt) {
   EXPECT_EQ(qs[0].active, 1U);
   EXPECT_EQ(qs[1].queue, "empty");
   EXPECT_TRUE(qs[1].paused);
+  // Resumed, a queue without tasks is not listed (found by fuzz/store_ops_fuzz:
+  // SQLite kept listing it, with every count at zero).
+  store->set_paused("empty", false);
+  store->set_paused("never-paused", false);
+  qs = store->queues();
+  ASSERT_EQ(qs.size(), 1U);
+  EXPECT_EQ(qs[0].queue, "default");
 }
 
 // The answer of enqueue_async, waited for (it may come inline or later).

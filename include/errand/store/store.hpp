@@ -56,6 +56,8 @@ struct Enqueued {
   std::string id;       // the stored task's id: an earlier one's when deduplicated
   TaskState state;      // its state now
   bool created = true;  // false: an unfinished task with the same unique_key exists
+
+  friend bool operator==(const Enqueued&, const Enqueued&) = default;
 };
 
 // `owner` is the lease's fencing token: unique per claim (the runtime makes
@@ -171,6 +173,8 @@ struct GroupInfo {
   std::optional<TimePoint> finished_at{};
   // Stored members by state; a deleted or purged member is not counted.
   std::map<TaskState, std::size_t> members{};
+
+  friend bool operator==(const GroupInfo&, const GroupInfo&) = default;
 };
 
 class Store {
