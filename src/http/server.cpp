@@ -38,6 +38,7 @@
 #include "dispatch.hpp"
 #include "exchange.hpp"
 #include "request_framing.hpp"
+#include "wire.hpp"
 
 #include "errand/detail/thread_annotations.hpp"
 
@@ -79,18 +80,6 @@ constexpr std::size_t read_chunk = 4096;
 constexpr std::size_t max_overflow_in_progress = 64;
 constexpr auto linger_time = std::chrono::milliseconds(500);
 constexpr std::size_t linger_max_bytes = std::size_t{64} * 1024;
-
-bool has_control(std::string_view v) {
-  // memchr is vectorised; every header of every response passes here.
-  return std::memchr(v.data(), '\r', v.size()) != nullptr ||
-         std::memchr(v.data(), '\n', v.size()) != nullptr ||
-         std::memchr(v.data(), '\0', v.size()) != nullptr;
-}
-
-bool safe_header(std::string_view name, std::string_view value) {
-  return !name.empty() && !has_control(name) &&
-         name.find_first_of(" :") == std::string_view::npos && !has_control(value);
-}
 
 }  // namespace
 
@@ -307,70 +296,27 @@ class Connection final : public ConnectionBase,
     });
   }
 
-  // The request line at the front of `buffered` ends in "HTTP/<digit>.<digit>".
-  static bool well_formed_version(std::string_view buffered) {
-    const auto end = buffered.find("\r\n");
-    if (end == std::string_view::npos) return false;  // a bare LF ends no request line
-    const auto line = buffered.substr(0, end);
-    const auto v = line.substr(line.rfind(' ') + 1);
-    const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
-    return v.size() == 8 && v.starts_with("HTTP/") && digit(v[5]) && v[6] == '.' && digit(v[7]);
-  }
-
   void on_header(beast::error_code ec, std::size_t header_bytes) {
-    // Beast applies header_limit to the fields after the start line; the
-    // bytes it consumed make the limit exact for the whole header.
-    if (!ec && header_bytes > cfg().max_header_bytes) ec = bhttp::error::header_limit;
-    if (ec == bhttp::error::body_limit) {  // Content-Length alone is over the limit
-      return fail(413, "body_too_large",
-                  fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
+    const std::string_view buffered(static_cast<const char*>(buffer_.data().data()),
+                                    buffer_.size());
+    const auto v = detail::judge_header(ec, header_bytes, *parser_, buffered,
+                                        cfg().max_header_bytes, cfg().max_body_bytes);
+    using Kind = detail::HeaderVerdict::Kind;
+    switch (v.kind) {
+      case Kind::close: return close();
+      case Kind::fail: return fail(v.error.status, v.error.code, v.error.message);
+      case Kind::dispatch: return dispatch();
+      case Kind::read_body: return read_body();
+      case Kind::expect_continue: break;
     }
-    if (ec == bhttp::error::bad_version) {
-      // Beast refuses every version but 1.x the same way; only a well-formed
-      // HTTP/<digit>.<digit> is an unsupported version, the rest is garbage.
-      if (!well_formed_version(
-              std::string_view(static_cast<const char*>(buffer_.data().data()), buffer_.size()))) {
-        return fail(400, "bad_request", "malformed HTTP version in the request line");
-      }
-      return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
-    }
-    if (ec == bhttp::error::header_limit) {
-      return fail(431, "header_too_large",
-                  fmt::format("request header exceeds {} bytes", cfg().max_header_bytes));
-    }
-    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
-        ec == asio::error::eof || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset) {
-      return close();  // slow, gone or shut down: nobody to answer
-    }
-    if (ec) return fail(400, "bad_request", fmt::format("malformed request: {}", ec.message()));
-
-    const auto& req = parser_->get();
-    if (auto bad = detail::check_framing(req)) return fail(bad->status, bad->code, bad->message);
-    if (req.version() != 11 && req.version() != 10) {
-      return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
-    }
-    if (req.version() == 11 && req.find(bhttp::field::host) == req.end()) {
-      return fail(400, "bad_request", "HTTP/1.1 requests must carry a Host header");
-    }
-    if (auto len = parser_->content_length(); len && *len > cfg().max_body_bytes) {
-      return fail(413, "body_too_large",
-                  fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
-    }
-    if (parser_->is_done()) return dispatch();
-    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
-      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                       req.version());
-      stream_.expires_after(cfg().write_timeout);
-      bhttp::async_write(
-          stream_, *cont,
-          [self = this->shared_from_this(), cont](beast::error_code wec, std::size_t) {
-            if (wec) return self->close();
-            self->read_body();
-          });
-      return;
-    }
-    read_body();
+    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                     parser_->get().version());
+    stream_.expires_after(cfg().write_timeout);
+    bhttp::async_write(stream_, *cont,
+                       [self = this->shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                         if (wec) return self->close();
+                         self->read_body();
+                       });
   }
 
   void read_body() {
@@ -382,19 +328,10 @@ class Connection final : public ConnectionBase,
   }
 
   void on_body(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit) {
-      return fail(413, "body_too_large",
-                  fmt::format("request body exceeds {} bytes", cfg().max_body_bytes));
-    }
-    // A body that does not arrive in time: tcp_stream has closed the socket
-    // already, as for slow headers, so there is nobody left to answer.
-    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
-        ec == asio::error::eof || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset) {
-      return close();
-    }
-    if (ec)
-      return fail(400, "bad_request", fmt::format("malformed request body: {}", ec.message()));
+    const auto v = detail::judge_body(ec, cfg().max_body_bytes);
+    using Kind = detail::HeaderVerdict::Kind;
+    if (v.kind == Kind::close) return close();
+    if (v.kind == Kind::fail) return fail(v.error.status, v.error.code, v.error.message);
     dispatch();
   }
 
@@ -443,52 +380,11 @@ class Connection final : public ConnectionBase,
 
   void write(detail::Response r) {
     if (r.stream && r.status >= 200 && r.status <= 599) return start_stream(std::move(r));
-    if (r.status < 100 || r.status > 599) {
-      server_.logger_.error("handler set an invalid status; answering 500", {{"status", r.status}});
-      r = detail::error_response(500, "internal", "internal server error");
-    }
     if (server_.draining_.load()) keep_alive_ = false;
     // The head is serialised by hand into a buffer the connection reuses:
     // Beast's generic serializer cost a third of the instructions of a small
     // request (callgrind), for framing this simple.
-    const bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
-    auto& h = head_buffer_;
-    h.clear();
-    h += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    h += std::to_string(r.status);
-    h += ' ';
-    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
-    h.append(reason.data(), reason.size());
-    h += "\r\nServer: errand\r\n";
-    for (const auto& [name, value] : r.headers) {
-      if (!safe_header(name, value)) {  // CR/LF would let a value forge headers
-        server_.logger_.warn("dropped a response header with control characters",
-                             {{"header", name}});
-        continue;
-      }
-      // Framing is ours: a handler's Content-Length, Transfer-Encoding or
-      // Connection would contradict what we send.
-      if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
-          beast::iequals(name, "connection")) {
-        continue;
-      }
-      h += name;
-      h += ": ";
-      h += value;
-      h += "\r\n";
-    }
-    if (!keep_alive_ && version_ != 10) h += "Connection: close\r\n";
-    if (keep_alive_ && version_ == 10) h += "Connection: keep-alive\r\n";
-    if (bodiless) {
-      r.body.clear();
-    } else {
-      // For HEAD, the length of the body a GET would have had.
-      h += "Content-Length: ";
-      h += std::to_string(r.body.size());
-      h += "\r\n";
-    }
-    h += "\r\n";
-    if (head_) r.body.clear();
+    detail::write_head(head_buffer_, r, version_, keep_alive_, head_, server_.logger_);
     body_buffer_ = std::move(r.body);
     const std::array<asio::const_buffer, 2> wire{asio::buffer(head_buffer_),
                                                  asio::buffer(body_buffer_)};
@@ -512,7 +408,7 @@ class Connection final : public ConnectionBase,
         static_cast<bhttp::status>(r.status), version_);
     res->set(bhttp::field::server, "errand");
     for (auto& [name, value] : r.headers) {
-      if (safe_header(name, value)) res->insert(name, value);
+      if (detail::safe_header(name, value)) res->insert(name, value);
     }
     keep_alive_ = false;
     res->keep_alive(false);

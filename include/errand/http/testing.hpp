@@ -14,6 +14,7 @@
 #include <boost/json/value.hpp>
 
 #include "errand/http/router.hpp"
+#include "errand/http/server.hpp"
 #include "errand/observe/logger.hpp"
 
 namespace errand::http::testing {
@@ -40,5 +41,17 @@ struct Response {
 // Freezes `router` if needed.
 [[nodiscard]] Response perform(Router& router, const Request& request,
                                const observe::Logger& logger = observe::Logger::null());
+
+// The bytes a server with `config`'s limits writes back when `bytes` arrive
+// on one connection and the client then closes its side: each request read
+// as a connection reads it (Beast's parser, the same limits, framing checks
+// and refusals), run through `router` as perform() runs it, its response
+// written as the server writes it (a streamed one: its head only). Stops
+// where the server would close: a refused request (after its error
+// response), a response without keep-alive, or the end of the input. Freezes
+// `router` if needed. For tests of the wire format, and the HTTP fuzz target.
+[[nodiscard]] std::string perform_wire(Router& router, std::string_view bytes,
+                                       const ServerConfig& config = {},
+                                       const observe::Logger& logger = observe::Logger::null());
 
 }  // namespace errand::http::testing
