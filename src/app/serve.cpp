@@ -44,7 +44,7 @@ void install_health_routes(http::Server& server, const store::Store* store) {
     }
     if (store != nullptr) {
       if (auto h = store->health(); !h.ready) {
-        c.error(503, "store_unavailable", h.reason);
+        c.error(503, h.full ? "store_full" : "store_unavailable", h.reason);
         return;
       }
     }

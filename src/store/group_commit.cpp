@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include <sqlite3.h>
+
 namespace errand::store::sqlite {
 
 namespace {
@@ -185,23 +187,70 @@ bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
   return true;
 }
 
+GroupCommit::Health GroupCommit::health() const {
+  if (!failing_.load(std::memory_order_relaxed)) return {};
+  const errand::detail::MutexLock lock(health_mu_);
+  return health_;
+}
+
+bool GroupCommit::note_failure(const std::exception_ptr& error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const StoreError& e) {
+    if (e.code() != StoreError::Code::full && e.code() != StoreError::Code::unavailable) {
+      return false;
+    }
+    try {
+      const errand::detail::MutexLock lock(health_mu_);
+      health_ = {false, e.code() == StoreError::Code::full, e.what()};
+      failing_ = true;
+    } catch (...) {  // NOLINT(bugprone-empty-catch): allocation failure: health stays as it was
+    }
+    return true;
+  } catch (...) {  // a caller's own error says nothing of the store
+    return false;
+  }
+}
+
+void GroupCommit::note_commit() noexcept {
+  if (!failing_.load(std::memory_order_relaxed)) return;
+  const errand::detail::MutexLock lock(health_mu_);
+  health_ = {};
+  failing_ = false;
+}
+
 void GroupCommit::commit_batch(std::deque<Pending*>& batch) {
   const auto start = std::chrono::steady_clock::now();
+  const auto changes_before = sqlite3_total_changes64(db_->raw());
   try {
     db_->run(kBegin);
   } catch (...) {
     for (Pending* p : batch) p->error = std::current_exception();
+    note_failure(batch.front()->error);
     return;
   }
-  if (!run_ops(batch)) return;
+  if (!run_ops(batch)) {
+    note_failure(batch.front()->error);
+    return;
+  }
   try {
     db_->run(kCommit);
   } catch (...) {
     const auto error = std::current_exception();
     rollback_quietly();
     for (Pending* p : batch) p->error = error;
+    note_failure(error);
     return;
   }
+  // One operation that hit a full disk inside its savepoint fails alone; it
+  // still says the disk is full.
+  bool store_failed = false;
+  for (Pending* p : batch) {
+    if (p->error && note_failure(p->error)) store_failed = true;
+  }
+  // Only a transaction that wrote rows proves the disk takes writes again: a
+  // claim that found nothing commits without writing a page.
+  if (!store_failed && sqlite3_total_changes64(db_->raw()) != changes_before) note_commit();
   if (options_.on_commit) {
     options_.on_commit(batch.size(), std::chrono::steady_clock::now() - start);
   }

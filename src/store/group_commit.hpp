@@ -24,6 +24,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "errand/detail/thread_annotations.hpp"
@@ -75,6 +76,15 @@ class GroupCommit {
   void submit(Op op, Done done, bool may_wait = false);
   // Operations waiting for the next transaction.
   [[nodiscard]] std::size_t queued();
+  // Whether the last transaction committed; when it failed because the disk
+  // (or the size limit) is full or the file cannot be written, why. The next
+  // commit that succeeds clears it. Cheap: no I/O.
+  struct Health {
+    bool ready = true;
+    bool full = false;
+    std::string reason{};
+  };
+  [[nodiscard]] Health health() const;
 
  private:
   // Lives on the caller's stack until `done` is released; the writer never
@@ -96,8 +106,15 @@ class GroupCommit {
   bool run_ops(std::deque<Pending*>& batch);
   void rollback_quietly() noexcept;
 
+  // True when `error` says the store cannot write (then health() says so).
+  bool note_failure(const std::exception_ptr& error) noexcept;
+  void note_commit() noexcept;
+
   std::unique_ptr<Db> db_;
   Options options_;
+  std::atomic<bool> failing_{false};  // health_ is not ready: a commit must clear it
+  mutable errand::detail::Mutex health_mu_;
+  Health health_ ERRAND_GUARDED_BY(health_mu_);
   errand::detail::Mutex mu_;
   std::condition_variable work_cv_;  // writer waits for work
   std::condition_variable room_cv_;  // callers wait for room

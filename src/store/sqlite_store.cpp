@@ -644,6 +644,11 @@ std::optional<TaskRecord> SqliteStore::holder_of(std::string_view unique_key) {
   });
 }
 
+StoreHealth SqliteStore::health() const {
+  const auto h = impl_->writer->health();
+  return {h.ready, h.reason, h.full};
+}
+
 std::optional<GroupInfo> SqliteStore::group(std::string_view id) {
   return impl_->read([&](Db& db) -> std::optional<GroupInfo> {
     GroupInfo g;

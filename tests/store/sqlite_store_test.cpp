@@ -318,7 +318,14 @@ TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {
             }),
             StoreError::Code::full);
   EXPECT_TRUE(s.get(kept).has_value());  // reads still work
-  EXPECT_EQ(s.purge_final(t0, 10), 0U);  // and small writes too
+  EXPECT_FALSE(s.health().ready);        // /readyz says so
+  EXPECT_TRUE(s.health().full);
+  EXPECT_EQ(s.purge_final(t0, 10), 0U);  // a write that changes nothing proves nothing
+  EXPECT_FALSE(s.health().ready);
+  // A small task still fits: a write that commits rows makes it ready.
+  s.enqueue(task(), t0);
+  EXPECT_TRUE(s.health().ready);
+  EXPECT_FALSE(s.health().full);
 }
 
 TEST(SqliteStore, LockedByAnotherProcessIsBusy) {

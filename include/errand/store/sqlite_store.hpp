@@ -54,6 +54,10 @@ class SqliteStore final : public Store {
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;
+  // Not ready while the last transaction failed because the disk (or
+  // max_db_bytes) is full or the file cannot be written; the next write that
+  // commits (the node heartbeat makes one every few seconds) makes it ready.
+  [[nodiscard]] StoreHealth health() const override;
 
   using Store::enqueue;
   std::vector<Enqueued> enqueue(std::vector<NewTask> tasks, TimePoint now) override;

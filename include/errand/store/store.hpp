@@ -155,6 +155,7 @@ struct NodeInfo {
 struct StoreHealth {
   bool ready = true;
   std::string reason{};  // why not, for operators
+  bool full = false;     // not ready because the disk or the size limit is full
 };
 
 struct GroupSpec {
