@@ -3,9 +3,14 @@
 // server (Debian's python3-aiosmtpd, started by the test on a free port).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
 #include "errand/app/builtin_tasks.hpp"
@@ -154,6 +159,61 @@ TEST_F(Builtins, HttpRequestCircuitOpensForAFailingHost) {
   EXPECT_EQ(c.at("target").as_string(), host);
   EXPECT_EQ(c.at("state").as_string(), "open");
   EXPECT_GT(c.at("retry_in_ms").as_int64(), 30 * 60 * 1000);
+}
+
+// A downstream that accepts connections and never answers: each attempt
+// ends at its timeout_ms, the circuit opens after the threshold, and the rest
+// wait without calling. Nothing piles up: connections stay bounded by the
+// attempts made, and no worker stays busy.
+TEST_F(Builtins, HttpRequestToAPeerThatNeverAnswersTimesOutAndOpensTheCircuit) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::vector<boost::asio::ip::tcp::socket> held;  // accepted, never read nor answered
+  std::atomic<int> accepted{0};
+  std::function<void()> accept_next = [&] {
+    acceptor.async_accept([&](boost::system::error_code ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      held.push_back(std::move(s));
+      ++accepted;
+      accept_next();
+    });
+  };
+  accept_next();
+  std::jthread io([&] { ioc.run(); });
+  struct StopOnExit {  // before `io` joins, however the test ends
+    boost::asio::io_context& ioc;
+    ~StopOnExit() { ioc.stop(); }
+  } stop_io{ioc};
+  const auto url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/x";
+
+  observe::Registry metrics;
+  auto& r = runtime();
+  register_http_request(r, &metrics, {.failure_threshold = 2, .open_for = 1h});
+  r.start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(r.enqueue("http.request", {{"method", "POST"}, {"url", url}, {"timeout_ms", 300}},
+                            {.max_attempts = 10})
+                      .id);
+  }
+  // Every task either failed an attempt at its timeout or waits for the circuit.
+  ASSERT_TRUE(test::eventually([&] {
+    return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+      const auto t = store->get(id);
+      return t && t->state == TaskState::scheduled &&
+             (t->attempt >= 1 || t->run_at - t->updated_at > 30min);
+    });
+  }));
+  for (const auto& id : ids) {
+    const auto t = *store->get(id);
+    if (t.last_error) {
+      EXPECT_NE(t.last_error->find("Timeout"), std::string::npos) << *t.last_error;
+    }
+  }
+  EXPECT_LE(accepted.load(), 2 + 2) << "the threshold, plus what the two workers had started";
+  EXPECT_TRUE(test::eventually([&] { return r.busy("default") == 0; }));
+  EXPECT_NE(metrics.expose().find(R"(circuit_state{target="127.0.0.1:)"), std::string::npos);
+  r.stop();
 }
 
 TEST_F(Builtins, HttpRequestRefusesHostileInputAtEnqueue) {

@@ -139,5 +139,38 @@ TEST_F(RedisApp, RedisAwayIs503AndNotReadyThenBothRecover) {
   EXPECT_TRUE(reaches(std::string(before.json().at("id").as_string()), "succeeded"));
 }
 
+// Redis that stops answering (DEBUG SLEEP 3, longer than the 1 s command
+// timeout): each enqueue meanwhile answers within a bounded time, 202 or an
+// honest 503, and once Redis answers again there is no stall: enqueues are
+// 202 and the tasks run.
+TEST_F(RedisApp, SlowRedisGivesBounded503sAndNoStallAfter) {
+  std::jthread sleeper([this] { (void)redis.command("DEBUG SLEEP 3"); });
+  std::vector<std::string> stored;
+  int refused = 0;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = post(R"({"type":"demo.sleep","payload":{"seconds":0}})");
+    const auto took = std::chrono::steady_clock::now() - started;
+    // Bounded: the command timeout (1 s) and a retry, never the whole sleep
+    // times the requests queued behind it.
+    EXPECT_LT(took, 10s);
+    if (r.status == 202) {
+      stored.emplace_back(r.json().at("id").as_string());
+    } else {
+      EXPECT_EQ(r.status, 503) << r.body;
+      ++refused;
+    }
+  }
+  sleeper.join();
+  EXPECT_GT(refused, 0) << "Redis never looked slow";
+  ASSERT_TRUE(test::eventually(
+      [&] { return post(R"({"type":"demo.sleep","payload":{"seconds":0}})").status == 202; }));
+  const auto after = post(R"({"type":"demo.sleep","payload":{"seconds":0}})");
+  ASSERT_EQ(after.status, 202) << after.body;
+  stored.emplace_back(after.json().at("id").as_string());
+  for (const auto& id : stored) EXPECT_TRUE(reaches(id, "succeeded")) << id;
+}
+
 }  // namespace
 }  // namespace errand::app

@@ -49,21 +49,13 @@ std::string RedisServer::url() const {
 }
 
 void RedisServer::launch() {
-  std::vector<std::string> argv = {kRedisServer,
-                                   "--port",
-                                   std::to_string(port_),
-                                   "--bind",
-                                   "127.0.0.1",
-                                   "--dir",
-                                   dir_.path().string(),
-                                   "--logfile",
-                                   (dir_.path() / "redis.log").string(),
-                                   "--save",
+  std::vector<std::string> argv = {kRedisServer, "--port", std::to_string(port_), "--bind",
+                                   "127.0.0.1", "--dir", dir_.path().string(), "--logfile",
+                                   (dir_.path() / "redis.log").string(), "--save",
                                    "",  // no RDB snapshots: tests choose AOF or nothing
-                                   "--daemonize",
-                                   "no",
-                                   "--protected-mode",
-                                   "yes"};
+                                   "--daemonize", "no", "--protected-mode", "yes",
+                                   // DEBUG SLEEP: a Redis that stops answering for a while
+                                   "--enable-debug-command", "local"};
   if (options_.append_only) {
     argv.insert(argv.end(), {"--appendonly", "yes", "--appendfsync", "always"});
   }
