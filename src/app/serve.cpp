@@ -1,5 +1,7 @@
 #include "errand/app/serve.hpp"
 
+#include <sys/resource.h>
+
 #include <iostream>
 
 #include <boost/json.hpp>
@@ -82,6 +84,35 @@ void install_traffic_control(http::Router& router, const Config& config,
   }
 }
 
+namespace {
+
+// Every connection is a file descriptor, and so are the store's files and
+// the listener: the soft limit (1024 on many systems) is raised to what
+// --max-connections needs, up to the hard limit; short of that, a warning
+// says which limit to raise (accept then fails with EMFILE, logged and retried).
+void raise_fd_limit(std::size_t max_connections, const observe::Logger& logger) {
+  constexpr rlim_t kSpare = 256;  // store files, the listener, clients of http.request
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t want = static_cast<rlim_t>(max_connections) + kSpare;
+  if (lim.rlim_cur >= want) return;
+  const rlim_t raised = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (raised > lim.rlim_cur) {
+    rlimit next = lim;
+    next.rlim_cur = raised;
+    if (setrlimit(RLIMIT_NOFILE, &next) == 0) lim = next;
+  }
+  if (lim.rlim_cur < want) {
+    logger.warn(
+        "the open-file limit is below what --max-connections needs; raise it (ulimit -n, "
+        "LimitNOFILE=) or lower --max-connections",
+        {{"limit", static_cast<std::uint64_t>(lim.rlim_cur)},
+         {"needed", static_cast<std::uint64_t>(want)}});
+  }
+}
+
+}  // namespace
+
 int serve(const Config& config) {
   try {
     validate(config);
@@ -90,6 +121,7 @@ int serve(const Config& config) {
     return 2;
   }
   auto logger = observe::Logger::to_stderr(config.log_level, config.log_format);
+  raise_fd_limit(config.app.http.max_connections, logger);
   try {
     AppOptions o = config.app;
     using Role = Config::Role;

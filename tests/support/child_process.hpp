@@ -27,6 +27,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   [[nodiscard]] bool started() const { return pid_ > 0; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
   // The port of the first `"msg":"listening"` log line; 0 if none came in time.
   [[nodiscard]] std::uint16_t wait_port(std::chrono::milliseconds timeout = 60s) const;
   // Everything it wrote to stderr so far.
