@@ -196,7 +196,8 @@ app::ScheduleRule parse_schedule(std::string_view text) {
 }
 
 ConcurrencyRule parse_concurrency_limit(std::string_view text) {
-  constexpr std::string_view usage = "PREFIX=MAX_IN_FLIGHT[:MAX_WAIT], e.g. /v1=64:2s";
+  constexpr std::string_view usage =
+      "PREFIX=MAX_IN_FLIGHT[:MAX_WAIT] or PREFIX=adaptive[:MAX_IN_FLIGHT], e.g. /v1=64:2s";
   auto [prefix, parts] = split_rule(text, usage);
   if (parts.size() > 2) {
     throw std::invalid_argument(
@@ -205,6 +206,14 @@ ConcurrencyRule parse_concurrency_limit(std::string_view text) {
   ConcurrencyRule r;
   r.options.name = prefix;
   r.prefix = std::move(prefix);
+  if (parts[0] == "adaptive") {
+    r.options.adaptive = true;
+    r.options.max_in_flight =
+        parts.size() == 2 ? number_in<std::size_t>(parts[1], 1, 1'000'000, text, "max in flight")
+                          : 1000;
+    r.options.min_in_flight = std::min<std::size_t>(4, r.options.max_in_flight);
+    return r;
+  }
   r.options.max_in_flight = number_in<std::size_t>(parts[0], 1, 1'000'000, text, "max in flight");
   if (parts.size() == 2) r.options.max_wait = parse_duration(parts[1]);
   return r;

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <future>
+#include <semaphore>
+#include <thread>
 
 #include "errand/http/middleware.hpp"
 #include "support/http_client.hpp"
@@ -95,6 +97,64 @@ TEST_F(ConcurrencyLimitTest, TheRequestDeadlineEndsTheWait) {
   EXPECT_EQ(started.load(), 1) << "the handler behind the limiter never ran";
   gate.open();
   EXPECT_EQ(a.get().status, 200);
+}
+
+}  // namespace concurrency_limit_test
+}  // namespace errand::http
+
+namespace errand::http {
+namespace concurrency_limit_test {
+
+// An adaptive limit in front of a handler that can serve 2 at a time (the
+// rest queue inside it), under 12 concurrent clients: it sheds with 503 +
+// Retry-After, and its limit falls from where it starts (20) toward what the
+// handler can take, as the latency of what it admits says.
+TEST(AdaptiveConcurrencyLimit, ShedsTheExcessAndLearnsTheCapacity) {
+  auto cfg = TestServer::defaults();
+  cfg.blocking_threads = 16;
+  TestServer srv(cfg);
+  observe::Registry metrics;
+  std::counting_semaphore<2> capacity(2);
+  srv.router().use(mw::concurrency_limit({.max_in_flight = 64,
+                                          .name = "adaptive",
+                                          .metrics = &metrics,
+                                          .adaptive = true,
+                                          .min_in_flight = 2}));
+  srv.router().get("/work",
+                   [&](Context& c) {
+                     capacity.acquire();
+                     std::this_thread::sleep_for(2ms);  // the work itself
+                     capacity.release();
+                     c.text(200, "done");
+                   },
+                   {.blocking = true});
+  srv.start();
+  std::atomic<int> ok{0}, shed{0}, other{0};
+  {
+    std::vector<std::jthread> clients;
+    for (int t = 0; t < 12; ++t) {
+      clients.emplace_back([&] {
+        Client c(srv.port());
+        for (int i = 0; i < 150; ++i) {
+          const auto r = c.request("GET", "/work");
+          if (r.status == 200) {
+            ++ok;
+          } else if (r.status == 503 && r.header("Retry-After") == "1" &&
+                     r.json().at("error").at("code").as_string() == "concurrency_limited") {
+            ++shed;
+          } else {
+            ++other;
+          }
+        }
+      });
+    }
+  }
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_GT(shed.load(), 0) << "12 clients for a handler that takes 2";
+  const auto limit = metrics.gauge("concurrency_limit", "", {"limiter"}).with({"adaptive"}).value();
+  EXPECT_GE(limit, 2);
+  EXPECT_LT(limit, 20) << "learned that latency grows past a few in flight";
 }
 
 }  // namespace concurrency_limit_test

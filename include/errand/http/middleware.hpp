@@ -89,15 +89,27 @@ struct RateLimitOptions {
 // response holds its slot only while the handler sets it up. Waiters occupy
 // blocking-pool threads: keep max_in_flight well below the pool's size, or
 // the pool's own 503 `overloaded` answers first.
+//
+// `adaptive`: the limit is not fixed but follows the latency of what it
+// admits (guard::AdaptiveLimit, after Envoy's adaptive concurrency filter),
+// between `min_in_flight` and `max_in_flight`: it grows while latency stays
+// near the unloaded one and shrinks as requests start to queue, so under
+// overload the excess is shed at once (no waiting) and what is admitted keeps
+// its latency. It learns the unloaded latency at start and every 250 windows
+// by holding the limit at `min_in_flight` for one window.
 struct ConcurrencyLimitOptions {
   std::size_t max_in_flight = 64;
   std::chrono::milliseconds max_wait{0};
   std::chrono::seconds retry_after{1};
   std::string name = "default";  // the `limiter` label
-  // concurrency_rejected_total, concurrency_in_flight; not owned: must outlive the router.
+  // concurrency_rejected_total, concurrency_in_flight, concurrency_limit;
+  // not owned: must outlive the router.
   observe::Registry* metrics = nullptr;
+  bool adaptive = false;
+  std::size_t min_in_flight = 4;  // adaptive only: the floor, and the measuring limit
 };
-// Throws std::invalid_argument when max_in_flight is 0.
+// Throws std::invalid_argument when max_in_flight is 0, or when adaptive with
+// a max_wait or min_in_flight outside 1..max_in_flight.
 [[nodiscard]] Handler concurrency_limit(ConcurrencyLimitOptions options);
 
 // Bearer-token authentication (RFC 6750): a request must carry

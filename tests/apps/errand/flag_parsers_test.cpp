@@ -86,7 +86,16 @@ TEST(FlagParsers, ParsesConcurrencyRulesAndQueueLimits) {
   EXPECT_EQ(c.options.max_wait, milliseconds(2000));
   c = parse_concurrency_limit("/x=1");
   EXPECT_EQ(c.options.max_wait, milliseconds(0));
-  for (const char* bad : {"/v1=0", "/v1=", "/v1=2:forever", "/v1=1:1s:x", "v1=3"}) {
+  EXPECT_FALSE(c.options.adaptive);
+  c = parse_concurrency_limit("/v1=adaptive");
+  EXPECT_TRUE(c.options.adaptive);
+  EXPECT_EQ(c.options.max_in_flight, 1000U);
+  EXPECT_EQ(c.options.min_in_flight, 4U);
+  c = parse_concurrency_limit("/v1=adaptive:200");
+  EXPECT_EQ(c.options.max_in_flight, 200U);
+  EXPECT_EQ(parse_concurrency_limit("/v1=adaptive:2").options.min_in_flight, 2U);
+  for (const char* bad : {"/v1=0", "/v1=", "/v1=2:forever", "/v1=1:1s:x", "v1=3", "/v1=adaptive:0",
+                          "/v1=adaptive:x", "/v1=adaptive:5:1s"}) {
     EXPECT_THROW((void)parse_concurrency_limit(bad), std::invalid_argument) << bad;
   }
   const auto q = parse_queue_limits("mail=1000,default=0");
