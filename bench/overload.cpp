@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,7 +21,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -55,15 +55,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void send() {
     if (Clock::now() >= until_) return;
     sent_ = Clock::now();
-    bhttp::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) {
-        ++self->tally_.other;
-        return;
-      }
-      self->res_ = {};
-      bhttp::async_read(self->stream_, self->buf_, self->res_,
-                        [self](beast::error_code rec, std::size_t) { self->on_read(rec); });
-    });
+    bhttp::async_write(
+        stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) {
+            ++self->tally_.other;
+            return;
+          }
+          self->res_ = {};
+          bhttp::async_read(self->stream_, self->buf_, self->res_,
+                            [self](beast::error_code rec, std::size_t) { self->on_read(rec); });
+        });
   }
   void on_read(beast::error_code ec) {
     if (ec) {
@@ -72,7 +73,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     const auto status = res_.result_int();
     if (status >= 200 && status < 300) {
-      tally_.ok_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent_).count());
+      tally_.ok_ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - sent_).count());
     } else if (status == 503) {
       ++tally_.shed;
     } else {
@@ -108,8 +110,7 @@ int main(int argc, char** argv) {
   const std::string path = argv[2];
   const int connections = std::stoi(argv[3]);
   const double seconds = std::stod(argv[4]);
-  bhttp::request<bhttp::string_body> req{argc > 5 ? bhttp::verb::post : bhttp::verb::get, path,
-                                         11};
+  bhttp::request<bhttp::string_body> req{argc > 5 ? bhttp::verb::post : bhttp::verb::get, path, 11};
   req.set(bhttp::field::host, "127.0.0.1");
   if (argc > 5) {
     req.set(bhttp::field::content_type, "application/json");
@@ -120,8 +121,8 @@ int main(int argc, char** argv) {
   asio::io_context ioc;
   Tally tally;
   const auto start = Clock::now();
-  const auto until = start + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(seconds));
+  const auto until =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
   for (int i = 0; i < connections; ++i) std::make_shared<Conn>(ioc, req, tally, until)->start(ep);
   ioc.run();
