@@ -221,7 +221,9 @@ void install_task_api(http::Router& router, tasks::Runtime& runtime, TaskApiOpti
       "/v1/tasks/:id",
       [&rt](Context& c) {
         const auto id = task_id(c);
-        const auto r = rt.store().get(id);
+        auto r = rt.store().get(id);
+        // A group's completion may come into being between the two lookups.
+        if (!r && !rt.store().group_awaiting(id)) r = rt.store().get(id);
         if (!r) not_found(rt.store(), id);
         c.json(200, detail::task_json(*r));
       },

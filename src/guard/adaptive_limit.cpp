@@ -24,8 +24,20 @@ std::size_t AdaptiveLimit::limit() const {
 
 std::size_t AdaptiveLimit::sample(std::chrono::nanoseconds latency, std::size_t in_flight) {
   // While measuring, only requests admitted at the measuring limit count:
-  // those admitted before it are still draining, queued.
-  if (measuring_ && in_flight > opts_.min_limit) return limit();
+  // those admitted before it are still draining, queued. If hardly any come
+  // (long requests hold the measuring slots), the measurement ends anyway
+  // after four windows' worth, keeping what was learned before.
+  if (measuring_ && in_flight > opts_.min_limit) {
+    if (++skipped_ >= 4 * opts_.window) {
+      measuring_ = false;
+      skipped_ = 0;
+      windows_ = 0;
+      sum_ = 0;
+      count_ = 0;
+      peak_in_flight_ = 0;
+    }
+    return limit();
+  }
   sum_ += std::chrono::duration<double>(latency).count();
   ++count_;
   peak_in_flight_ = std::max(peak_in_flight_, in_flight);
@@ -39,6 +51,7 @@ std::size_t AdaptiveLimit::sample(std::chrono::nanoseconds latency, std::size_t 
   if (measuring_) {
     unloaded_ = measured;
     measuring_ = false;
+    skipped_ = 0;
     windows_ = 0;
     return limit();
   }

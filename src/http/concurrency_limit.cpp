@@ -17,7 +17,7 @@ namespace errand::http::mw {
 namespace {
 
 struct Slots {
-  explicit Slots(std::optional<guard::AdaptiveLimit> a) : adaptive(std::move(a)) {}
+  explicit Slots(std::optional<guard::AdaptiveLimit> a) : adaptive(a) {}
   errand::detail::Mutex mu;
   std::condition_variable_any freed;
   std::size_t in_flight ERRAND_GUARDED_BY(mu) = 0;
@@ -51,7 +51,7 @@ Handler concurrency_limit(ConcurrencyLimitOptions options) {
         .initial_limit =
             std::clamp<std::size_t>(20, options.min_in_flight, options.max_in_flight)});
   }
-  auto slots = std::make_shared<Slots>(std::move(adaptive));
+  auto slots = std::make_shared<Slots>(adaptive);
   observe::Counter* rejected = nullptr;
   observe::Gauge* holding = nullptr;
   observe::Gauge* limit_gauge = nullptr;

@@ -192,10 +192,14 @@ Abandoned abandon(Context& c) noexcept {
   boost::asio::any_io_executor executor;
   {
     const errand::detail::MutexLock lock(ex.mu);
-    if (ex.finished || ex.committed) return Abandoned::done;
-    // A chain that returns without deferring commits at once, so this is a
-    // chain still running.
-    if (!ex.chain_returned) return Abandoned::running;
+    if (ex.finished) return Abandoned::done;
+    // Still running, even if a deadline answered for it already.
+    if (!ex.chain_returned && !ex.chain_done.load(std::memory_order_acquire)) {
+      return Abandoned::running;
+    }
+    if (!ContextAccess::deferred(c)) return Abandoned::done;  // its chain answered
+    // A deferred response never resumed, whether or not its deadline has
+    // answered the client meanwhile.
     ex.finished = true;
     ex.committed = true;
     owner = std::move(ex.owner);
@@ -220,6 +224,7 @@ void run_and_commit(Context& c, const std::vector<Handler>& chain) noexcept {
   } catch (...) {
     respond_to_exception(c, std::current_exception());
   }
+  ContextAccess::exchange(c).chain_done.store(true, std::memory_order_release);
   if (ContextAccess::deferred(c)) {
     auto& ex = ContextAccess::exchange(c);
     bool resumed = false;

@@ -3,6 +3,7 @@
 // chain and a timeout timer. The request fields are written once, before the
 // chain runs; the commit fields are guarded by `mu`.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -100,6 +101,9 @@ struct Exchange {
   // handle's resume() may come in either order, on different threads; the
   // second of the two schedules the finish on `executor`. Guarded by `mu`.
   bool chain_returned ERRAND_GUARDED_BY(mu) = false;
+  // The handler chain has returned, deferred or not (release: what the chain
+  // wrote is visible to whoever sees it set; abandon() reads it).
+  std::atomic<bool> chain_done{false};
   bool finished ERRAND_GUARDED_BY(mu) = false;                 // the response was finished
   std::function<void(Context&)> resume ERRAND_GUARDED_BY(mu);  // from Deferred::resume
   bool resumed ERRAND_GUARDED_BY(mu) = false;  // resume() came (even with an empty function)

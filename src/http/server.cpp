@@ -206,17 +206,16 @@ class Connection final : public ConnectionBase,
   // Called on the strand when stop() gives up: names the request this
   // connection still holds, drops it if it is a deferred response, and closes.
   void abandon() {
-    if (auto ctx = current_.lock()) {
+    for (const auto& weak : live_) {
+      auto ctx = weak.lock();
+      if (!ctx) continue;
       const auto what = detail::abandon(*ctx);
       if (what != detail::Abandoned::done) {
         const auto& ex = detail::ContextAccess::exchange(*ctx);
         const bool dropped = what == detail::Abandoned::dropped;
         (dropped ? server_.dropped_deferred_ : server_.stuck_handlers_).fetch_add(1);
-        const auto age = std::chrono::duration<double>(Clock::now() - request_started_).count();
-        observe::Logger::Fields fields{{"method", ctx->method()},
-                                       {"route", ex.route},
-                                       {"path", ex.path},
-                                       {"age_s", std::round(age * 1000.0) / 1000.0}};
+        observe::Logger::Fields fields{
+            {"method", ctx->method()}, {"route", ex.route}, {"path", ex.path}};
         // Written by the chain: read only once it has returned (abandon()'s
         // lock orders the two); a running chain may still be writing it.
         if (dropped) fields["request_id"] = ctx->request_id();
@@ -356,7 +355,10 @@ class Connection final : public ConnectionBase,
     server_.requests_total_.fetch_add(1);
 
     auto ctx = std::make_shared<Context>(std::move(ex));
-    current_ = ctx;
+    // What abandon() may have to give up: this request, and earlier ones a
+    // deferred handle still holds (a deadline may have answered them).
+    std::erase_if(live_, [](const std::weak_ptr<Context>& w) { return w.expired(); });
+    live_.push_back(ctx);
     const auto prepared = detail::prepare(server_.router_, *ctx);
     if (!prepared.blocking) {
       detail::run_and_commit(*ctx, *prepared.chain);
@@ -562,7 +564,7 @@ class Connection final : public ConnectionBase,
   std::chrono::milliseconds stream_interval_{250};
   std::optional<asio::steady_timer> stream_timer_;
   std::stop_source stream_stop_;
-  std::weak_ptr<Context> current_;  // the latest request, for abandon()
+  std::vector<std::weak_ptr<Context>> live_;  // requests not yet gone, for abandon()
   bool stream_ended_ = false;
 };
 
@@ -703,7 +705,13 @@ bool Server::Impl::stop() {
     acceptor_.close(ec);
     closed.set_value();
   });
-  closed.get_future().wait();
+  // Every I/O thread stuck in a handler would never run this: bounded too.
+  if (closed.get_future().wait_for(config_.shutdown_grace + config_.shutdown_abandon +
+                                   std::chrono::seconds(2)) != std::future_status::ready) {
+    errand::detail::exit_stuck(logger_,
+                               "shutdown cannot finish: every I/O thread is stuck in a "
+                               "handler; exiting");
+  }
 
   // 2. Close idle connections; busy ones close after their current response.
   auto for_each_connection = [this](auto fn) {

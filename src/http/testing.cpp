@@ -137,7 +137,11 @@ std::string perform_wire(Router& router, std::string_view bytes, const ServerCon
     const bool head = request.method() == bhttp::verb::head;
     keep_alive = keep_alive && request.keep_alive();
     auto r = run(router, std::move(request), logger);
-    r.stream.reset();  // a streamed body: its head only
+    // A streamed body ends the connection after it: here, its status line
+    // and headers without the stream's framing, then nothing more.
+    const bool streamed = r.stream != nullptr;
+    r.stream.reset();
+    if (streamed) keep_alive = false;
     std::string response_head;
     detail::write_head(response_head, r, version, keep_alive, head, logger);
     out += response_head;

@@ -215,6 +215,13 @@ bool GroupCommit::note_failure(const std::exception_ptr& error) noexcept {
 void GroupCommit::note_commit() noexcept {
   if (!failing_.load(std::memory_order_relaxed)) return;
   const errand::detail::MutexLock lock(health_mu_);
+  if (health_.full && options_.has_room) {
+    try {
+      if (!options_.has_room(*db_)) return;
+    } catch (...) {
+      return;
+    }
+  }
   health_ = {};
   failing_ = false;
 }

@@ -59,6 +59,11 @@ class GroupCommit {
     std::size_t max_queued = 65536;
     std::chrono::milliseconds wait_for_room{5000};
     OnCommit on_commit{};
+    // After a failure for a full disk, whether there is room again: a commit
+    // that rewrote rows in place proves nothing (a heartbeat needs no new
+    // page), so health() stays "full" until this says yes as well. None: any
+    // commit that changed rows clears it.
+    std::function<bool(Db&)> has_room{};
   };
 
   GroupCommit(std::unique_ptr<Db> db, Options options);

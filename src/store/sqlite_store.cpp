@@ -1,5 +1,7 @@
 #include "errand/store/sqlite_store.hpp"
 
+#include <sys/statvfs.h>
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -96,6 +98,30 @@ TaskRecord read_record(const Query& q) {
   r.tracestate = q.text(26);
   return r;
 }
+
+namespace {
+
+// Room for writes again after a full disk: a megabyte free on the file
+// system under the file, and, under max_db_bytes, a sixteenth of it free
+// among the pages (deleted tasks free pages inside the file).
+bool room_for_writes(Db& db, const std::string& path, std::uint64_t max_db_bytes) {
+  const auto dir = std::filesystem::absolute(path).parent_path();
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) == 0 &&
+      static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < (std::uint64_t{1} << 20)) {
+    return false;
+  }
+  if (max_db_bytes == 0) return true;
+  const auto pragma = [&db](const char* sql) {
+    auto q = db.query(sql);
+    return q.step() ? static_cast<std::uint64_t>(q.i64(0)) : 0;
+  };
+  const auto used =
+      (pragma("PRAGMA page_count") - pragma("PRAGMA freelist_count")) * pragma("PRAGMA page_size");
+  return used + max_db_bytes / 16 <= max_db_bytes;
+}
+
+}  // namespace
 
 // All writes below run on the writer thread, inside the group-commit
 // transaction, so a read-then-write here is atomic.
@@ -297,7 +323,10 @@ SqliteStore::SqliteStore(SqliteOptions options) : impl_(std::make_unique<Impl>()
       sqlite::GroupCommit::Options{.max_batch = std::max<std::size_t>(o.max_batch, 1),
                                    .max_queued = std::max<std::size_t>(o.max_queued_writes, 1),
                                    .wait_for_room = o.busy_timeout,
-                                   .on_commit = o.on_commit});
+                                   .on_commit = o.on_commit,
+                                   .has_room = [path = o.path, max = o.max_db_bytes](Db& d) {
+                                     return room_for_writes(d, path, max);
+                                   }});
   for (std::size_t i = 0; i < std::max<std::size_t>(o.readers, 1); ++i) {
     impl_->readers.push_back(std::make_unique<Db>(o.path, SQLITE_OPEN_READONLY, busy));
   }

@@ -36,6 +36,8 @@ struct Attempt {
 
   std::stop_source stop;
   std::atomic<StopReason> reason{StopReason::none};
+  // The handler has returned (its outcome may still be being recorded).
+  std::atomic<bool> returned{false};
 
   // Guarded by the runtime's mutex.
   bool started = false;

@@ -81,6 +81,18 @@ TEST(AdaptiveLimit, FollowsACapacityThatChanges) {
   EXPECT_LE(model(after, 50), 20ms) << after;
 }
 
+// Requests admitted before the measurement (long ones, holding the
+// measuring slots) cannot measure the unloaded latency; the measurement
+// gives up after four windows of them rather than shed everything for good.
+TEST(AdaptiveLimit, AMeasurementThatGetsNoUsableSampleEnds) {
+  AdaptiveLimit l({.min_limit = 2, .initial_limit = 20});
+  for (int i = 0; i < 32 * 4 - 1; ++i) l.sample(1s, 10);
+  EXPECT_TRUE(l.measuring());
+  l.sample(1s, 10);
+  EXPECT_FALSE(l.measuring());
+  EXPECT_EQ(l.limit(), 20U);
+}
+
 TEST(AdaptiveLimit, RefusesNonsense) {
   EXPECT_THROW(AdaptiveLimit({.min_limit = 0}), std::invalid_argument);
   EXPECT_THROW(AdaptiveLimit({.min_limit = 10, .max_limit = 5}), std::invalid_argument);

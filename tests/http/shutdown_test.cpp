@@ -198,6 +198,33 @@ TEST(Shutdown, DropsADeferredResponseThatNeverComes) {
   parked.clear();
 }
 
+// The deadline answered 408 for a deferred response that never came, and the
+// connection went on to serve the next request: the old exchange, still held
+// by its handle, is given up too (not mistaken for a stuck handler, which
+// would end the process).
+TEST(Shutdown, DropsADeferredResponseItsDeadlineAnswered) {
+  auto cfg = TestServer::defaults();
+  cfg.shutdown_grace = 50ms;
+  cfg.shutdown_abandon = 50ms;
+  TestServer srv(cfg);
+  std::mutex mu;
+  std::vector<Deferred> parked;
+  srv.router().use(mw::timeout({.after = 100ms}));
+  srv.router().get("/later", [&](Context& c) {
+    const std::lock_guard lock(mu);
+    parked.push_back(c.defer());
+  });
+  srv.router().get("/now", [](Context& c) { c.text(200, "now"); });
+  srv.start();
+  Client c(srv.port());
+  EXPECT_EQ(c.request("GET", "/later").status, 408);
+  EXPECT_EQ(c.request("GET", "/now").status, 200);  // the connection goes on
+  EXPECT_FALSE(srv.server().stop()) << "the unresumed handle is dropped";
+  EXPECT_TRUE(srv.wait_for_log(R"("route":"/later")"));
+  const std::lock_guard lock(mu);
+  parked.clear();  // after the server stopped: nothing happens
+}
+
 TEST(Shutdown, RunExitsNonZeroAfterDroppingAResponse) {
   auto cfg = TestServer::defaults();
   cfg.shutdown_grace = 50ms;

@@ -311,8 +311,12 @@ TEST(SqliteStore, Version7FileGainsGroupColumnsOnOpen) {
 TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {
   test::TempDir dir;
   SqliteStore s({.path = (dir.path() / "e.db").string(), .max_db_bytes = 256 * 1024});
-  const auto kept = s.enqueue(task(), t0).id;
   const std::string big = "\"" + std::string(64 * 1024, 'a') + "\"";
+  // A finished task, deleted later to make room.
+  const auto spare = s.enqueue(task(big), t0).id;
+  ASSERT_EQ(s.claim("default", 1, {"w~1", t0 + std::chrono::seconds(30), "w"}, t0).size(), 1U);
+  ASSERT_TRUE(s.complete(spare, "w~1", "{}", t0));
+  const auto kept = s.enqueue(task(), t0).id;
   EXPECT_EQ(error_code([&] {
               for (int i = 0; i < 100; ++i) s.enqueue(task(big), t0);
             }),
@@ -322,10 +326,11 @@ TEST(SqliteStore, FullDatabaseFailsTheEnqueueAndKeepsWorking) {
   EXPECT_TRUE(s.health().full);
   EXPECT_EQ(s.purge_final(t0, 10), 0U);  // a write that changes nothing proves nothing
   EXPECT_FALSE(s.health().ready);
-  // A small task still fits: a write that commits rows makes it ready.
-  s.enqueue(task(), t0);
+  // Room again: a write that commits rows, with room left after it, says so.
+  ASSERT_TRUE(s.remove(spare));
   EXPECT_TRUE(s.health().ready);
   EXPECT_FALSE(s.health().full);
+  EXPECT_TRUE(s.enqueue(task(), t0).created);
 }
 
 TEST(SqliteStore, LockedByAnotherProcessIsBusy) {

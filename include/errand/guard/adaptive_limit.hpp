@@ -59,6 +59,7 @@ class AdaptiveLimit {
   double sum_ = 0;           // this window's latencies, seconds
   std::size_t count_ = 0;
   std::size_t peak_in_flight_ = 0;  // this window's
+  std::size_t skipped_ = 0;         // samples a measurement could not use
 };
 
 }  // namespace errand::guard

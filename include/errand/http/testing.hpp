@@ -46,7 +46,8 @@ struct Response {
 // on one connection and the client then closes its side: each request read
 // as a connection reads it (Beast's parser, the same limits, framing checks
 // and refusals), run through `router` as perform() runs it, its response
-// written as the server writes it (a streamed one: its head only). Stops
+// written as the server writes it (a streamed one is not: its status and
+// headers only, without the chunked framing, and the connection ends). Stops
 // where the server would close: a refused request (after its error
 // response), a response without keep-alive, or the end of the input. Freezes
 // `router` if needed. For tests of the wire format, and the HTTP fuzz target.

@@ -20,7 +20,9 @@
 // back to pending without using up an attempt. A handler that ignores its stop
 // token is waited for `shutdown_abandon` more; then, since its thread can be
 // neither joined nor left running, the process exits with kStuckExitCode (70)
-// after naming it in the log; the task returns to a worker when its lease expires.
+// after naming it in the log; the task returns to a worker when its lease
+// expires. An outcome still being written to a store that is away is waited
+// for up to the lease more (its retries end there), then the process exits 70.
 //
 // Thread-safety: enqueue*, cancel, pause/resume and the accessors may be called
 // from any thread at any time, also before start() (tasks wait in the store).

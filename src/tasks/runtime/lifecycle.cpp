@@ -81,16 +81,28 @@ void Runtime::Impl::stop() {
       // A worker thread that never returns cannot be joined, and the runtime
       // cannot go while it runs: the process ends instead. Each such task
       // comes back to another worker when its lease expires.
+      std::size_t stuck = 0;
       for (auto& [id, a] : in_flight) {
+        if (a->returned.load()) continue;  // only recording its outcome
+        ++stuck;
         a->log.error(
             "shutdown gives up on a handler that ignores its stop token; the task "
             "returns when its lease expires");
       }
-      errand::detail::exit_stuck(
-          cfg.logger,
-          "task runtime cannot stop: handlers ignore their stop token "
-          "or the store does not answer; exiting",
-          {{"tasks", in_flight.size()}, {"store_operations", pending_async}});
+      if (stuck > 0) {
+        errand::detail::exit_stuck(
+            cfg.logger, "task runtime cannot stop: handlers ignore their stop token; exiting",
+            {{"tasks", stuck}});
+      }
+      // Outcomes still being written to a store that is away: those retries
+      // end with the lease (then the task counts as lost), so wait that long.
+      cfg.logger.warn("shutdown waits for the store to record outcomes, up to the lease",
+                      {{"tasks", in_flight.size()}, {"store_operations", pending_async}});
+      if (!lock.wait_for(drained_cv, cfg.lease + std::chrono::seconds(5), drained)) {
+        errand::detail::exit_stuck(
+            cfg.logger, "task runtime cannot stop: the store does not answer; exiting",
+            {{"tasks", in_flight.size()}, {"store_operations", pending_async}});
+      }
     }
     workers_exit = true;
   }

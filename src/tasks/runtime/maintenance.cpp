@@ -61,12 +61,17 @@ void Runtime::Impl::maintenance_loop(TimePoint begin) {
   }
 }
 
-// Progress held back by the interval, written once it has passed.
+// Progress held back by the interval, written once it has passed: at most
+// kProgressPerTick a tick, so a slow store delays the deadlines and
+// heartbeats of this thread by a bounded amount (the rest waits a tick; the
+// handler's return writes its own last report anyway).
 void Runtime::Impl::flush_progress(TimePoint at) {
+  constexpr std::size_t kProgressPerTick = 8;
   std::vector<std::shared_ptr<detail::Attempt>> waiting;
   {
     const MutexLock lock(mu);
     for (const auto& [id, a] : in_flight) {
+      if (waiting.size() == kProgressPerTick) break;
       if (a->progress_waiting.load()) waiting.push_back(a);
     }
   }

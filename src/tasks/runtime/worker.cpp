@@ -166,6 +166,7 @@ bool Runtime::Impl::run(const std::shared_ptr<detail::Attempt>& ap) {
     out = Outcome::retry("unknown exception");
   }
   const auto took = std::chrono::steady_clock::now() - t0;
+  a.returned = true;
   // The last report held back by the interval goes in before the outcome.
   detail::flush_progress(a, now(), true);
   return finish(ap, info, out, took, type);

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Soak: `errand serve` (SQLite, 4 workers) under a steady mixed load for a
+# while — enqueues (durable, tasks that run), status reads, a filtered task
+# list and the queue counts — sampling every 10 s what must stay flat:
+# resident memory, open file descriptors, threads, and the SQLite file and
+# write-ahead log sizes. Prints the samples as a table, then checks that
+# descriptors and threads did not grow, the log stayed under its bound, and
+# memory in the second half grew by less than 10% (exit 1 otherwise).
+#
+#   bench/soak.sh [--minutes N] [--errand PATH]   (10 minutes, the release build)
+#
+# tests/CMakeLists.txt runs it for 2 minutes on the ASan build (`soak.two_minutes`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=10
+errand=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --minutes) minutes=$2; shift 2 ;;
+    --errand) errand=$2; shift 2 ;;
+    *) echo "usage: bench/soak.sh [--minutes N] [--errand PATH]" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$errand" ]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target errand_cli >/dev/null
+  errand=build/release/apps/errand/errand
+fi
+command -v wrk >/dev/null || { echo "soak: needs wrk (scripts/bootstrap)" >&2; exit 2; }
+
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A bounded ASan quarantine, so a sanitizer build's memory says something.
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=16:detect_leaks=0" \
+  "$errand" serve --listen "127.0.0.1:$port" --db "$work/e.db" --queues default=4 \
+  --log-level warn --retention 1m 2>"$work/log" &
+server=$!
+pids+=("$server")
+url="http://127.0.0.1:$port"
+for _ in $(seq 1 400); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
+curl -sf "$url/healthz" >/dev/null || { echo "soak: server did not start"; cat "$work/log"; exit 1; }
+
+cat >"$work/mixed.lua" <<'LUA'
+-- Enqueue, read the task back, list pending tasks, count the queues.
+local n, last = 0, nil
+request = function()
+  n = n + 1
+  local k = n % 4
+  if k == 0 or last == nil then
+    return wrk.format("POST", "/v1/tasks", {["Content-Type"] = "application/json"},
+                      '{"type":"demo.sleep","payload":{"seconds":0.005}}')
+  elseif k == 1 then
+    return wrk.format("GET", "/v1/tasks/" .. last)
+  elseif k == 2 then
+    return wrk.format("GET", "/v1/tasks?queue=default&state=pending&limit=20")
+  end
+  return wrk.format("GET", "/v1/queues")
+end
+response = function(status, headers, body)
+  if status == 202 then last = body:match('"id":"(%w+)"') end
+end
+LUA
+secs=$((minutes * 60))
+wrk -t1 -c8 -d"${secs}s" -s "$work/mixed.lua" "$url" >"$work/wrk" 2>&1 &
+pids+=("$!")
+
+sample() {
+  local rss fds threads db wal
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status")
+  threads=$(awk '/^Threads:/ {print $2}' "/proc/$server/status")
+  fds=$(ls "/proc/$server/fd" | wc -l)
+  db=$(stat -c %s "$work/e.db" 2>/dev/null || echo 0)
+  wal=$(stat -c %s "$work/e.db-wal" 2>/dev/null || echo 0)
+  echo "$1 $rss $fds $threads $db $wal"
+}
+: >"$work/samples"
+for t in $(seq 0 10 "$secs"); do
+  [ "$t" -gt 0 ] && sleep 10
+  kill -0 "$server" 2>/dev/null || { echo "soak: the server died"; cat "$work/log"; exit 1; }
+  sample "$t" >>"$work/samples"
+done
+wait "${pids[1]}" || true
+echo "| s | RSS MiB | fds | threads | db MiB | WAL MiB |"
+echo "| --- | --- | --- | --- | --- | --- |"
+awk '{printf "| %d | %.1f | %d | %d | %.1f | %.1f |\n", $1, $2/1024, $3, $4, $5/1048576, $6/1048576}' \
+  "$work/samples"
+grep -E "Requests/sec|Non-2xx|Socket errors" "$work/wrk" || true
+awk -v half="$((secs / 2))" '
+  NR == 2 { fd0 = $3; th0 = $4 }
+  { if ($3 > fdmax) fdmax = $3; if ($4 > thmax) thmax = $4; if ($6 > walmax) walmax = $6 }
+  $1 >= half && !mid { mid = $2 }
+  { last = $2 }
+  END {
+    bad = 0
+    if (fdmax > fd0 + 8) { print "soak: file descriptors grew: " fd0 " -> " fdmax; bad = 1 }
+    if (thmax > th0) { print "soak: threads grew: " th0 " -> " thmax; bad = 1 }
+    if (walmax > 64 * 1048576 * 1.1) { print "soak: the WAL passed its 64 MiB bound: " walmax; bad = 1 }
+    if (last > mid * 1.10) { print "soak: memory grew in the second half: " mid " -> " last " KiB"; bad = 1 }
+    if (!bad) printf "soak: flat (fds %d-%d, threads %d, WAL max %.1f MiB, RSS %.1f -> %.1f MiB in the second half)\n", fd0, fdmax, thmax, walmax / 1048576, mid / 1024, last / 1024
+    exit bad
+  }' "$work/samples"
