@@ -68,8 +68,14 @@ TEST(App, HandlerEnqueuesUnderTheRequestsTraceAndTheTaskRuns) {
   }
   EXPECT_EQ(store->get(id)->traceparent.substr(3, 32), trace_id);
 
-  // The metrics saw the request and the task.
-  const auto metrics = client.request("GET", "/metrics");
+  // The metrics saw the request and the task. The attempt's hook counts it
+  // just after the commit that made it `succeeded`: wait for it.
+  test::RawResponse metrics;
+  ASSERT_TRUE(test::eventually([&] {
+    metrics = client.request("GET", "/metrics");
+    return metrics.body.find(R"(task_execution_count{type="email.welcome",queue="default",)"
+                             R"(outcome="succeeded"} 1)") != std::string::npos;
+  }));
   ASSERT_EQ(metrics.status, 200);
   EXPECT_EQ(metrics.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   for (const char* line : {

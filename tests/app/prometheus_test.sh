@@ -40,9 +40,15 @@ http_get() {  # HOST:PORT TARGET: print the body of a GET
 }
 
 # 1. promtool: no errors and no lint warnings (it exits non-zero on either).
-http_get "127.0.0.1:$port" /metrics >"$dir/metrics.txt"
-grep -q '^task_execution_count{type="demo.noop",queue="default",outcome="succeeded"} 3' \
-  "$dir/metrics.txt" || { echo "no task_execution_count"; cat "$dir/metrics.txt"; exit 1; }
+# (A task's state is committed before its attempt is counted: poll for the count.)
+counted=""
+for _ in $(seq 1 200); do
+  http_get "127.0.0.1:$port" /metrics >"$dir/metrics.txt"
+  if grep -q '^task_execution_count{type="demo.noop",queue="default",outcome="succeeded"} 3' \
+    "$dir/metrics.txt"; then counted=1; break; fi
+  sleep 0.1
+done
+[ -n "$counted" ] || { echo "no task_execution_count"; cat "$dir/metrics.txt"; exit 1; }
 if ! promtool check metrics <"$dir/metrics.txt" >"$dir/promtool.out" 2>&1; then
   echo "promtool check metrics failed:"; cat "$dir/promtool.out"; exit 1
 fi
