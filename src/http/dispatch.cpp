@@ -194,9 +194,7 @@ Abandoned abandon(Context& c) noexcept {
     const errand::detail::MutexLock lock(ex.mu);
     if (ex.finished) return Abandoned::done;
     // Still running, even if a deadline answered for it already.
-    if (!ex.chain_returned && !ex.chain_done.load(std::memory_order_acquire)) {
-      return Abandoned::running;
-    }
+    if (!ex.chain_done.load(std::memory_order_acquire)) return Abandoned::running;
     if (!ContextAccess::deferred(c)) return Abandoned::done;  // its chain answered
     // A deferred response never resumed, whether or not its deadline has
     // answered the client meanwhile.

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cmath>
 #include <condition_variable>
-#include <cstring>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -203,8 +201,9 @@ class Connection final : public ConnectionBase,
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->abandon(); });
   }
 
-  // Called on the strand when stop() gives up: names the request this
-  // connection still holds, drops it if it is a deferred response, and closes.
+  // Called on the strand when stop() gives up: names each request this
+  // connection still has (a running handler, or a deferred response never
+  // resumed, which it drops), and closes.
   void abandon() {
     for (const auto& weak : live_) {
       auto ctx = weak.lock();
