@@ -91,6 +91,11 @@ int run(int argc, char** argv, const std::function<int(const app::Config&)>& ser
                    "Blocking requests that may wait for a thread (503 beyond)")
       ->envname("ERRAND_BLOCKING_QUEUE")
       ->capture_default_str();
+  serve_cmd
+      ->add_flag("--adaptive-blocking", http.adaptive_blocking,
+                 "Admit blocking requests up to an adaptive limit that follows their latency "
+                 "(503 beyond, before they wait)")
+      ->envname("ERRAND_ADAPTIVE_BLOCKING");
   add_duration(*serve_cmd, "--header-timeout", http.header_timeout, "ERRAND_HEADER_TIMEOUT",
                "Time to receive a request's headers before the connection is closed");
   add_duration(*serve_cmd, "--body-timeout", http.body_timeout, "ERRAND_BODY_TIMEOUT",

@@ -249,6 +249,17 @@ App::App(AppOptions options) : impl_(std::make_unique<Impl>()) {
   process_metrics(m);
 
   impl_->server = std::make_unique<http::Server>(options.http, options.logger);
+  auto* server = impl_->server.get();
+  m.gauge_callback("http_blocking",
+                   "Blocking requests running, waiting for a thread, and the "
+                   "adaptive limit on both (0 unless --adaptive-blocking)",
+                   {"what"}, [server] {
+                     const auto now = server->stats();
+                     return observe::Registry::Samples{
+                         {{"running"}, static_cast<double>(now.blocking_active)},
+                         {{"waiting"}, static_cast<double>(now.blocking_queued)},
+                         {{"limit"}, static_cast<double>(now.blocking_limit)}};
+                   });
   auto& router = impl_->server->router();
   router.on_exception(task_errors_as_http);
   router.use(http::mw::metrics(m));

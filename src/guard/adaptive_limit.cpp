@@ -61,7 +61,9 @@ std::size_t AdaptiveLimit::sample(std::chrono::nanoseconds latency, std::size_t 
   }
   if (measured <= 0 || unloaded_ <= 0 || peak < limit_ / 2) return limit();
   const double gradient = std::clamp(unloaded_ * (1.0 + opts_.buffer) / measured, 0.5, 2.0);
-  const double target = limit_ * gradient + std::sqrt(limit_);
+  // Headroom only while latency is within the buffer (see the header): it
+  // makes the limit probe upward, and never holds a queue in place.
+  const double target = limit_ * gradient + (gradient >= 1.0 ? std::sqrt(limit_) : 0.0);
   limit_ = std::clamp(limit_ * (1.0 - opts_.smoothing) + target * opts_.smoothing,
                       static_cast<double>(opts_.min_limit), static_cast<double>(opts_.max_limit));
   return limit();

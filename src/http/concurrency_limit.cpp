@@ -96,16 +96,19 @@ Handler concurrency_limit(ConcurrencyLimitOptions options) {
     if (holding != nullptr) holding->add(1);
     // The slot is held until the answer: for a deferred response, past the
     // chain's return. Released even if the chain throws.
-    const auto admitted_at = std::chrono::steady_clock::now();
-    auto release = [slots, holding, limit_gauge, admitted_at, admitted_with](Context& /*c*/) {
+    // An adaptive limit times from the request's arrival, not its admission:
+    // the wait before the chain ran (the I/O thread, the blocking pool's
+    // queue) is queueing the limit exists to keep short.
+    const auto arrived = detail::ContextAccess::exchange(c).arrived;
+    auto release = [slots, holding, limit_gauge, arrived, admitted_with](Context& /*c*/) {
       if (holding != nullptr) holding->add(-1);
       std::optional<std::size_t> new_limit;
       {
         const errand::detail::MutexLock lock(slots->mu);
         --slots->in_flight;
         if (slots->adaptive) {
-          new_limit = slots->adaptive->sample(std::chrono::steady_clock::now() - admitted_at,
-                                              admitted_with);
+          new_limit =
+              slots->adaptive->sample(std::chrono::steady_clock::now() - arrived, admitted_with);
         }
       }
       if (new_limit && limit_gauge != nullptr) limit_gauge->set(static_cast<double>(*new_limit));

@@ -53,6 +53,9 @@ struct Exchange {
   boost::asio::any_io_executor executor;
   std::stop_source stop;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // When the request's first bytes were read: what it waited for before its
+  // chain ran (the I/O thread, the blocking pool's queue) counts from here.
+  std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
 
   // Delivers the response to whoever sends it; called at most once, never under `mu`.
   std::function<void(Response)> on_commit;

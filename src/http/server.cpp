@@ -32,6 +32,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "blocking_admission.hpp"
 #include "blocking_pool.hpp"
 #include "dispatch.hpp"
 #include "exchange.hpp"
@@ -140,6 +141,7 @@ class Server::Impl {
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
+  std::unique_ptr<detail::BlockingAdmission> admission_;  // outlives the pool's jobs
   std::unique_ptr<detail::BlockingPool> pool_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::jthread> threads_;
@@ -239,6 +241,7 @@ class Connection final : public ConnectionBase,
     }
     if (buffer_.size() > 0) {  // pipelined: the next request is already here
       request_started_ = Clock::now();
+      arrived_ = request_started_;
       read_header();
       return;
     }
@@ -253,7 +256,8 @@ class Connection final : public ConnectionBase,
       self->idle_ = false;
       if (ec) return self->close();
       self->buffer_.commit(n);
-      if (!first) self->request_started_ = Clock::now();
+      self->arrived_ = Clock::now();
+      if (!first) self->request_started_ = self->arrived_;
       self->read_header();
     });
   }
@@ -338,6 +342,7 @@ class Connection final : public ConnectionBase,
     ex->request = parser_->release();
     parser_.reset();
     ex->remote = remote_;
+    ex->arrived = arrived_;
     ex->logger = server_.logger_;
     ex->executor = stream_.get_executor();
     ex->owner = this->shared_from_this();
@@ -364,11 +369,29 @@ class Connection final : public ConnectionBase,
       return;
     }
     const auto* chain = prepared.chain;
-    const bool accepted = server_.pool_->try_submit([ctx, chain](const std::stop_token& stop) {
-      auto& exchange = detail::ContextAccess::exchange(*ctx);
-      const std::stop_callback forward(stop, [&exchange] { exchange.stop.request_stop(); });
-      detail::run_and_commit(*ctx, *chain);
-    });
+    auto* admission = server_.admission_.get();
+    auto& exchange = detail::ContextAccess::exchange(*ctx);
+    const auto admitted = admission->try_admit();
+    auto plain_commit = exchange.on_commit;
+    if (admitted) {
+      // Released as the answer is given, before the client can see it (and
+      // send the next request): a deadline's answer or a deferred one too.
+      exchange.on_commit = [deliver = plain_commit, admission, n = *admitted,
+                            arrived = exchange.arrived](detail::Response r) {
+        admission->release(Clock::now() - arrived, n);
+        deliver(std::move(r));
+      };
+    }
+    const bool accepted =
+        admitted && server_.pool_->try_submit([ctx, chain](const std::stop_token& stop) {
+          auto& job = detail::ContextAccess::exchange(*ctx);
+          const std::stop_callback forward(stop, [&job] { job.stop.request_stop(); });
+          detail::run_and_commit(*ctx, *chain);
+        });
+    if (admitted && !accepted) {  // the pool refused it: nothing ran, nothing committed
+      exchange.on_commit = std::move(plain_commit);
+      admission->withdraw();
+    }
     if (!accepted) {
       server_.blocking_rejected_.fetch_add(1);
       auto r = detail::error_response(503, "overloaded",
@@ -550,9 +573,10 @@ class Connection final : public ConnectionBase,
   detail::FoldScan fold_scan_;    // where find_obs_fold stands in buffer_
   std::size_t header_bytes_ = 0;  // what the parser consumed of this request's header
   std::string remote_;
-  std::string head_buffer_;  // the response head being written (capacity reused)
-  std::string body_buffer_;  // its body
-  Clock::time_point request_started_;
+  std::string head_buffer_;            // the response head being written (capacity reused)
+  std::string body_buffer_;            // its body
+  Clock::time_point request_started_;  // the header timeout's start (the accept, first)
+  Clock::time_point arrived_;          // the request's first bytes
   unsigned version_ = 11;
   bool head_ = false;
   bool keep_alive_ = true;
@@ -615,6 +639,8 @@ void Server::Impl::start() {
                             fmt::format("cannot listen on {}:{}", config_.address, config_.port));
   }
   port_ = acceptor_.local_endpoint().port();
+  admission_ = std::make_unique<detail::BlockingAdmission>(
+      config_.adaptive_blocking, config_.blocking_threads + config_.blocking_queue);
   pool_ = std::make_unique<detail::BlockingPool>(config_.blocking_threads, config_.blocking_queue);
   started_.store(true);
 
@@ -838,6 +864,7 @@ ServerStats Server::stats() const {
   if (impl_->pool_) {
     s.blocking_active = impl_->pool_->active();
     s.blocking_queued = impl_->pool_->queued();
+    s.blocking_limit = impl_->admission_->limit();
   }
   s.requests_total = impl_->requests_total_.load();
   s.connections_rejected = impl_->connections_rejected_.load();

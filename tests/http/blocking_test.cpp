@@ -138,5 +138,77 @@ TEST_F(TimeoutTest, FastRequestsAreUntouched) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(c.request("GET", "/quick").status, 200);
 }
 
+// --adaptive-blocking: the door is on the I/O thread, so what is over the
+// limit is refused at once, not queued, while pool threads are free. The
+// limit starts at 1 (it learns the unloaded latency there), then stands at 4.
+TEST(AdaptiveBlocking, RefusesAtTheDoorWhatIsOverTheLimitThenLearns) {
+  auto cfg = TestServer::defaults();
+  cfg.blocking_threads = 4;
+  cfg.blocking_queue = 4;
+  cfg.adaptive_blocking = true;
+  TestServer srv(cfg);
+  Gate gate;
+  std::atomic<bool> hold{true};
+  srv.router().get("/slow",
+                   [&](Context& c) {
+                     if (hold.load()) gate.wait(c.stop_token());
+                     c.text(200, "done");
+                   },
+                   {.blocking = true});
+  srv.start();
+  EXPECT_EQ(srv.server().stats().blocking_limit, 1U);
+
+  auto running = std::async(std::launch::async, [port = srv.port()] {
+    Client c(port);
+    return c.request("GET", "/slow").status;
+  });
+  ASSERT_TRUE(test::eventually([&] { return srv.server().stats().blocking_active == 1; }));
+  Client c(srv.port());
+  const auto r = c.request("GET", "/slow");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.header("Retry-After"), "1");
+  EXPECT_EQ(r.json().at("error").at("code"), "overloaded");
+  const auto st = srv.server().stats();
+  EXPECT_EQ(st.blocking_queued, 0U) << "refused, not queued";
+  EXPECT_EQ(st.blocking_active, 1U) << "three threads stay free";
+  EXPECT_EQ(st.blocking_rejected, 1U);
+
+  hold = false;
+  gate.open();
+  EXPECT_EQ(running.get(), 200);
+  // One window (32 requests) at the measuring limit teaches the unloaded
+  // latency; then the limit stands at its initial 4, which one client at a
+  // time never reaches, so it stays there.
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(c.request("GET", "/slow").status, 200);
+  EXPECT_EQ(srv.server().stats().blocking_limit, 4U);
+}
+
+// Without it, the pool's own bound is the only one: limit 0, and a second
+// request waits for a free thread instead of being refused.
+TEST(AdaptiveBlocking, IsOffByDefault) {
+  auto cfg = TestServer::defaults();
+  cfg.blocking_threads = 2;
+  TestServer srv(cfg);
+  Gate gate;
+  srv.router().get("/slow",
+                   [&](Context& c) {
+                     gate.wait(c.stop_token());
+                     c.text(200, "done");
+                   },
+                   {.blocking = true});
+  srv.start();
+  EXPECT_EQ(srv.server().stats().blocking_limit, 0U);
+  auto first = std::async(std::launch::async, [port = srv.port()] {
+    return Client(port).request("GET", "/slow").status;
+  });
+  auto second = std::async(std::launch::async, [port = srv.port()] {
+    return Client(port).request("GET", "/slow").status;
+  });
+  ASSERT_TRUE(test::eventually([&] { return srv.server().stats().blocking_active == 2; }));
+  gate.open();
+  EXPECT_EQ(first.get(), 200);
+  EXPECT_EQ(second.get(), 200);
+}
+
 }  // namespace blocking_test
 }  // namespace errand::http

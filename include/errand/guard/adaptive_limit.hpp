@@ -9,11 +9,14 @@
 //    whatever exceeds `min_limit` is shed).
 //  * Then, every window of `window` samples, it compares the window's average
 //    latency with the unloaded one plus a `buffer` (25%): the gradient
-//    (unloaded + buffer) / measured, within [0.5, 2], scales the limit, plus a
-//    headroom of its square root. Latency at the unloaded level grows the
+//    (unloaded + buffer) / measured, within [0.5, 2], scales the limit; while
+//    latency is within the buffer, a headroom of its square root is added so
+//    the limit keeps probing upward. Latency at the unloaded level grows the
 //    limit; latency above it shrinks the limit in proportion, so requests no
 //    longer queue inside the server and the excess is shed at the door
 //    instead. It settles where latency is about (1 + buffer) times unloaded.
+//    (Envoy and Netflix add the headroom always; at small limits that settles
+//    where the gradient pays for it, at 2.5 times the unloaded latency.)
 //  * A window whose peak in-flight count stayed under half the limit teaches
 //    nothing (the limit is not what bounds it) and leaves the limit alone.
 //

@@ -96,7 +96,10 @@ struct RateLimitOptions {
 // near the unloaded one and shrinks as requests start to queue, so under
 // overload the excess is shed at once (no waiting) and what is admitted keeps
 // its latency. It learns the unloaded latency at start and every 250 windows
-// by holding the limit at `min_in_flight` for one window.
+// by holding the limit at `min_in_flight` for one window. On a blocking route
+// the middleware decides only after the request has waited for the pool, on
+// a pool thread: there ServerConfig::adaptive_blocking is the better door.
+// An adaptive limit times each request from its arrival (its first byte).
 struct ConcurrencyLimitOptions {
   std::size_t max_in_flight = 64;
   std::chrono::milliseconds max_wait{0};

@@ -47,6 +47,12 @@ struct ServerConfig {
   std::size_t max_connections = 10'000;
   unsigned blocking_threads = 16;
   std::size_t blocking_queue = 256;  // waiting requests beyond the running ones
+  // Admit blocking requests (running + waiting) up to an adaptive limit, on
+  // the I/O thread before they wait for the pool: the limit (between 1 and
+  // threads + queue, after Envoy's adaptive concurrency filter) follows their
+  // latency from arrival, so under overload the excess is answered 503
+  // `overloaded` at once and what is admitted keeps its latency.
+  bool adaptive_blocking = false;
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
   // After the grace and the cancellation: how long stop() still waits before
   // it gives up what is left (see above).
@@ -58,6 +64,7 @@ struct ServerStats {
   std::size_t requests_in_flight = 0;  // dispatched, response not yet written
   std::size_t blocking_active = 0;
   std::size_t blocking_queued = 0;
+  std::size_t blocking_limit = 0;  // the adaptive limit now (0 unless adaptive_blocking)
   std::uint64_t requests_total = 0;
   std::uint64_t connections_rejected = 0;  // over max_connections
   std::uint64_t blocking_rejected = 0;     // blocking queue full (503)
