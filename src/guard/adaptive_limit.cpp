@@ -19,18 +19,25 @@ AdaptiveLimit::AdaptiveLimit(Options options) : opts_(options) {
 }
 
 std::size_t AdaptiveLimit::limit() const {
-  return measuring_ ? opts_.min_limit : static_cast<std::size_t>(limit_);
+  return holding_ ? opts_.min_limit : static_cast<std::size_t>(limit_);
 }
 
 std::size_t AdaptiveLimit::sample(std::chrono::nanoseconds latency, std::size_t in_flight) {
-  // While measuring, only requests admitted at the measuring limit count:
-  // those admitted before it are still draining, queued. If hardly any come
-  // (long requests hold the measuring slots), the measurement ends anyway
-  // after four windows' worth, keeping what was learned before.
+  // While measuring, only requests admitted with at most min_limit in flight
+  // count. Light traffic gives them by itself; after four windows' worth of
+  // others, the limit is held at min_limit so they come. If even then
+  // hardly any come (long requests hold the measuring slots), the
+  // measurement ends after four windows' worth more, keeping what was
+  // learned before.
   if (measuring_ && in_flight > opts_.min_limit) {
     if (++skipped_ >= 4 * opts_.window) {
-      measuring_ = false;
       skipped_ = 0;
+      if (!holding_) {
+        holding_ = true;
+        return limit();
+      }
+      measuring_ = false;
+      holding_ = false;
       windows_ = 0;
       sum_ = 0;
       count_ = 0;
@@ -51,12 +58,13 @@ std::size_t AdaptiveLimit::sample(std::chrono::nanoseconds latency, std::size_t 
   if (measuring_) {
     unloaded_ = measured;
     measuring_ = false;
+    holding_ = false;
     skipped_ = 0;
     windows_ = 0;
     return limit();
   }
   if (++windows_ >= opts_.remeasure_every) {
-    measuring_ = true;  // the limit drops to min_limit for the next window
+    measuring_ = true;
     return limit();
   }
   if (measured <= 0 || unloaded_ <= 0 || peak < limit_ / 2) return limit();

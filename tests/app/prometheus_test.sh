@@ -22,7 +22,7 @@ free_port() {
 }
 # Tracing on (exemplars name recorded traces only); no collector listens
 # there, which errand survives: its spans are dropped and counted.
-start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2 \
+start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2 --adaptive-blocking \
   --otlp-endpoint "http://127.0.0.1:$(free_port)"
 export ERRAND_SERVER="http://127.0.0.1:$port"
 for _ in 1 2 3; do "$errand" enqueue demo.noop --wait >/dev/null; done
@@ -49,6 +49,10 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 [ -n "$counted" ] || { echo "no task_execution_count"; cat "$dir/metrics.txt"; exit 1; }
+# --adaptive-blocking: the limit at the blocking pool's door (/metrics is a
+# blocking route, so it has been admitted under it).
+grep -Eq '^http_blocking\{what="limit"\} [1-9]' "$dir/metrics.txt" ||
+  { echo "no adaptive blocking limit"; grep http_blocking "$dir/metrics.txt"; exit 1; }
 if ! promtool check metrics <"$dir/metrics.txt" >"$dir/promtool.out" 2>&1; then
   echo "promtool check metrics failed:"; cat "$dir/promtool.out"; exit 1
 fi

@@ -35,12 +35,33 @@ std::size_t settled(AdaptiveLimit& l, std::size_t capacity, int windows) {
   return l.limit();
 }
 
-TEST(AdaptiveLimit, LearnsTheUnloadedLatencyFirst) {
+// Light traffic (one request at a time) teaches the unloaded latency without
+// the limit ever dropping: nothing is shed to learn it.
+TEST(AdaptiveLimit, LearnsTheUnloadedLatencyFromLightTrafficAlone) {
   AdaptiveLimit l({.min_limit = 3, .initial_limit = 20});
   EXPECT_TRUE(l.measuring());
-  EXPECT_EQ(l.limit(), 3U);
-  run(l, 50, 1);
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_EQ(l.limit(), 20U);
+    l.sample(10ms, 1);
+  }
   EXPECT_FALSE(l.measuring());
+  EXPECT_DOUBLE_EQ(l.unloaded_latency(), 0.010);
+  EXPECT_EQ(l.limit(), 20U);
+}
+
+// Under load from the start, the samples it needs do not come by
+// themselves: after four windows of others it holds the limit at min_limit
+// to get them, then lets it go.
+TEST(AdaptiveLimit, UnderLoadItHoldsTheLimitAtTheFloorToLearn) {
+  AdaptiveLimit l({.min_limit = 3, .initial_limit = 20});
+  for (int i = 0; i < 32 * 4 - 1; ++i) l.sample(50ms, 20);
+  EXPECT_EQ(l.limit(), 20U);
+  l.sample(50ms, 20);
+  EXPECT_TRUE(l.holding());
+  EXPECT_EQ(l.limit(), 3U);
+  for (int i = 0; i < 32; ++i) l.sample(10ms, 3);
+  EXPECT_FALSE(l.measuring());
+  EXPECT_FALSE(l.holding());
   EXPECT_DOUBLE_EQ(l.unloaded_latency(), 0.010);
   EXPECT_EQ(l.limit(), 20U);
 }
@@ -81,15 +102,19 @@ TEST(AdaptiveLimit, FollowsACapacityThatChanges) {
   EXPECT_LE(model(after, 50), 20ms) << after;
 }
 
-// Requests admitted before the measurement (long ones, holding the
+// Requests admitted before the limit was held (long ones, holding the
 // measuring slots) cannot measure the unloaded latency; the measurement
-// gives up after four windows of them rather than shed everything for good.
+// gives up after four more windows of them rather than shed everything for
+// good.
 TEST(AdaptiveLimit, AMeasurementThatGetsNoUsableSampleEnds) {
   AdaptiveLimit l({.min_limit = 2, .initial_limit = 20});
+  for (int i = 0; i < 32 * 4; ++i) l.sample(1s, 10);
+  EXPECT_TRUE(l.holding());
   for (int i = 0; i < 32 * 4 - 1; ++i) l.sample(1s, 10);
   EXPECT_TRUE(l.measuring());
   l.sample(1s, 10);
   EXPECT_FALSE(l.measuring());
+  EXPECT_FALSE(l.holding());
   EXPECT_EQ(l.limit(), 20U);
 }
 

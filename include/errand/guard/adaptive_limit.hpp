@@ -3,10 +3,13 @@
 // (and Netflix's concurrency-limits): the limit follows the latency of what it
 // admits.
 //
-//  * It learns the unloaded latency by holding the limit at `min_limit` for
-//    one window of samples (at start, then every `remeasure_every` windows, so
-//    a latency that changed for good is learned again; while it measures,
-//    whatever exceeds `min_limit` is shed).
+//  * It learns the unloaded latency from one window of requests admitted
+//    with at most `min_limit` in flight (at start, then every
+//    `remeasure_every` windows, so a latency that changed for good is
+//    learned again). Light traffic gives those by itself, and nothing is
+//    shed for it; under load, after four windows' worth of others, it holds
+//    the limit at `min_limit` until it has them (meanwhile whatever exceeds
+//    `min_limit` is shed).
 //  * Then, every window of `window` samples, it compares the window's average
 //    latency with the unloaded one plus a `buffer` (25%): the gradient
 //    (unloaded + buffer) / measured, within [0.5, 2], scales the limit; while
@@ -52,12 +55,15 @@ class AdaptiveLimit {
   // The unloaded latency learned, in seconds (0 before the first measurement).
   [[nodiscard]] double unloaded_latency() const { return unloaded_; }
   [[nodiscard]] bool measuring() const { return measuring_; }
+  // Measuring, and holding the limit at min_limit to get the samples.
+  [[nodiscard]] bool holding() const { return holding_; }
 
  private:
   Options opts_;
   double limit_;
   double unloaded_ = 0;      // seconds
-  bool measuring_ = true;    // holding the limit at min_limit to learn `unloaded_`
+  bool measuring_ = true;    // learning `unloaded_`
+  bool holding_ = false;     // ... with the limit held at min_limit
   std::size_t windows_ = 0;  // since the last measurement
   double sum_ = 0;           // this window's latencies, seconds
   std::size_t count_ = 0;

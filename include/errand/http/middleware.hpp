@@ -96,7 +96,8 @@ struct RateLimitOptions {
 // near the unloaded one and shrinks as requests start to queue, so under
 // overload the excess is shed at once (no waiting) and what is admitted keeps
 // its latency. It learns the unloaded latency at start and every 250 windows
-// by holding the limit at `min_in_flight` for one window. On a blocking route
+// from a window of requests admitted with at most `min_in_flight` in flight
+// (holding the limit there only when load keeps them from coming). On a blocking route
 // the middleware decides only after the request has waited for the pool, on
 // a pool thread: there ServerConfig::adaptive_blocking is the better door.
 // An adaptive limit times each request from its arrival (its first byte).
