@@ -1,12 +1,16 @@
-// Sequences of store operations run against the memory store and SQLite side
-// by side: the memory store is the oracle. Every operation must answer the
-// same in both (or fail with the same error code), and after the sequence
-// every task, every group and every queue count must read the same.
+// Sequences of store operations run against the memory store, SQLite and,
+// when ERRAND_FUZZ_REDIS_URL names a Redis (fuzz/run-with-redis starts one),
+// Redis side by side: the memory store is the oracle. Every operation must
+// answer the same in all (or fail with the same error code), and after the
+// sequence every task, every group and every queue count must read the same.
+// Each input gets a Redis key prefix of its own.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -15,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "errand/store/memory_store.hpp"
+#include "errand/store/redis_store.hpp"
 #include "errand/store/sqlite_store.hpp"
 #include "fuzz_check.hpp"
 
@@ -34,10 +39,20 @@ const std::filesystem::path& db_dir() {
   return dir;
 }
 
-// Both stores, the ids made so far and the clock, for one input.
+std::unique_ptr<RedisStore> redis_store() {
+  static const char* url = std::getenv("ERRAND_FUZZ_REDIS_URL");
+  static int input = 0;
+  if (url == nullptr || *url == '\0') return nullptr;
+  return std::make_unique<RedisStore>(RedisOptions{.endpoint = parse_redis_url(url),
+                                                   .key_prefix = fmt::format("f{}", input++),
+                                                   .connections = 1});
+}
+
+// The stores, the ids made so far and the clock, for one input.
 struct Pair {
   MemoryStore oracle;
   SqliteStore sqlite;
+  std::unique_ptr<RedisStore> redis = redis_store();  // null: no Redis to compare
   std::vector<std::string> ids;
   std::vector<std::string> groups;
   TimePoint now{std::chrono::milliseconds(1'796'298'137'000)};
@@ -51,26 +66,32 @@ struct Pair {
   template <class Fn>
   void both(const char* what, Fn fn) {
     using R = decltype(fn(static_cast<Store&>(oracle)));
-    std::optional<R> expected, got;
-    std::optional<StoreError::Code> expected_error, got_error;
+    std::optional<R> expected;
+    std::optional<StoreError::Code> expected_error;
     try {
       expected = fn(static_cast<Store&>(oracle));
     } catch (const StoreError& e) {
       expected_error = e.code();
     }
-    try {
-      got = fn(static_cast<Store&>(sqlite));
-    } catch (const StoreError& e) {
-      got_error = e.code();
-    }
-    if (expected_error != got_error || expected != got) {
-      fmt::print(stderr, "store_ops: {} differs\n", what);
-      if constexpr (std::is_same_v<R, std::string>) {
-        fmt::print(stderr, "  memory: {}\n  sqlite: {}\n", expected.value_or("(threw)"),
-                   got.value_or("(threw)"));
+    const auto against = [&](Store& store, const char* name) {
+      std::optional<R> got;
+      std::optional<StoreError::Code> got_error;
+      try {
+        got = fn(store);
+      } catch (const StoreError& e) {
+        got_error = e.code();
       }
-      check(false, what);
-    }
+      if (expected_error != got_error || expected != got) {
+        fmt::print(stderr, "store_ops: {} differs in {}\n", what, name);
+        if constexpr (std::is_same_v<R, std::string>) {
+          fmt::print(stderr, "  memory: {}\n  {}: {}\n", expected.value_or("(threw)"), name,
+                     got.value_or("(threw)"));
+        }
+        check(false, what);
+      }
+    };
+    against(sqlite, "sqlite");
+    if (redis) against(*redis, "redis");
   }
 };
 

@@ -180,10 +180,14 @@ struct MemoryStore::State {
     return r;
   }
 
-  void promote_due(TimePoint now) ERRAND_REQUIRES(mu) {
-    while (!due.empty() && due.begin()->first <= now) {
-      TaskRecord& r = tasks.at(due.begin()->second);
-      mutate(r, now, [](TaskRecord& x) { x.state = TaskState::pending; });
+  // A claim makes due its own queue's tasks only, as the other stores do.
+  void promote_due(std::string_view queue, TimePoint now) ERRAND_REQUIRES(mu) {
+    std::vector<std::string> ids;
+    for (auto it = due.begin(); it != due.end() && it->first <= now; ++it) {
+      if (tasks.at(it->second).queue == queue) ids.push_back(it->second);
+    }
+    for (const auto& id : ids) {
+      mutate(tasks.at(id), now, [](TaskRecord& x) { x.state = TaskState::pending; });
     }
   }
 };
@@ -232,7 +236,7 @@ std::vector<Enqueued> MemoryStore::enqueue_group(GroupSpec group, std::vector<Ne
 std::vector<TaskRecord> MemoryStore::claim(std::string_view queue, std::size_t max,
                                            const Lease& lease, TimePoint now) {
   const errand::detail::MutexLock lock(s_->mu);
-  s_->promote_due(now);
+  s_->promote_due(queue, now);
   std::vector<TaskRecord> out;
   if (s_->paused.contains(queue)) return out;
   auto q = s_->ready.find(queue);

@@ -34,7 +34,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 8> kMigrations = {
+constexpr std::array<const char*, 9> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -156,6 +156,12 @@ CREATE INDEX groups_awaiting ON groups(completion_id)
   WHERE completion_id IS NOT NULL AND finished_at IS NULL;
 CREATE INDEX groups_finished ON groups(finished_at) WHERE finished_at IS NOT NULL;
 DELETE FROM queues WHERE paused = 0;
+)sql",
+    // 9: a claim makes due only its own queue's scheduled and retrying tasks
+    // (as the other stores do): their index leads with the queue.
+    R"sql(
+DROP INDEX tasks_due;
+CREATE INDEX tasks_due ON tasks(queue, run_at) WHERE state IN ('scheduled', 'retrying');
 )sql",
 };
 

@@ -407,8 +407,9 @@ std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t m
     out.clear();
     db.query(
           "UPDATE tasks SET state = 'pending', updated_at = ?1 "
-          "WHERE state IN ('scheduled', 'retrying') AND run_at <= ?1")
+          "WHERE queue = ?2 AND state IN ('scheduled', 'retrying') AND run_at <= ?1")
         .bind(1, ms(now))
+        .bind(2, queue)
         .run();
     {
       auto q = db.query("SELECT paused FROM queues WHERE name = ?1");

@@ -62,6 +62,25 @@ TEST_P(StoreContract, DelayedTaskIsScheduledUntilItsTime) {
   EXPECT_EQ(got[0].id, id);
 }
 
+// A claim makes due its own queue's scheduled tasks, not every queue's: a
+// queue nobody claims from keeps its due tasks `scheduled` (found by the
+// store fuzzer once Redis, which keeps due tasks per queue, joined it).
+TEST_P(StoreContract, AClaimMakesDueOnlyItsOwnQueue) {
+  NewTask mine = task();
+  mine.run_at = t0 + seconds(1);
+  NewTask theirs = task("t", "other");
+  theirs.run_at = t0 + seconds(1);
+  const auto mine_id = add(mine);
+  const auto theirs_id = add(theirs);
+  const auto now = t0 + seconds(2);
+  store->set_paused("default", true);  // made due, not claimed
+  EXPECT_TRUE(store->claim("default", 10, lease(), now).empty());
+  EXPECT_EQ(get(mine_id).state, TaskState::pending);
+  EXPECT_EQ(get(mine_id).updated_at, now);
+  EXPECT_EQ(get(theirs_id).state, TaskState::scheduled);
+  EXPECT_EQ(store->claim("other", 10, lease(), now).size(), 1U);
+}
+
 TEST_P(StoreContract, ClaimTakesHighestPriorityThenOldestAndRespectsMax) {
   NewTask low = task();
   NewTask high = task();
