@@ -17,9 +17,12 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "errand/app/config.hpp"
 #include "errand/app/serve.hpp"
@@ -35,12 +38,32 @@ double thread_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
-std::size_t to_size(std::string_view s) {
+std::optional<std::size_t> positive(std::string_view s) {
   std::size_t v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v == 0) {
+  if (ec != std::errc{} || end != s.data() + s.size() || v == 0) return std::nullopt;
+  return v;
+}
+
+// A command-line number: exit 2 when it is not one.
+std::size_t to_size(std::string_view s) {
+  const auto v = positive(s);
+  if (!v) {
     std::fprintf(stderr, "not a positive number: %.*s\n", static_cast<int>(s.size()), s.data());
     std::exit(2);
+  }
+  return *v;
+}
+
+// A query parameter in 1..max (`fallback` when absent); 400 when it is not.
+std::optional<std::size_t> query_number(errand::http::Context& c, const char* name,
+                                        std::size_t fallback, std::size_t max) {
+  const auto text = c.query(name);
+  if (!text) return fallback;
+  const auto v = positive(*text);
+  if (!v || *v > max) {
+    c.error(400, "invalid_query", fmt::format("{} must be a number in 1..{}", name, max));
+    return std::nullopt;
   }
   return v;
 }
@@ -113,8 +136,9 @@ int main(int argc, char** argv) {
   }
   work.get("/",
            [](errand::http::Context& c) {
-             const auto us = c.query("us");
-             const double budget = static_cast<double>(us ? to_size(*us) : 1000) * 1e-6;
+             const auto us = query_number(c, "us", 1000, 1'000'000);
+             if (!us) return;
+             const double budget = static_cast<double>(*us) * 1e-6;
              const double start = thread_cpu_seconds();
              std::uint64_t spins = 0;
              while (thread_cpu_seconds() - start < budget) ++spins;
@@ -130,9 +154,10 @@ int main(int argc, char** argv) {
   if (limit != "none" && limit != "pool") db.use(work_limit);
   db.get("/",
          [](errand::http::Context& c) {
-           const auto ms = c.query("ms");
+           const auto ms = query_number(c, "ms", 5, 10'000);
+           if (!ms) return;
            downstream.acquire();
-           std::this_thread::sleep_for(std::chrono::milliseconds(ms ? to_size(*ms) : 5));
+           std::this_thread::sleep_for(std::chrono::milliseconds(*ms));
            downstream.release();
            c.json(200, {{"ok", true}});
          },

@@ -4,23 +4,27 @@
 
 namespace errand::http::detail {
 
-BlockingAdmission::BlockingAdmission(bool adaptive, std::size_t capacity) {
-  if (!adaptive) return;
+namespace {
+
+guard::AdaptiveLimit::Options options(std::size_t capacity) {
   const auto cap = std::max<std::size_t>(capacity, 1);
-  adaptive_.emplace(guard::AdaptiveLimit::Options{
-      .min_limit = 1, .max_limit = cap, .initial_limit = std::min<std::size_t>(cap, 4)});
+  return {.min_limit = 1, .max_limit = cap, .initial_limit = std::min<std::size_t>(cap, 4)};
 }
+
+}  // namespace
+
+BlockingAdmission::BlockingAdmission(std::size_t capacity) : adaptive_(options(capacity)) {}
 
 std::optional<std::size_t> BlockingAdmission::try_admit() {
   const errand::detail::MutexLock lock(mu_);
-  if (adaptive_ && in_flight_ >= adaptive_->limit()) return std::nullopt;
+  if (in_flight_ >= adaptive_.limit()) return std::nullopt;
   return ++in_flight_;
 }
 
 void BlockingAdmission::release(std::chrono::nanoseconds latency, std::size_t admitted_with) {
   const errand::detail::MutexLock lock(mu_);
   --in_flight_;
-  if (adaptive_) (void)adaptive_->sample(latency, admitted_with);
+  (void)adaptive_.sample(latency, admitted_with);
 }
 
 void BlockingAdmission::withdraw() {
@@ -30,7 +34,7 @@ void BlockingAdmission::withdraw() {
 
 std::size_t BlockingAdmission::limit() const {
   const errand::detail::MutexLock lock(mu_);
-  return adaptive_ ? adaptive_->limit() : 0;
+  return adaptive_.limit();
 }
 
 }  // namespace errand::http::detail

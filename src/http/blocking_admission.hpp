@@ -1,11 +1,12 @@
 #pragma once
-// Internal: the blocking pool's door, kept on the I/O thread. A request for a
-// blocking route is admitted when fewer than the limit are running on the
-// pool or waiting for it; otherwise the caller answers 503 at once, before it
-// waits anywhere. With `adaptive` the limit is a guard::AdaptiveLimit
-// between 1 and the pool's threads + queue, fed with each request's time from
-// its arrival to its answer: queueing for the pool, and for the
-// cores, both count. Without it the pool's own bound is the only one.
+// Internal: the blocking pool's door under ServerConfig::adaptive_blocking,
+// kept on the I/O thread. A request for a blocking route is admitted when
+// fewer than the limit are running on the pool or waiting for it; otherwise
+// the caller answers 503 at once, before it waits anywhere. The limit is a
+// guard::AdaptiveLimit between 1 and the pool's threads + queue, fed with
+// each request's time from its arrival to its answer: queueing for the pool,
+// and for the cores, both count. (Without adaptive_blocking there is no
+// door: the pool's own bound is the only one, at no cost per request.)
 // Thread-safe.
 
 #include <chrono>
@@ -19,7 +20,7 @@ namespace errand::http::detail {
 
 class BlockingAdmission {
  public:
-  BlockingAdmission(bool adaptive, std::size_t capacity);
+  explicit BlockingAdmission(std::size_t capacity);
 
   // The number in flight with this one, or nullopt: refused.
   [[nodiscard]] std::optional<std::size_t> try_admit();
@@ -27,13 +28,12 @@ class BlockingAdmission {
   void release(std::chrono::nanoseconds latency, std::size_t admitted_with);
   // An admitted request that did not run after all (the pool refused it).
   void withdraw();
-  // 0 when not adaptive.
   [[nodiscard]] std::size_t limit() const;
 
  private:
   mutable errand::detail::Mutex mu_;
   std::size_t in_flight_ ERRAND_GUARDED_BY(mu_) = 0;
-  std::optional<guard::AdaptiveLimit> adaptive_ ERRAND_GUARDED_BY(mu_);
+  guard::AdaptiveLimit adaptive_ ERRAND_GUARDED_BY(mu_);
 };
 
 }  // namespace errand::http::detail

@@ -4,8 +4,10 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -141,7 +143,8 @@ class Server::Impl {
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
-  std::unique_ptr<detail::BlockingAdmission> admission_;  // outlives the pool's jobs
+  // adaptive_blocking only; outlives the pool's jobs.
+  std::unique_ptr<detail::BlockingAdmission> admission_;
   std::unique_ptr<detail::BlockingPool> pool_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::jthread> threads_;
@@ -369,21 +372,26 @@ class Connection final : public ConnectionBase,
       return;
     }
     const auto* chain = prepared.chain;
-    auto* admission = server_.admission_.get();
     auto& exchange = detail::ContextAccess::exchange(*ctx);
-    const auto admitted = admission->try_admit();
-    auto plain_commit = exchange.on_commit;
-    if (admitted) {
-      // Released as the answer is given, before the client can see it (and
-      // send the next request): a deadline's answer or a deferred one too.
-      exchange.on_commit = [deliver = plain_commit, admission, n = *admitted,
-                            arrived = exchange.arrived](detail::Response r) {
-        admission->release(Clock::now() - arrived, n);
-        deliver(std::move(r));
-      };
+    auto* admission = server_.admission_.get();  // null unless adaptive_blocking
+    std::optional<std::size_t> admitted;
+    std::function<void(detail::Response)> plain_commit;
+    if (admission != nullptr) {
+      admitted = admission->try_admit();
+      if (admitted) {
+        // Released as the answer is given, before the client can see it (and
+        // send the next request): a deadline's answer or a deferred one too.
+        plain_commit = exchange.on_commit;
+        exchange.on_commit = [deliver = plain_commit, admission, n = *admitted,
+                              arrived = exchange.arrived](detail::Response r) {
+          admission->release(Clock::now() - arrived, n);
+          deliver(std::move(r));
+        };
+      }
     }
     const bool accepted =
-        admitted && server_.pool_->try_submit([ctx, chain](const std::stop_token& stop) {
+        (admission == nullptr || admitted) &&
+        server_.pool_->try_submit([ctx, chain](const std::stop_token& stop) {
           auto& job = detail::ContextAccess::exchange(*ctx);
           const std::stop_callback forward(stop, [&job] { job.stop.request_stop(); });
           detail::run_and_commit(*ctx, *chain);
@@ -639,8 +647,10 @@ void Server::Impl::start() {
                             fmt::format("cannot listen on {}:{}", config_.address, config_.port));
   }
   port_ = acceptor_.local_endpoint().port();
-  admission_ = std::make_unique<detail::BlockingAdmission>(
-      config_.adaptive_blocking, config_.blocking_threads + config_.blocking_queue);
+  if (config_.adaptive_blocking) {
+    admission_ = std::make_unique<detail::BlockingAdmission>(config_.blocking_threads +
+                                                             config_.blocking_queue);
+  }
   pool_ = std::make_unique<detail::BlockingPool>(config_.blocking_threads, config_.blocking_queue);
   started_.store(true);
 
@@ -864,7 +874,7 @@ ServerStats Server::stats() const {
   if (impl_->pool_) {
     s.blocking_active = impl_->pool_->active();
     s.blocking_queued = impl_->pool_->queued();
-    s.blocking_limit = impl_->admission_->limit();
+    s.blocking_limit = impl_->admission_ ? impl_->admission_->limit() : 0;
   }
   s.requests_total = impl_->requests_total_.load();
   s.connections_rejected = impl_->connections_rejected_.load();
