@@ -170,6 +170,10 @@ TEST(Tracer, RetriesWhatTheCollectorRefusesForNowThenCountsTheFailure) {
     tracer.start_child("a", SpanKind::internal, TraceContext::generate()).end();
     ASSERT_TRUE(test::eventually([&] { return busy_once.spans().size() == 1; }));
     EXPECT_EQ(busy_once.requests(), 2);
+    // The collector keeps the span before its answer reaches the exporter: a
+    // tracer gone before then would cut that call short and count a failure.
+    ASSERT_TRUE(
+        test::eventually([&] { return sample(metrics, "otel_spans_exported_total ") == 1; }));
   }
   Collector down(1000);  // 503 every time
   const Tracer tracer(options_for(down, &metrics));
