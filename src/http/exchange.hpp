@@ -49,7 +49,7 @@ struct Exchange {
   bool blocking = false;           // the chain runs on the blocking pool
   std::string remote;
   observe::Logger logger = observe::Logger::null();
-  // Executor for timers that belong to this request (the connection's strand).
+  // Executor for timers that belong to this request (the connection's I/O thread's).
   boost::asio::any_io_executor executor;
   std::stop_source stop;
   std::optional<std::chrono::steady_clock::time_point> deadline;

@@ -232,7 +232,7 @@ namespace {
 
 using TimerPtr = std::shared_ptr<boost::asio::steady_timer>;
 
-// On the request's strand: at `at`, stop the handler and answer the timeout
+// On the request's I/O thread: at `at`, stop the handler and answer the timeout
 // response unless the chain or its deferred response finished first.
 TimerPtr arm_deadline(Context& c, std::chrono::steady_clock::time_point at,
                       const std::shared_ptr<const TimeoutOptions>& opts) {
@@ -281,8 +281,8 @@ Handler timeout(TimeoutOptions options) {
     }
     ex.deadline = deadline;
     // Only a chain on the blocking pool can be answered while it runs: a
-    // non-blocking chain holds the connection's strand, so its timer could not
-    // fire before the chain returns. There the check after next() suffices.
+    // non-blocking chain holds the connection's I/O thread, so its timer could
+    // not fire before the chain returns. There the check after next() suffices.
     TimerPtr timer;
     if (ex.executor && ex.blocking) timer = arm_deadline(c, deadline, opts);
     try {
@@ -291,7 +291,7 @@ Handler timeout(TimeoutOptions options) {
       disarm(ex, timer);
       throw;
     }
-    // A deferred response leaves the strand free: a timer can answer at the
+    // A deferred response leaves the I/O thread free: a timer can answer at the
     // deadline whatever the route.
     if (c.deferred() && !timer && ex.executor) timer = arm_deadline(c, deadline, opts);
     c.after(

@@ -21,7 +21,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -53,17 +52,19 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// What the server's registry and shutdown see of a connection, whatever
-// executor type its stream has.
+struct IoThread;
+
+// What the server's registry and shutdown see of a connection.
 class ConnectionBase {
  public:
-  ConnectionBase(Server::Impl& server, bool overflow) : server_(server), overflow_(overflow) {}
+  ConnectionBase(Server::Impl& server, IoThread& io, bool overflow)
+      : server_(server), io_(io), overflow_(overflow) {}
   ConnectionBase(const ConnectionBase&) = delete;
   ConnectionBase& operator=(const ConnectionBase&) = delete;
   // Leaves the server's registry here, after the derived connection's socket
-  // and strand are gone: the last reference may be dropped on another thread
-  // (a deferred response's), and once unregistered the server may stop and
-  // destroy its io_context.
+  // is gone: the last reference may be dropped on another thread (a deferred
+  // response's), and once unregistered the server may stop and destroy its
+  // io_context.
   virtual ~ConnectionBase();
   // Each posts itself to the connection's executor.
   virtual void post_drain() = 0;
@@ -72,7 +73,31 @@ class ConnectionBase {
 
  protected:
   Server::Impl& server_;
+  IoThread& io_;  // the I/O thread that runs every handler of this connection
   bool overflow_;
+};
+
+// One I/O thread: its own io_context, so a connection's handlers all run on
+// the thread it was given, one after another, with no strand and nothing
+// shared with the other I/O threads on the request path; the connections it
+// serves (for shutdown); its counters, summed by stats().
+struct IoThread {
+  // Written only by its own thread (a load and a store, no locked
+  // instruction); read by stats() from any thread.
+  static void bump(std::atomic<std::uint64_t>& n, std::int64_t by) {
+    n.store(n.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(by),
+            std::memory_order_relaxed);
+  }
+
+  errand::detail::Mutex mu;  // taken per connection, not per request
+  std::unordered_map<ConnectionBase*, std::weak_ptr<ConnectionBase>> connections
+      ERRAND_GUARDED_BY(mu);
+  std::atomic<std::size_t> open{0};  // connections, for the acceptor's choice
+  alignas(64) std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> requests_total{0};
+  // Last: destroyed first, with the connections its handlers still hold.
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 };
 
 constexpr std::size_t read_chunk = 4096;
@@ -91,8 +116,9 @@ class Server::Impl {
         logger_(std::move(logger)),
         threads_count_(config_.threads == 0 ? std::max(1U, std::thread::hardware_concurrency())
                                             : config_.threads),
-        ioc_(static_cast<int>(threads_count_)),
-        acceptor_(asio::make_strand(ioc_)) {
+        io_(make_io(threads_count_)),
+        accept_io_(threads_count_ > 1 ? std::make_unique<IoThread>() : nullptr),
+        acceptor_(accept_io_ ? accept_io_->ioc : io_.front()->ioc) {
     if (config_.blocking_threads == 0) {
       throw std::invalid_argument("blocking_threads must be at least 1");
     }
@@ -107,20 +133,22 @@ class Server::Impl {
   bool stop();
   int run();
 
-  void register_connection(ConnectionBase* c, const std::shared_ptr<ConnectionBase>& sp);
-  void unregister_connection(ConnectionBase* c);
+  void unregister_connection(ConnectionBase* c, IoThread& io);
+  // True when this thread is one of the I/O threads.
+  [[nodiscard]] bool on_io_thread() const;
 
   // Declaration order is destruction order in reverse: everything a Connection
-  // or a pending handler touches in its destructor is declared before ioc_.
+  // or a pending handler touches in its destructor is declared before io_.
   ServerConfig config_;
   observe::Logger logger_;
   Router router_;
   unsigned threads_count_;
 
-  mutable errand::detail::Mutex conn_mu_;
+  // Open connections, all I/O threads together (against max_connections);
+  // stop() waits on conn_cv_ for none.
+  std::atomic<std::size_t> open_connections_{0};
+  errand::detail::Mutex conn_mu_;
   std::condition_variable conn_cv_;
-  std::unordered_map<ConnectionBase*, std::weak_ptr<ConnectionBase>> connections_
-      ERRAND_GUARDED_BY(conn_mu_);
 
   std::atomic<bool> started_{false};
   std::atomic<bool> draining_{false};
@@ -132,43 +160,51 @@ class Server::Impl {
   bool run_woken_ ERRAND_GUARDED_BY(run_mu_) = false;
   void wake_run();
 
-  std::atomic<std::size_t> in_flight_{0};
-  std::atomic<std::uint64_t> requests_total_{0};
   std::atomic<std::uint64_t> connections_rejected_{0};
   std::atomic<std::uint64_t> blocking_rejected_{0};
   std::atomic<std::size_t> overflow_in_progress_{0};
   std::atomic<std::size_t> stuck_handlers_{0};    // found by abandon()
   std::atomic<std::size_t> dropped_deferred_{0};  // dropped by abandon()
 
-  asio::io_context ioc_;
+  std::vector<std::unique_ptr<IoThread>> io_;
+  // With several I/O threads the acceptor has a thread of its own, so that a
+  // handler blocking one of them (a bug, but one that happens) stalls that
+  // thread's connections and not every new one. With one, it shares it.
+  std::unique_ptr<IoThread> accept_io_;
+  std::size_t next_io_ = 0;  // the acceptor's: where its search for the least loaded starts
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   // adaptive_blocking only; outlives the pool's jobs.
   std::unique_ptr<detail::BlockingAdmission> admission_;
   std::unique_ptr<detail::BlockingPool> pool_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::jthread> threads_;
 
  private:
+  static std::vector<std::unique_ptr<IoThread>> make_io(unsigned n) {
+    std::vector<std::unique_ptr<IoThread>> io;
+    for (unsigned i = 0; i < n; ++i) io.push_back(std::make_unique<IoThread>());
+    return io;
+  }
+  IoThread& least_loaded();
   void do_accept();
-  template <class Socket>
-  void on_accept(beast::error_code ec, Socket socket);
+  void on_accept(beast::error_code ec,
+                 tcp::socket::rebind_executor<asio::io_context::executor_type>::other socket,
+                 IoThread& io);
 };
 
 namespace {
 
-// Executor: the io_context's own with one I/O thread, else a strand. A
-// concrete type rather than any_io_executor: the type-erased executor was
-// copied and moved on every operation, 11% of a small request's instructions.
-template <class Executor>
-class Connection final : public ConnectionBase,
-                         public std::enable_shared_from_this<Connection<Executor>> {
+// The executor is its I/O thread's io_context's own, a concrete type rather
+// than any_io_executor: the type-erased executor was copied and moved on every
+// operation, 11% of a small request's instructions.
+class Connection final : public ConnectionBase, public std::enable_shared_from_this<Connection> {
  public:
+  using Executor = asio::io_context::executor_type;
   using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
-  using Socket = typename Stream::socket_type;
+  using Socket = Stream::socket_type;
 
-  Connection(Server::Impl& server, Socket socket, bool overflow)
-      : ConnectionBase(server, overflow), stream_(std::move(socket)) {
+  Connection(Server::Impl& server, IoThread& io, Socket socket, bool overflow)
+      : ConnectionBase(server, io, overflow), stream_(std::move(socket)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -187,26 +223,26 @@ class Connection final : public ConnectionBase,
     wait_for_request(true);
   }
 
-  // Called on the strand when the server begins draining.
+  // Called on the I/O thread when the server begins draining.
   void drain() {
     keep_alive_ = false;
     if (idle_) close();
   }
 
-  // Called on the strand when the grace period is over.
+  // Called on the I/O thread when the grace period is over.
   void force_close() { close(); }
 
   void post_drain() override {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->drain(); });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->drain(); });
   }
   void post_force_close() override {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->force_close(); });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
   }
   void post_abandon() override {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->abandon(); });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->abandon(); });
   }
 
-  // Called on the strand when stop() gives up: names each request this
+  // Called on the I/O thread when stop() gives up: names each request this
   // connection still has (a running handler, or a deferred response never
   // resumed, which it drops), and closes.
   void abandon() {
@@ -254,7 +290,7 @@ class Connection final : public ConnectionBase,
     } else {
       stream_.expires_after(cfg().idle_timeout);
     }
-    stream_.async_read_some(buffer_.prepare(read_chunk), [self = this->shared_from_this(), first](
+    stream_.async_read_some(buffer_.prepare(read_chunk), [self = shared_from_this(), first](
                                                              beast::error_code ec, std::size_t n) {
       self->idle_ = false;
       if (ec) return self->close();
@@ -293,12 +329,12 @@ class Connection final : public ConnectionBase,
       fold_scan_.consumed(used);
     }
     if (ec != bhttp::error::need_more) return on_header(ec, header_bytes_);
-    stream_.async_read_some(buffer_.prepare(read_chunk), [self = this->shared_from_this()](
-                                                             beast::error_code rec, std::size_t n) {
-      if (rec) return self->on_header(rec, 0);
-      self->buffer_.commit(n);
-      self->parse_header();
-    });
+    stream_.async_read_some(buffer_.prepare(read_chunk),
+                            [self = shared_from_this()](beast::error_code rec, std::size_t n) {
+                              if (rec) return self->on_header(rec, 0);
+                              self->buffer_.commit(n);
+                              self->parse_header();
+                            });
   }
 
   void on_header(beast::error_code ec, std::size_t header_bytes) {
@@ -318,7 +354,7 @@ class Connection final : public ConnectionBase,
                                                                      parser_->get().version());
     stream_.expires_after(cfg().write_timeout);
     bhttp::async_write(stream_, *cont,
-                       [self = this->shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                       [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
                          if (wec) return self->close();
                          self->read_body();
                        });
@@ -326,10 +362,9 @@ class Connection final : public ConnectionBase,
 
   void read_body() {
     stream_.expires_after(cfg().body_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->on_body(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
@@ -348,18 +383,18 @@ class Connection final : public ConnectionBase,
     ex->arrived = arrived_;
     ex->logger = server_.logger_;
     ex->executor = stream_.get_executor();
-    ex->owner = this->shared_from_this();
+    ex->owner = shared_from_this();
     version_ = ex->request.version();
     head_ = ex->request.method() == bhttp::verb::head;
     keep_alive_ = keep_alive_ && ex->request.keep_alive();
-    // Inline when the commit happens on the strand already (a non-blocking
+    // Inline when the commit happens on the I/O thread already (a non-blocking
     // chain, a deferred finish, the deadline timer): one hand-off fewer.
-    ex->on_commit = [self = this->shared_from_this()](detail::Response r) {
+    ex->on_commit = [self = shared_from_this()](detail::Response r) {
       asio::dispatch(self->stream_.get_executor(),
                      [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
-    server_.in_flight_.fetch_add(1);
-    server_.requests_total_.fetch_add(1);
+    IoThread::bump(io_.in_flight, 1);
+    IoThread::bump(io_.requests_total, 1);
 
     auto ctx = std::make_shared<Context>(std::move(ex));
     // What abandon() may have to give up: this request, and earlier ones a
@@ -422,8 +457,8 @@ class Connection final : public ConnectionBase,
                                                  asio::buffer(body_buffer_)};
     stream_.expires_after(cfg().write_timeout);
     asio::async_write(stream_, wire,
-                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->server_.in_flight_.fetch_sub(1);
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        IoThread::bump(self->io_.in_flight, -1);
                         if (ec) return self->close();
                         if (!self->keep_alive_) return self->linger_close();
                         self->wait_for_request(false);
@@ -451,8 +486,7 @@ class Connection final : public ConnectionBase,
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
     stream_.expires_after(cfg().write_timeout);
     bhttp::async_write_header(
-        stream_, *sr,
-        [self = this->shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+        stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
           if (ec) return self->end_stream(false);
           if (self->head_) return self->end_stream(true);
           self->stream_pull();  // the first piece at once
@@ -462,7 +496,7 @@ class Connection final : public ConnectionBase,
   void stream_wait() {
     if (server_.draining_.load()) return end_stream(true);
     stream_timer_->expires_after(stream_interval_);
-    stream_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    stream_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->end_stream(false);
       self->stream_pull();
     });
@@ -470,7 +504,7 @@ class Connection final : public ConnectionBase,
 
   void stream_pull() {
     if (server_.draining_.load()) return end_stream(true);
-    auto self = this->shared_from_this();
+    auto self = shared_from_this();
     const bool accepted = server_.pool_->try_submit([self](const std::stop_token& pool_stop) {
       std::optional<std::string> piece;
       if (!pool_stop.stop_requested()) {
@@ -492,7 +526,7 @@ class Connection final : public ConnectionBase,
     if (!piece) return end_stream(true);
     if (piece->empty()) return stream_wait();
     auto data = std::make_shared<std::string>(std::move(*piece));
-    auto done = [self = this->shared_from_this(), data](beast::error_code ec, std::size_t) {
+    auto done = [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
       if (ec) return self->end_stream(false);  // the client went away
       self->stream_wait();
     };
@@ -509,13 +543,13 @@ class Connection final : public ConnectionBase,
     stream_ended_ = true;
     stream_stop_.request_stop();
     if (stream_timer_) stream_timer_->cancel();
-    server_.in_flight_.fetch_sub(1);
+    IoThread::bump(io_.in_flight, -1);
     if (!graceful || version_ < 11 || head_) {
       return graceful ? linger_close() : close();
     }
     stream_.expires_after(cfg().write_timeout);
     asio::async_write(stream_, bhttp::make_chunk_last(),
-                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         if (ec) return self->close();
                         self->linger_close();
                       });
@@ -537,7 +571,7 @@ class Connection final : public ConnectionBase,
     keep_alive_ = false;
     stream_.expires_after(cfg().write_timeout);
     bhttp::async_write(stream_, *res,
-                       [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          if (ec) return self->close();
                          self->linger_close();
                        });
@@ -561,7 +595,7 @@ class Connection final : public ConnectionBase,
   void linger_read() {
     buffer_.clear();
     stream_.async_read_some(buffer_.prepare(read_chunk),
-                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->lingered_ += n;
                               if (ec || self->lingered_ > linger_max_bytes) return self->close();
                               self->linger_read();
@@ -607,22 +641,29 @@ ConnectionBase::~ConnectionBase() {
   if (overflow_) {
     server_.overflow_in_progress_.fetch_sub(1);
   } else {
-    server_.unregister_connection(this);
+    server_.unregister_connection(this, io_);
   }
 }
 
-void Server::Impl::register_connection(ConnectionBase* c,
-                                       const std::shared_ptr<ConnectionBase>& sp) {
-  const errand::detail::MutexLock lock(conn_mu_);
-  connections_.emplace(c, sp);
-}
-
-void Server::Impl::unregister_connection(ConnectionBase* c) {
+void Server::Impl::unregister_connection(ConnectionBase* c, IoThread& io) {
   {
-    const errand::detail::MutexLock lock(conn_mu_);
-    connections_.erase(c);
+    const errand::detail::MutexLock lock(io.mu);
+    io.connections.erase(c);
   }
-  conn_cv_.notify_all();
+  io.open.fetch_sub(1);
+  if (open_connections_.fetch_sub(1) == 1) {
+    // The last one: stop() may be waiting. Under its mutex, so that the
+    // wake-up cannot fall between its check and its wait.
+    { const errand::detail::MutexLock lock(conn_mu_); }
+    conn_cv_.notify_all();
+  }
+}
+
+bool Server::Impl::on_io_thread() const {
+  return (accept_io_ && accept_io_->ioc.get_executor().running_in_this_thread()) ||
+         std::any_of(io_.begin(), io_.end(), [](const auto& io) {
+           return io->ioc.get_executor().running_in_this_thread();
+         });
 }
 
 void Server::Impl::start() {
@@ -654,14 +695,17 @@ void Server::Impl::start() {
   pool_ = std::make_unique<detail::BlockingPool>(config_.blocking_threads, config_.blocking_queue);
   started_.store(true);
 
-  work_.emplace(ioc_.get_executor());
+  std::vector<IoThread*> all;
+  for (auto& io : io_) all.push_back(io.get());
+  if (accept_io_) all.push_back(accept_io_.get());
+  for (auto* io : all) io->work.emplace(io->ioc.get_executor());
   do_accept();
-  threads_.reserve(threads_count_);
-  for (unsigned i = 0; i < threads_count_; ++i) {
-    threads_.emplace_back([this] {
+  threads_.reserve(all.size());
+  for (auto* io : all) {
+    threads_.emplace_back([this, &ioc = io->ioc] {
       while (true) {
         try {
-          ioc_.run();
+          ioc.run();
           return;
         } catch (const std::exception& e) {
           logger_.error("exception escaped an I/O handler", {{"error", e.what()}});
@@ -675,38 +719,55 @@ void Server::Impl::start() {
                              {"blocking_threads", config_.blocking_threads}});
 }
 
-void Server::Impl::do_accept() {
-  // A connection's handlers must not run concurrently: a strand each when
-  // there are several I/O threads. With one, the io_context alone already
-  // serialises them, and its plain executor is cheaper to copy on every
-  // operation than a strand's reference-counted one (about 5% of a small
-  // request's instructions under callgrind).
-  auto on_socket = [this](beast::error_code ec, auto socket) { on_accept(ec, std::move(socket)); };
-  if (threads_count_ == 1) {
-    acceptor_.async_accept(ioc_.get_executor(), std::move(on_socket));
-  } else {
-    acceptor_.async_accept(asio::make_strand(ioc_), std::move(on_socket));
+// The I/O thread with the fewest open connections (the first of equals
+// after the last choice). A connection stays on the thread it is given.
+IoThread& Server::Impl::least_loaded() {
+  const std::size_t n = io_.size();
+  std::size_t best = next_io_ % n;
+  for (std::size_t k = 1; k < n; ++k) {
+    const std::size_t i = (next_io_ + k) % n;
+    if (io_[i]->open.load(std::memory_order_relaxed) <
+        io_[best]->open.load(std::memory_order_relaxed)) {
+      best = i;
+    }
   }
+  next_io_ = best + 1;
+  return *io_[best];
 }
 
-template <class Socket>
-void Server::Impl::on_accept(beast::error_code ec, Socket socket) {
-  using Conn = Connection<typename Socket::executor_type>;
+void Server::Impl::do_accept() {
+  // One acceptor hands each connection to an I/O thread: its socket is made
+  // on that thread's io_context. SO_REUSEPORT (an
+  // acceptor per thread) would spare the hand-off, but the kernel then
+  // spreads connections by a hash, not by load, and a second server started
+  // on the same port would share it silently instead of failing to bind.
+  IoThread& io = least_loaded();
+  acceptor_.async_accept(io.ioc.get_executor(),
+                         [this, &io](beast::error_code ec, Connection::Socket socket) {
+                           on_accept(ec, std::move(socket), io);
+                         });
+}
+
+void Server::Impl::on_accept(
+    beast::error_code ec,
+    tcp::socket::rebind_executor<asio::io_context::executor_type>::other socket, IoThread& io) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (!ec) {
-    bool over = false;
-    {
-      const errand::detail::MutexLock lock(conn_mu_);
-      over = connections_.size() >= config_.max_connections;
-    }
-    if (!over) {
-      auto conn = std::make_shared<Conn>(*this, std::move(socket), false);
-      register_connection(conn.get(), conn);
+    // Only this thread adds to the count: it cannot pass the limit between
+    // the check and the add.
+    if (open_connections_.load() < config_.max_connections) {
+      open_connections_.fetch_add(1);
+      io.open.fetch_add(1);
+      auto conn = std::make_shared<Connection>(*this, io, std::move(socket), false);
+      {
+        const errand::detail::MutexLock lock(io.mu);
+        io.connections.emplace(conn.get(), conn);
+      }
       asio::dispatch(conn->executor(), [conn] { conn->start(); });
     } else {
       connections_rejected_.fetch_add(1);
       if (overflow_in_progress_.fetch_add(1) < max_overflow_in_progress) {
-        auto conn = std::make_shared<Conn>(*this, std::move(socket), true);
+        auto conn = std::make_shared<Connection>(*this, io, std::move(socket), true);
         asio::dispatch(conn->executor(), [conn] { conn->start(); });
       } else {
         overflow_in_progress_.fetch_sub(1);
@@ -722,7 +783,7 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket) {
 }
 
 bool Server::Impl::stop() {
-  if (ioc_.get_executor().running_in_this_thread()) {
+  if (on_io_thread()) {
     // It would wait for the very thread it runs on.
     throw std::logic_error("Server::stop() called from an I/O thread");
   }
@@ -740,20 +801,20 @@ bool Server::Impl::stop() {
     acceptor_.close(ec);
     closed.set_value();
   });
-  // Every I/O thread stuck in a handler would never run this: bounded too.
+  // An acceptor's thread stuck in a handler would never run this: bounded too.
   if (closed.get_future().wait_for(config_.shutdown_grace + config_.shutdown_abandon +
                                    std::chrono::seconds(2)) != std::future_status::ready) {
     errand::detail::exit_stuck(logger_,
-                               "shutdown cannot finish: every I/O thread is stuck in a "
-                               "handler; exiting");
+                               "shutdown cannot finish: the acceptor's I/O thread is stuck in "
+                               "a handler; exiting");
   }
 
   // 2. Close idle connections; busy ones close after their current response.
   auto for_each_connection = [this](auto fn) {
     std::vector<std::shared_ptr<ConnectionBase>> live;
-    {
-      const errand::detail::MutexLock lock(conn_mu_);
-      for (auto& [ptr, weak] : connections_) {
+    for (auto& io : io_) {
+      const errand::detail::MutexLock lock(io->mu);
+      for (auto& [ptr, weak] : io->connections) {
         if (auto sp = weak.lock()) live.push_back(std::move(sp));
       }
     }
@@ -764,12 +825,11 @@ bool Server::Impl::stop() {
   // 3. Wait for in-flight work within the grace period.
   {
     errand::detail::MutexLock lock(conn_mu_);
-    const bool drained =
-        lock.wait_for(conn_cv_, config_.shutdown_grace,
-                      [this]() ERRAND_REQUIRES(conn_mu_) { return connections_.empty(); });
+    const bool drained = lock.wait_for(conn_cv_, config_.shutdown_grace,
+                                       [this] { return open_connections_.load() == 0; });
     if (!drained) {
       logger_.warn("grace period over; cancelling in-flight requests",
-                   {{"connections", connections_.size()}});
+                   {{"connections", open_connections_.load()}});
     }
   }
 
@@ -778,8 +838,7 @@ bool Server::Impl::stop() {
   for_each_connection([](ConnectionBase& c) { c.post_force_close(); });
   const auto all_closed = [this](std::chrono::milliseconds within) {
     errand::detail::MutexLock lock(conn_mu_);
-    return lock.wait_for(conn_cv_, within,
-                         [this]() ERRAND_REQUIRES(conn_mu_) { return connections_.empty(); });
+    return lock.wait_for(conn_cv_, within, [this] { return open_connections_.load() == 0; });
   };
   // What remains holds a handler on the blocking pool or a deferred response
   // (http::Deferred) whose callback has not come yet. Both usually end soon
@@ -789,7 +848,7 @@ bool Server::Impl::stop() {
     logger_.warn("requests still in progress after the grace period; giving them up",
                  {{"abandon_ms", config_.shutdown_abandon.count()}});
     for_each_connection([](ConnectionBase& c) { c.post_abandon(); });
-    // Each connection names and drops its request on its own strand at once;
+    // Each connection names and drops its request on its own I/O thread at once;
     // an I/O thread stuck in a handler never gets there.
     if (!all_closed(std::chrono::seconds(2))) {
       errand::detail::exit_stuck(
@@ -798,8 +857,14 @@ bool Server::Impl::stop() {
     }
   }
   pool_->shutdown(true);
-  work_.reset();
-  ioc_.stop();
+  for (auto& io : io_) {
+    io->work.reset();
+    io->ioc.stop();
+  }
+  if (accept_io_) {
+    accept_io_->work.reset();
+    accept_io_->ioc.stop();
+  }
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -814,7 +879,7 @@ int Server::Impl::run() {
   // The handlers go in before start() logs "listening": a supervisor that
   // sends SIGTERM as soon as it reads that line must get a clean shutdown,
   // not the default action (seen: killed by the signal, exit status null).
-  asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+  asio::signal_set signals(acceptor_.get_executor(), SIGINT, SIGTERM);
   signals.async_wait([this](beast::error_code ec, int sig) {
     if (ec) return;  // cancelled: the server is being destroyed
     logger_.info("signal received", {{"signal", sig}});
@@ -866,17 +931,16 @@ const ServerConfig& Server::config() const {
 
 ServerStats Server::stats() const {
   ServerStats s;
-  {
-    const errand::detail::MutexLock lock(impl_->conn_mu_);
-    s.connections = impl_->connections_.size();
+  s.connections = impl_->open_connections_.load();
+  for (const auto& io : impl_->io_) {
+    s.requests_in_flight += io->in_flight.load(std::memory_order_relaxed);
+    s.requests_total += io->requests_total.load(std::memory_order_relaxed);
   }
-  s.requests_in_flight = impl_->in_flight_.load();
   if (impl_->pool_) {
     s.blocking_active = impl_->pool_->active();
     s.blocking_queued = impl_->pool_->queued();
     s.blocking_limit = impl_->admission_ ? impl_->admission_->limit() : 0;
   }
-  s.requests_total = impl_->requests_total_.load();
   s.connections_rejected = impl_->connections_rejected_.load();
   s.blocking_rejected = impl_->blocking_rejected_.load();
   return s;

@@ -3,7 +3,7 @@
 //
 // Threading: a Context is used by one thread at a time, the one running its
 // handler chain (an I/O thread, or a blocking-pool thread for blocking routes)
-// and, for a deferred response, then the connection's strand (deferred.hpp).
+// and, for a deferred response, then the connection's I/O thread (deferred.hpp).
 // Do not keep a reference to it past the handler: hand background work a
 // snapshot() instead. The only cross-thread operation is the response commit,
 // which is serialised internally (a timeout may answer 408 while a blocking
