@@ -296,6 +296,35 @@ TEST(SqliteStore, Version1FileGainsQueueCountsAndListIndexesOnOpen) {
   EXPECT_EQ(s.get(old.id)->history[0].error, "boom");
 }
 
+// Schema 10: SQLite evaluates each partial index's WHERE on every write of a
+// task; a constant IN list of more than two values there made it build a
+// temporary table each time (three per insert, a third of the writer's
+// work). Every write must compile without one.
+TEST(SqliteStore, WritingATaskBuildsNoTemporaryTable) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "e.db").string();
+  { SqliteStore s({.path = path}); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  for (const char* sql :
+       {"INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
+        "timeout_ms, unique_key, traceparent, request_id, created_at, updated_at) VALUES ('a', "
+        "'t', 'q', '{}', 0, 'pending', 1, 0, 0, 'k', '', '', 0, 0)",
+        "UPDATE tasks SET state = 'dead' WHERE id = 'a'", "DELETE FROM tasks WHERE id = 'a'"}) {
+    int ephemeral = 0;
+    ASSERT_EQ(sqlite3_exec(
+                  db, (std::string("EXPLAIN ") + sql).c_str(),
+                  [](void* n, int, char** row, char**) {
+                    if (std::string_view(row[1]) == "OpenEphemeral") ++*static_cast<int*>(n);
+                    return 0;
+                  },
+                  &ephemeral, nullptr),
+              SQLITE_OK);
+    EXPECT_EQ(ephemeral, 0) << sql;
+  }
+  sqlite3_close(db);
+}
+
 // Version 8: a group stored before it gains its size and its completion's
 // id, so it answers GET /v1/groups and names its completion as awaited.
 TEST(SqliteStore, Version7FileGainsGroupColumnsOnOpen) {
