@@ -40,6 +40,13 @@ Query& Query::bind(int index, std::string_view text) {
   return *this;
 }
 
+Query& Query::bind_borrowed(int index, std::string_view text) {
+  const int rc =
+      sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+  if (rc != SQLITE_OK) throw_error(rc, db_->raw(), "bind");
+  return *this;
+}
+
 Query& Query::bind(int index, std::nullptr_t) {
   const int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK) throw_error(rc, db_->raw(), "bind");

@@ -33,6 +33,10 @@ class Query {
 
   Query& bind(int index, std::int64_t value);
   Query& bind(int index, std::string_view text);
+  // The same without SQLite's copy of the text, which must then stay alive
+  // and unchanged until this Query is gone (the hot insert binds its record's
+  // fields so: each copy was a malloc and a memcpy).
+  Query& bind_borrowed(int index, std::string_view text);
   Query& bind(int index, std::nullptr_t);
   // Empty text binds NULL: how optional strings are stored.
   Query& bind_or_null(int index, std::string_view text);

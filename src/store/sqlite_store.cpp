@@ -155,26 +155,27 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
     detail::check_room(t, static_cast<std::size_t>(q.i64(0)));
   }
   const TaskRecord r = detail::make_record(std::move(t), now);
+  // `r` outlives the statement: its fields are bound without copies.
   db.query(
         "INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
         "timeout_ms, unique_key, traceparent, request_id, group_id, created_at, updated_at, "
         "tracestate) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)")
-      .bind(1, std::string_view(r.id))
-      .bind(2, std::string_view(r.type))
-      .bind(3, std::string_view(r.queue))
-      .bind(4, std::string_view(r.payload))
+      .bind_borrowed(1, r.id)
+      .bind_borrowed(2, r.type)
+      .bind_borrowed(3, r.queue)
+      .bind_borrowed(4, r.payload)
       .bind(5, std::int64_t{r.priority})
-      .bind(6, to_string(r.state))
+      .bind_borrowed(6, to_string(r.state))  // a static name
       .bind(7, std::int64_t{r.max_attempts})
       .bind(8, ms(r.run_at))
       .bind(9, static_cast<std::int64_t>(r.timeout.count()))
       .bind_or_null(10, r.unique_key)
-      .bind(11, std::string_view(r.traceparent))
-      .bind(12, std::string_view(r.request_id))
+      .bind_borrowed(11, r.traceparent)
+      .bind_borrowed(12, r.request_id)
       .bind_or_null(13, r.group_id)
       .bind(14, ms(now))
-      .bind(15, std::string_view(r.tracestate))
+      .bind_borrowed(15, r.tracestate)
       .run();
   return {r.id, r.state, true};
 }
