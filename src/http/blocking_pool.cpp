@@ -1,11 +1,16 @@
 #include "blocking_pool.hpp"
 
+#include "detail/thread_name.hpp"
+
 namespace errand::http::detail {
 
 BlockingPool::BlockingPool(unsigned threads, std::size_t capacity) : capacity_(capacity) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
-    threads_.emplace_back([this](const std::stop_token& stop) { work(stop); });
+    threads_.emplace_back([this](const std::stop_token& stop) {
+      errand::detail::name_this_thread("errand-blocking");
+      work(stop);
+    });
   }
 }
 

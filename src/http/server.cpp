@@ -35,6 +35,7 @@
 
 #include "blocking_admission.hpp"
 #include "blocking_pool.hpp"
+#include "detail/thread_name.hpp"
 #include "dispatch.hpp"
 #include "exchange.hpp"
 #include "request_framing.hpp"
@@ -701,8 +702,11 @@ void Server::Impl::start() {
   for (auto* io : all) io->work.emplace(io->ioc.get_executor());
   do_accept();
   threads_.reserve(all.size());
-  for (auto* io : all) {
-    threads_.emplace_back([this, &ioc = io->ioc] {
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    auto name = all[i] == accept_io_.get() ? std::string("errand-accept")
+                                           : "errand-io-" + std::to_string(i);
+    threads_.emplace_back([this, &ioc = all[i]->ioc, name = std::move(name)] {
+      errand::detail::name_this_thread(name);
       while (true) {
         try {
           ioc.run();

@@ -1,5 +1,7 @@
 #include "observe/span_pipeline.hpp"
 
+#include "detail/thread_name.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -47,7 +49,10 @@ SpanPipeline::SpanPipeline(const TracingOptions& options, std::unique_ptr<SpanEx
                           "queued when the grace period ended)",
                           {"reason"});
   }
-  thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+  thread_ = std::jthread([this](const std::stop_token& stop) {
+    errand::detail::name_this_thread("errand-otlp");
+    run(stop);
+  });
 }
 
 SpanPipeline::~SpanPipeline() {

@@ -1,5 +1,7 @@
 #include "store/group_commit.hpp"
 
+#include "detail/thread_name.hpp"
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,7 +22,10 @@ const std::string kCommit = "COMMIT";
 
 GroupCommit::GroupCommit(std::unique_ptr<Db> db, Options options)
     : db_(std::move(db)), options_(std::move(options)) {
-  thread_ = std::jthread([this](const std::stop_token& stop) { loop(stop); });
+  thread_ = std::jthread([this](const std::stop_token& stop) {
+    errand::detail::name_this_thread("errand-sqlite");
+    loop(stop);
+  });
 }
 
 GroupCommit::~GroupCommit() {

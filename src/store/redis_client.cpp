@@ -18,6 +18,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "detail/thread_name.hpp"
 #include "errand/detail/thread_annotations.hpp"
 #include "errand/store/store.hpp"
 
@@ -380,7 +381,10 @@ Client::Client(ClientOptions options)
   asio::post(impl_->io, [impl = impl_.get()] {
     for (auto& c : impl->connections) c->start();
   });
-  impl_->thread = std::jthread([impl = impl_.get()] { impl->io.run(); });
+  impl_->thread = std::jthread([impl = impl_.get()] {
+    errand::detail::name_this_thread("errand-redis");
+    impl->io.run();
+  });
 }
 
 Client::~Client() {

@@ -2,8 +2,11 @@
 // with the fewest open connections and stays there.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -67,6 +70,23 @@ TEST(IoThreads, AHandlerThatBlocksItsThreadStallsOnlyThatThreadsConnections) {
   EXPECT_EQ(b.request("GET", "/thread").status, 200);
   release.set_value();
   EXPECT_EQ(a.read().body, "late");
+}
+
+// What `top -H` shows an operator (docs/operations.md, "Threads, by name").
+TEST(IoThreads, AreNamedForTheOperator) {
+  TestServer srv(two_threads());
+  srv.start();
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  EXPECT_EQ(names.count("errand-io-0"), 1U);
+  EXPECT_EQ(names.count("errand-io-1"), 1U);
+  EXPECT_EQ(names.count("errand-accept"), 1U);
+  EXPECT_GE(names.count("errand-blocking"), 1U);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Start (threads, buckets, schedules' first ticks) and the two-phase stop:
 // stop claiming, release what never started, wait shutdown_grace, then stop
 // running handlers and wait for every outcome and store callback.
+#include "detail/thread_name.hpp"
 #include "errand/detail/stuck_exit.hpp"
 #include "tasks/runtime/runtime_impl.hpp"
 
@@ -29,11 +30,22 @@ void Runtime::Impl::start() {
   }
   for (auto& q : queues) {
     for (unsigned i = 0; i < q->cfg.concurrency; ++i) {
-      q->workers.emplace_back([this, qp = q.get()] { work(*qp); });
+      q->workers.emplace_back([this, qp = q.get()] {
+        errand::detail::name_this_thread("errand-worker");
+        work(*qp);
+      });
     }
   }
-  maintenance = std::jthread([this, at] { maintenance_loop(at); });
-  if (!queues.empty()) dispatcher = std::jthread([this] { dispatch_loop(); });
+  maintenance = std::jthread([this, at] {
+    errand::detail::name_this_thread("errand-upkeep");
+    maintenance_loop(at);
+  });
+  if (!queues.empty()) {
+    dispatcher = std::jthread([this] {
+      errand::detail::name_this_thread("errand-dispatch");
+      dispatch_loop();
+    });
+  }
   cfg.logger.info("task runtime started", {{"owner", owner}, {"queues", queues.size()}});
 }
 
