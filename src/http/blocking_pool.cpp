@@ -7,10 +7,8 @@ namespace errand::http::detail {
 BlockingPool::BlockingPool(unsigned threads, std::size_t capacity) : capacity_(capacity) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
-    threads_.emplace_back([this](const std::stop_token& stop) {
-      errand::detail::name_this_thread("errand-blocking");
-      work(stop);
-    });
+    threads_.emplace_back([this](const std::stop_token& stop) { work(stop); });
+    errand::detail::name_thread(threads_.back(), "errand-blocking");
   }
 }
 

@@ -96,7 +96,8 @@ struct IoThread {
   std::atomic<std::size_t> open{0};  // connections, for the acceptor's choice
   alignas(64) std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> requests_total{0};
-  // Last: destroyed first, with the connections its handlers still hold.
+  // Destroyed before the above (only `work`, which must go first, is
+  // declared after it), with the connections its handlers still hold.
   asio::io_context ioc{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 };
@@ -652,12 +653,12 @@ void Server::Impl::unregister_connection(ConnectionBase* c, IoThread& io) {
     io.connections.erase(c);
   }
   io.open.fetch_sub(1);
-  if (open_connections_.fetch_sub(1) == 1) {
-    // The last one: stop() may be waiting. Under its mutex, so that the
-    // wake-up cannot fall between its check and its wait.
-    { const errand::detail::MutexLock lock(conn_mu_); }
-    conn_cv_.notify_all();
-  }
+  // Under stop()'s mutex, the count and the wake-up both: a stop() that saw
+  // zero (even on a spurious wake-up) cannot return and destroy the condition
+  // variable while this thread, perhaps not an I/O thread, still notifies it.
+  // Once per connection, not per request.
+  const errand::detail::MutexLock lock(conn_mu_);
+  if (open_connections_.fetch_sub(1) == 1) conn_cv_.notify_all();
 }
 
 bool Server::Impl::on_io_thread() const {
@@ -703,10 +704,7 @@ void Server::Impl::start() {
   do_accept();
   threads_.reserve(all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
-    auto name = all[i] == accept_io_.get() ? std::string("errand-accept")
-                                           : "errand-io-" + std::to_string(i);
-    threads_.emplace_back([this, &ioc = all[i]->ioc, name = std::move(name)] {
-      errand::detail::name_this_thread(name);
+    threads_.emplace_back([this, &ioc = all[i]->ioc] {
       while (true) {
         try {
           ioc.run();
@@ -716,6 +714,11 @@ void Server::Impl::start() {
         }
       }
     });
+  }
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    errand::detail::name_thread(threads_[i], all[i] == accept_io_.get()
+                                                 ? std::string("errand-accept")
+                                                 : "errand-io-" + std::to_string(i));
   }
   logger_.info("listening", {{"address", config_.address},
                              {"port", port_},
@@ -745,6 +748,8 @@ void Server::Impl::do_accept() {
   // acceptor per thread) would spare the hand-off, but the kernel then
   // spreads connections by a hash, not by load, and a second server started
   // on the same port would share it silently instead of failing to bind.
+  // Chosen as the accept is armed, not as the connection arrives: after a
+  // quiet spell the counts may be stale by the connections closed since.
   IoThread& io = least_loaded();
   acceptor_.async_accept(io.ioc.get_executor(),
                          [this, &io](beast::error_code ec, Connection::Socket socket) {

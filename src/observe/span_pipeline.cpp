@@ -49,10 +49,8 @@ SpanPipeline::SpanPipeline(const TracingOptions& options, std::unique_ptr<SpanEx
                           "queued when the grace period ended)",
                           {"reason"});
   }
-  thread_ = std::jthread([this](const std::stop_token& stop) {
-    errand::detail::name_this_thread("errand-otlp");
-    run(stop);
-  });
+  thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+  errand::detail::name_thread(thread_, "errand-otlp");
 }
 
 SpanPipeline::~SpanPipeline() {

@@ -22,10 +22,8 @@ const std::string kCommit = "COMMIT";
 
 GroupCommit::GroupCommit(std::unique_ptr<Db> db, Options options)
     : db_(std::move(db)), options_(std::move(options)) {
-  thread_ = std::jthread([this](const std::stop_token& stop) {
-    errand::detail::name_this_thread("errand-sqlite");
-    loop(stop);
-  });
+  thread_ = std::jthread([this](const std::stop_token& stop) { loop(stop); });
+  errand::detail::name_thread(thread_, "errand-sqlite");
 }
 
 GroupCommit::~GroupCommit() {

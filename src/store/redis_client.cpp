@@ -381,10 +381,8 @@ Client::Client(ClientOptions options)
   asio::post(impl_->io, [impl = impl_.get()] {
     for (auto& c : impl->connections) c->start();
   });
-  impl_->thread = std::jthread([impl = impl_.get()] {
-    errand::detail::name_this_thread("errand-redis");
-    impl->io.run();
-  });
+  impl_->thread = std::jthread([impl = impl_.get()] { impl->io.run(); });
+  errand::detail::name_thread(impl_->thread, "errand-redis");
 }
 
 Client::~Client() {

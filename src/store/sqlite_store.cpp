@@ -147,9 +147,12 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
     if (q.step()) return {q.text(0), parse_state(q.text(1)).value_or(TaskState::pending), false};
   }
   if (t.max_waiting > 0) {
+    // A CASE, not `state IN (...)` nor an OR of states in the WHERE (which
+    // the planner turns into one): either builds a temporary b-tree per
+    // execution, here once per enqueue (see kUnfinished).
     auto q = db.query(
-        "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE queue = ?1 AND state IN "
-        "('scheduled', 'pending', 'retrying')");
+        "SELECT coalesce(sum(CASE WHEN state = 'scheduled' OR state = 'pending' OR "
+        "state = 'retrying' THEN n END), 0) FROM queue_counts WHERE queue = ?1");
     q.bind(1, std::string_view(t.queue));
     q.step();
     detail::check_room(t, static_cast<std::size_t>(q.i64(0)));
@@ -657,7 +660,9 @@ bool SqliteStore::retry(std::string_view id, TimePoint now) {
 bool SqliteStore::remove(std::string_view id) {
   bool ok = false;
   impl_->write([&](Db& db) {
-    ok = db.query("DELETE FROM tasks WHERE id = ?1 AND state IN ('succeeded', 'dead', 'cancelled')")
+    ok = db.query(
+               "DELETE FROM tasks WHERE id = ?1 AND "
+               "(state = 'succeeded' OR state = 'dead' OR state = 'cancelled')")
              .bind(1, id)
              .run() > 0;
   });

@@ -30,21 +30,15 @@ void Runtime::Impl::start() {
   }
   for (auto& q : queues) {
     for (unsigned i = 0; i < q->cfg.concurrency; ++i) {
-      q->workers.emplace_back([this, qp = q.get()] {
-        errand::detail::name_this_thread("errand-worker");
-        work(*qp);
-      });
+      q->workers.emplace_back([this, qp = q.get()] { work(*qp); });
+      errand::detail::name_thread(q->workers.back(), "errand-worker");
     }
   }
-  maintenance = std::jthread([this, at] {
-    errand::detail::name_this_thread("errand-upkeep");
-    maintenance_loop(at);
-  });
+  maintenance = std::jthread([this, at] { maintenance_loop(at); });
+  errand::detail::name_thread(maintenance, "errand-upkeep");
   if (!queues.empty()) {
-    dispatcher = std::jthread([this] {
-      errand::detail::name_this_thread("errand-dispatch");
-      dispatch_loop();
-    });
+    dispatcher = std::jthread([this] { dispatch_loop(); });
+    errand::detail::name_thread(dispatcher, "errand-dispatch");
   }
   cfg.logger.info("task runtime started", {{"owner", owner}, {"queues", queues.size()}});
 }
