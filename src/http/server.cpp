@@ -93,7 +93,6 @@ struct IoThread {
   errand::detail::Mutex mu;  // taken per connection, not per request
   std::unordered_map<ConnectionBase*, std::weak_ptr<ConnectionBase>> connections
       ERRAND_GUARDED_BY(mu);
-  std::atomic<std::size_t> open{0};  // connections, for the acceptor's choice
   alignas(64) std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> requests_total{0};
   // Destroyed before the above (only `work`, which must go first, is
@@ -652,7 +651,6 @@ void Server::Impl::unregister_connection(ConnectionBase* c, IoThread& io) {
     const errand::detail::MutexLock lock(io.mu);
     io.connections.erase(c);
   }
-  io.open.fetch_sub(1);
   // Under stop()'s mutex, the count and the wake-up both: a stop() that saw
   // zero (even on a spurious wake-up) cannot return and destroy the condition
   // variable while this thread, perhaps not an I/O thread, still notifies it.
@@ -728,14 +726,20 @@ void Server::Impl::start() {
 
 // The I/O thread with the fewest open connections (the first of equals
 // after the last choice). A connection stays on the thread it is given.
+// One lock per thread and per accepted connection, none per request.
 IoThread& Server::Impl::least_loaded() {
   const std::size_t n = io_.size();
+  const auto open = [this](std::size_t i) {
+    const errand::detail::MutexLock lock(io_[i]->mu);
+    return io_[i]->connections.size();
+  };
   std::size_t best = next_io_ % n;
+  std::size_t fewest = open(best);
   for (std::size_t k = 1; k < n; ++k) {
     const std::size_t i = (next_io_ + k) % n;
-    if (io_[i]->open.load(std::memory_order_relaxed) <
-        io_[best]->open.load(std::memory_order_relaxed)) {
+    if (const std::size_t c = open(i); c < fewest) {
       best = i;
+      fewest = c;
     }
   }
   next_io_ = best + 1;
@@ -744,10 +748,10 @@ IoThread& Server::Impl::least_loaded() {
 
 void Server::Impl::do_accept() {
   // One acceptor hands each connection to an I/O thread: its socket is made
-  // on that thread's io_context. SO_REUSEPORT (an
-  // acceptor per thread) would spare the hand-off, but the kernel then
-  // spreads connections by a hash, not by load, and a second server started
-  // on the same port would share it silently instead of failing to bind.
+  // on that thread's io_context. SO_REUSEPORT (an acceptor per thread) would
+  // spare the hand-off, but the kernel then spreads connections by a hash,
+  // not by load, and a second server started on the same port would share it
+  // silently instead of failing to bind.
   // Chosen as the accept is armed, not as the connection arrives: after a
   // quiet spell the counts may be stale by the connections closed since.
   IoThread& io = least_loaded();
@@ -766,7 +770,6 @@ void Server::Impl::on_accept(
     // the check and the add.
     if (open_connections_.load() < config_.max_connections) {
       open_connections_.fetch_add(1);
-      io.open.fetch_add(1);
       auto conn = std::make_shared<Connection>(*this, io, std::move(socket), false);
       {
         const errand::detail::MutexLock lock(io.mu);
