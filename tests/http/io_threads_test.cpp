@@ -65,7 +65,7 @@ TEST(IoThreads, AHandlerThatBlocksItsThreadStallsOnlyThatThreadsConnections) {
 
   Client a(srv.port());
   a.send(test::raw_request("GET", "/stuck"));
-  entered.get_future().wait();
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
   Client b(srv.port());  // on the other thread, which is free
   EXPECT_EQ(b.request("GET", "/thread").status, 200);
   release.set_value();
