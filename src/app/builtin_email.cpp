@@ -64,7 +64,7 @@ std::size_t read_message(char* buffer, std::size_t size, std::size_t n, void* us
   return len;
 }
 
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_upload_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<Upload*>(user)->task->stop_requested() ? 1 : 0;
 }
 
@@ -122,7 +122,7 @@ void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp) {
     curl_easy_setopt(c, CURLOPT_INFILESIZE, static_cast<long>(up.data.size()));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(smtp.timeout.count()));
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_upload_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &up);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (smtp.tls == SmtpOptions::Tls::starttls)

@@ -92,7 +92,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
 }
 
 // Called by libcurl while transferring: a stop request aborts the transfer.
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_transfer_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<Transfer*>(user)->task->stop_requested() ? 1 : 0;
 }
 
@@ -228,7 +228,7 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_transfer_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         if (in.body) {

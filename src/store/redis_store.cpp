@@ -19,7 +19,7 @@ namespace {
 
 using redis::Reply;
 
-std::string ms(TimePoint t) {
+std::string ms_text(TimePoint t) {
   return std::to_string(t.time_since_epoch().count());
 }
 
@@ -40,7 +40,7 @@ void push_task(std::vector<std::string>& a, const NewTask& t, bool with_max_wait
   a.push_back(t.queue);
   a.push_back(t.payload);
   a.push_back(std::to_string(t.priority));
-  a.push_back(ms(t.run_at));
+  a.push_back(ms_text(t.run_at));
   a.push_back(std::to_string(t.max_attempts));
   a.push_back(std::to_string(t.timeout.count()));
   a.push_back(t.unique_key);
@@ -334,7 +334,7 @@ struct RedisStore::Impl {
   std::vector<std::string> args(const Loaded& s, TimePoint now, std::size_t extra = 0) const {
     std::vector<std::string> a;
     a.reserve(5 + extra);
-    a.insert(a.end(), {"EVALSHA", s.sha, "1", prefix, ms(now)});
+    a.insert(a.end(), {"EVALSHA", s.sha, "1", prefix, ms_text(now)});
     return a;
   }
 
@@ -534,7 +534,7 @@ std::vector<TaskRecord> RedisStore::claim(std::string_view queue, std::size_t ma
   a.emplace_back(queue);
   a.push_back(std::to_string(max));
   a.push_back(lease.owner);
-  a.push_back(ms(lease.expires_at));
+  a.push_back(ms_text(lease.expires_at));
   a.push_back(lease.node.empty() ? lease.owner : lease.node);
   const Reply r = impl_->run(impl_->claim, std::move(a));
   std::vector<TaskRecord> out;
@@ -549,7 +549,7 @@ HeartbeatResult RedisStore::extend_leases(const std::vector<std::string>& ids, c
   if (ids.empty()) return out;
   auto a = impl_->args(impl_->extend_leases, now, 2 + ids.size());
   a.push_back(lease.owner);
-  a.push_back(ms(lease.expires_at));
+  a.push_back(ms_text(lease.expires_at));
   a.insert(a.end(), ids.begin(), ids.end());
   const Reply r = impl_->run(impl_->extend_leases, std::move(a));
   if (r.elements.size() == 2) {
@@ -582,7 +582,7 @@ bool RedisStore::fail(std::string_view id, std::string_view owner, std::string e
   a.emplace_back(id);
   a.emplace_back(owner);
   a.push_back(std::move(error));
-  a.push_back(retry_at ? ms(*retry_at) : std::string());
+  a.push_back(retry_at ? ms_text(*retry_at) : std::string());
   return impl_->run_bool(impl_->fail, std::move(a));
 }
 
@@ -591,7 +591,7 @@ bool RedisStore::release(std::string_view id, std::string_view owner, TimePoint 
   auto a = impl_->args(impl_->release, now, 3);
   a.emplace_back(id);
   a.emplace_back(owner);
-  a.push_back(ms(run_at));
+  a.push_back(ms_text(run_at));
   return impl_->run_bool(impl_->release, std::move(a));
 }
 
@@ -744,7 +744,7 @@ std::size_t RedisStore::reclaim_expired(TimePoint now) {
 std::size_t RedisStore::purge_final(TimePoint cutoff, std::size_t max) {
   if (max == 0) return 0;
   auto a = impl_->args(impl_->purge_final, TimePoint{}, 2);
-  a.push_back(ms(cutoff));
+  a.push_back(ms_text(cutoff));
   a.push_back(std::to_string(max));
   return static_cast<std::size_t>(impl_->run(impl_->purge_final, std::move(a)).integer);
 }
@@ -757,7 +757,7 @@ bool RedisStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTas
                                TimePoint now) {
   auto a = impl_->args(impl_->fire_schedule, now, 2 + redis::kTaskArgs);
   a.emplace_back(schedule);
-  a.push_back(ms(tick));
+  a.push_back(ms_text(tick));
   push_task(a, task);
   return impl_->run_bool(impl_->fire_schedule, std::move(a));
 }
@@ -777,7 +777,7 @@ void RedisStore::heartbeat_node(const NodeInfo& node) {
   constexpr const char* kScript =
       "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])";
   impl_->call({"EVAL", kScript, "2", impl_->key("nodes"), impl_->key("nodes:seen"), node.id,
-               detail::node_to_json(node), ms(node.last_seen)});
+               detail::node_to_json(node), ms_text(node.last_seen)});
 }
 
 void RedisStore::remove_node(std::string_view id) {
@@ -789,7 +789,7 @@ void RedisStore::remove_node(std::string_view id) {
 
 std::vector<NodeInfo> RedisStore::nodes(TimePoint now, std::chrono::milliseconds silence) {
   auto a = impl_->args(impl_->nodes, now, 1);
-  a.push_back(ms(now - silence));
+  a.push_back(ms_text(now - silence));
   const Reply r = impl_->run(impl_->nodes, std::move(a));
   std::vector<NodeInfo> out;
   for (const auto& e : r.elements) {

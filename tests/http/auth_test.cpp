@@ -8,8 +8,8 @@
 namespace errand::http {
 namespace {
 
-struct Fixture {
-  Fixture() {
+struct AuthFixture {
+  AuthFixture() {
     router.use(mw::except_under(
         {"/healthz", "/metrics"},
         mw::bearer_auth({.tokens = {"s3cret-one", "s3cret-two"}, .metrics = &metrics})));
@@ -29,7 +29,7 @@ std::string code(const testing::Response& r) {
 }
 
 TEST(BearerAuth, MissingTokenIs401WithAChallenge) {
-  Fixture f;
+  AuthFixture f;
   const auto r = f.get("/v1/tasks/x");
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(code(r), "unauthorized");
@@ -37,7 +37,7 @@ TEST(BearerAuth, MissingTokenIs401WithAChallenge) {
 }
 
 TEST(BearerAuth, WrongTokensAndSchemesAre401) {
-  Fixture f;
+  AuthFixture f;
   for (const std::string bad :
        {"Bearer s3cret-on", "Bearer s3cret-one2", "Bearer S3CRET-ONE",
         "Basic czNjcmV0LW9uZQ==", "s3cret-one", "Bearer ", "Bearer", "Bearers3cret-one"}) {
@@ -52,13 +52,13 @@ TEST(BearerAuth, WrongTokensAndSchemesAre401) {
 }
 
 TEST(BearerAuth, AnyConfiguredTokenIsAccepted) {
-  Fixture f;
+  AuthFixture f;
   EXPECT_EQ(f.get("/v1/tasks/x", {{"Authorization", "Bearer s3cret-one"}}).status, 200);
   EXPECT_EQ(f.get("/v1/tasks/x", {{"Authorization", "bearer  s3cret-two "}}).status, 200);
 }
 
 TEST(BearerAuth, ExemptRoutesStayOpenAndUnknownRoutesAreProtected) {
-  Fixture f;
+  AuthFixture f;
   EXPECT_EQ(f.get("/healthz").status, 200);
   EXPECT_EQ(f.get("/nowhere").status, 401);  // no route map for strangers
   EXPECT_EQ(f.get("/nowhere", {{"Authorization", "Bearer s3cret-one"}}).status, 404);

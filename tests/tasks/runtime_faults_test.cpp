@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 using store::TaskState;
 using Call = test::FaultyStore::Call;
 
-const store::TimePoint t0{std::chrono::milliseconds(1'700'000'000'000)};
+const store::TimePoint epoch{std::chrono::milliseconds(1'700'000'000'000)};
 
 class RuntimeFaults : public ::testing::Test {
  protected:
@@ -77,7 +77,7 @@ class RuntimeFaults : public ::testing::Test {
     return static_cast<std::size_t>(std::count(outcomes.begin(), outcomes.end(), o));
   }
 
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(t0);
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(epoch);
   std::shared_ptr<test::FaultyStore> faulty =
       std::make_shared<test::FaultyStore>(std::make_shared<store::MemoryStore>());
   std::atomic<int> runs{0};
