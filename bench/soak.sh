@@ -85,8 +85,11 @@ print(sum(q["counts"]["pending"] + q["counts"]["scheduled"] + q["counts"]["retry
   echo "$1 $rss $fds $threads $db $wal $backlog"
 }
 : >"$work/samples"
+start=$SECONDS
 for t in $(seq 0 10 "$secs"); do
-  [ "$t" -gt 0 ] && sleep 10
+  # On the clock, not 10 s after the last sample: a sample takes a while
+  # (more under a sanitizer), and drifting ones would land after the load.
+  while [ $((SECONDS - start)) -lt "$t" ]; do sleep 0.2; done
   kill -0 "$server" 2>/dev/null || { echo "soak: the server died"; cat "$work/log"; exit 1; }
   sample "$t" >>"$work/samples"
 done
@@ -96,13 +99,14 @@ echo "| --- | --- | --- | --- | --- | --- | --- |"
 awk '{printf "| %d | %.1f | %d | %d | %.1f | %.1f | %d |\n", $1, $2/1024, $3, $4, $5/1048576, $6/1048576, $7}' \
   "$work/samples"
 grep -E "Requests/sec|Non-2xx|Socket errors" "$work/wrk" || true
-awk -v half="$((secs / 2))" -v minutes="$minutes" '
+awk -v half="$((secs / 2))" -v secs="$secs" -v minutes="$minutes" '
   NR == 2 { fd0 = $3; th0 = $4 }
   { if ($3 > fdmax) fdmax = $3; if ($4 > thmax) thmax = $4; if ($6 > walmax) walmax = $6 }
   # Memory: the highest sample of each half (after a 20 s warm-up), so one
   # spike at either end decides nothing.
   $1 >= 20 && $1 < half && $2 > mid { mid = $2 }
-  $1 >= half && $2 > last { last = $2 }
+  # The last sample is taken as the load ends (connections closing), not under it.
+  $1 >= half && $1 < secs && $2 > last { last = $2 }
   $1 >= half && !dbmid { dbmid = $5; backmid = $7 }
   { dblast = $5; backlast = $7 }
   END {
