@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <boost/describe.hpp>
 
+#include "app/curl_stop.hpp"
 #include "app/task_json.hpp"
 #include "detail/curl_global.hpp"
 #include "errand/app/builtin_tasks.hpp"
@@ -62,10 +63,6 @@ std::size_t read_message(char* buffer, std::size_t size, std::size_t n, void* us
   u->data.copy(buffer, len, u->pos);  // not a C string: no terminator wanted
   u->pos += len;
   return len;
-}
-
-int on_upload_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<Upload*>(user)->task->stop_requested() ? 1 : 0;
 }
 
 // RFC 5322 message; lines end in CRLF; a body line starting with "." is
@@ -122,7 +119,7 @@ void register_email_send(tasks::Runtime& runtime, const SmtpOptions& smtp) {
     curl_easy_setopt(c, CURLOPT_INFILESIZE, static_cast<long>(up.data.size()));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(smtp.timeout.count()));
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_upload_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_when_stopped<Upload>);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &up);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (smtp.tls == SmtpOptions::Tls::starttls)

@@ -13,6 +13,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
+#include "app/curl_stop.hpp"
 #include "detail/curl_global.hpp"
 #include "detail/retry_after.hpp"
 #include "errand/app/builtin_tasks.hpp"
@@ -89,11 +90,6 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
     t->retry_after = std::min(*secs, std::chrono::seconds(3600));
   }
   return size * n;
-}
-
-// Called by libcurl while transferring: a stop request aborts the transfer.
-int on_transfer_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<Transfer*>(user)->task->stop_requested() ? 1 : 0;
 }
 
 }  // namespace
@@ -228,7 +224,7 @@ std::shared_ptr<guard::CircuitBreakers> register_http_request(
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_transfer_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_when_stopped<Transfer>);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         if (in.body) {
