@@ -73,15 +73,16 @@ void GroupCommit::run(const Op& op) {
   if (p.error) std::rethrow_exception(p.error);
 }
 
-void GroupCommit::submit(Op op, Done done, bool may_wait) {
+void GroupCommit::submit(Op op, Done done, Submit how) {
   auto p = std::make_unique<Pending>(nullptr);
   p->owned = std::move(op);
   p->op = &p->owned;
   p->callback = std::move(done);
+  p->one_write = how.one_write;
   std::exception_ptr refused;
   {
     errand::detail::MutexLock lock(mu_);
-    if (may_wait) {
+    if (how.may_wait) {
       lock.wait_for(room_cv_, options_.wait_for_room, [&]() ERRAND_REQUIRES(mu_) {
         return closing_ || queue_.size() < options_.max_queued;
       });
@@ -170,6 +171,16 @@ bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
     }
   }
   for (Pending* p : batch) {
+    if (p->one_write) {
+      try {
+        (*p->op)(*db_);
+      } catch (...) {
+        p->error = std::current_exception();
+        // SQLite undid the failed statement alone, or the whole transaction.
+        if (!db_->in_transaction()) return fail_all(p->error);
+      }
+      continue;
+    }
     try {
       db_->run(kSavepoint);
       try {

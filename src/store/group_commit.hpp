@@ -5,7 +5,10 @@
 // goes into the next one (up to max_batch), so N concurrent writers cost one
 // fsync rather than N. Each operation runs inside its own SAVEPOINT: one that
 // throws is rolled back alone and its caller gets the exception; the others
-// commit. If COMMIT itself fails, every caller in the batch gets that error.
+// commit. An operation submitted as `one_write` (it changes the database with
+// at most one statement) runs without one: SQLite undoes a failed statement by
+// itself, or, if it cannot, the whole transaction, which fails the batch. If
+// COMMIT itself fails, every caller in the batch gets that error.
 //
 // The queue is bounded (max_queued): a caller that finds it full waits up to
 // `wait_for_room`, then gets StoreError(busy). No operation is ever dropped
@@ -74,11 +77,21 @@ class GroupCommit {
   // Runs `op` on the writer thread inside a transaction; returns when it has
   // committed; rethrows what `op` or COMMIT threw.
   void run(const Op& op);
+  struct Submit {
+    // A caller that may block (not an I/O thread) waits up to
+    // `wait_for_room` for room in a full queue.
+    bool may_wait = false;
+    // The operation changes the database with one statement at most (reads
+    // before it are free), so it needs no savepoint of its own: ~4k
+    // instructions saved per operation, a twentieth of an enqueue's writing.
+    bool one_write = false;
+  };
   // Queues `op` and returns; `done` gets its outcome. When the queue is full
-  // (after waiting for room up to `wait_for_room` if `may_wait`, else at
+  // (after waiting for room up to `wait_for_room` if `how.may_wait`, else at
   // once) or the store closing, `done` is called here, before submit()
   // returns, with StoreError busy / unavailable and `op` never runs.
-  void submit(Op op, Done done, bool may_wait = false);
+  void submit(Op op, Done done, Submit how);
+  void submit(Op op, Done done) { submit(std::move(op), std::move(done), Submit{}); }
   // Operations waiting for the next transaction.
   [[nodiscard]] std::size_t queued();
   // Whether the last transaction committed; when it failed because the disk
@@ -102,6 +115,7 @@ class GroupCommit {
     // submit() only: the Pending owns its operation, the writer deletes it.
     Op owned;
     Done callback;
+    bool one_write = false;
   };
   static void finish(Pending* p) noexcept;
   void loop(const std::stop_token& stop);

@@ -370,6 +370,8 @@ void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enque
     std::vector<Enqueued> out;
     EnqueueDone done;
   };
+  // One task is one INSERT (its unique-key and room checks only read).
+  const bool one_write = tasks.size() == 1;
   auto st = std::make_shared<State>(State{std::move(tasks), {}, std::move(done)});
   impl_->writer->submit(
       [st, now](Db& db) {
@@ -380,7 +382,8 @@ void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enque
       [st](std::exception_ptr error) {
         if (error) st->out.clear();
         st->done(std::move(st->out), std::move(error));
-      });
+      },
+      {.one_write = one_write});
 }
 
 std::vector<Enqueued> SqliteStore::enqueue_group(GroupSpec group, std::vector<NewTask> members,
@@ -515,7 +518,7 @@ void SqliteStore::complete_async(std::string_view id, std::string_view owner,
         const bool ok = !error && st->ok;
         st->done(ok, std::move(error));
       },
-      /*may_wait=*/true);  // a worker thread, not an I/O thread: it may wait for room
+      {.may_wait = true});  // a worker thread, not an I/O thread: it may wait for room
 }
 
 bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string error,

@@ -88,6 +88,19 @@ TEST(Metrics, CardinalityIsBounded) {
   EXPECT_NE(text.find("metrics_series_overflow_total 97"), std::string::npos) << text;
 }
 
+TEST(Metrics, ASeriesIsFoundByItsValuesHoweverTheyAreSpelled) {
+  Registry r;
+  auto& f = r.counter("pairs_total", "Pairs", {"a", "b"});
+  const std::string a = "x";
+  auto& first = f.with({a, "y"});
+  EXPECT_EQ(&first, &f.with({std::string_view("xy").substr(0, 1), "y"}));
+  EXPECT_NE(&first, &f.with({"x", "yy"}));
+  EXPECT_NE(&first, &f.with({"xy", ""}));
+  // Missing values are empty: the short form and the padded one are one series.
+  EXPECT_EQ(&f.with({"x"}), &f.with({"x", ""}));
+  EXPECT_NE(&f.with({"x"}), &first);
+}
+
 TEST(Metrics, BadNamesAndConflictingRegistrationsAreRefused) {
   Registry r;
   EXPECT_THROW(r.counter("9lives", "x"), std::invalid_argument);

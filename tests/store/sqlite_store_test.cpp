@@ -510,6 +510,67 @@ TEST(SqliteStore, EnqueueAsyncJoinsTheGroupCommitAndAFullQueueRefusesAtOnce) {
   for (const auto& id : stored) EXPECT_TRUE(s.get(id).has_value());
 }
 
+// A single enqueue runs without a savepoint of its own: when its INSERT fails
+// after it has written (here a trigger aborts it once the row and the queue
+// count are in), SQLite must undo that statement alone, and the other
+// enqueues of the same transaction commit.
+TEST(SqliteStore, AFailedEnqueueInABatchIsUndoneAloneWithoutASavepoint) {
+  test::TempDir dir;
+  const auto path = (dir.path() / "e.db").string();
+  std::latch first_commit_seen(1);
+  std::latch release_writer(1);
+  std::atomic<int> commits{0};
+  std::atomic<std::size_t> biggest_batch{0};
+  SqliteStore s({.path = path, .on_commit = [&](std::size_t n, std::chrono::nanoseconds) {
+                   if (n > biggest_batch) biggest_batch = n;
+                   if (commits.fetch_add(1) != 0) return;
+                   first_commit_seen.count_down();
+                   release_writer.wait();  // hold the writer while the batch gathers
+                 }});
+  sql(path,
+      "CREATE TRIGGER boom AFTER INSERT ON tasks WHEN NEW.type = 'boom' "
+      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END");
+  std::jthread first([&] { s.enqueue(task(), t0); });
+  first_commit_seen.wait();
+
+  std::mutex mu;
+  std::vector<std::string> stored;
+  std::vector<std::string> failed;
+  const auto done = [&](std::vector<Enqueued> out, std::exception_ptr e) {
+    const std::lock_guard lock(mu);
+    if (!e) {
+      stored.push_back(out.at(0).id);
+      return;
+    }
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& err) {
+      failed.emplace_back(err.what());
+    }
+  };
+  auto boom = task();
+  boom.type = "boom";
+  s.enqueue_async({task()}, t0, done);
+  s.enqueue_async({std::move(boom)}, t0, done);
+  s.enqueue_async({task()}, t0, done);
+  release_writer.count_down();
+  ASSERT_TRUE(test::eventually([&] {
+    const std::lock_guard lock(mu);
+    return stored.size() + failed.size() == 3;
+  }));
+  first.join();
+  EXPECT_EQ(biggest_batch.load(), 3U);  // the three shared one transaction
+  const std::lock_guard lock(mu);
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_NE(failed[0].find("boom refused"), std::string::npos) << failed[0];
+  ASSERT_EQ(stored.size(), 2U);
+  for (const auto& id : stored) EXPECT_TRUE(s.get(id).has_value());
+  const auto queues = s.queues();
+  ASSERT_EQ(queues.size(), 1U);
+  EXPECT_EQ(queues[0].pending, 3U);  // the first enqueue and the batch's two: not the aborted one
+  EXPECT_EQ(s.list({.queue = "default"}).tasks.size(), 3U);
+}
+
 TEST(SqliteStore, ASynchronousWriteFromTheWriterThreadIsALogicErrorNotAHang) {
   test::TempDir dir;
   SqliteStore s({.path = (dir.path() / "e.db").string()});

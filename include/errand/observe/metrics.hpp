@@ -15,6 +15,7 @@
 // metrics_series_overflow_total). Label values should come from bounded sets
 // (route templates, never raw paths).
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -97,13 +98,14 @@ class Family {
         overflow_(overflow) {}
 
   // The series for these label values (as many as the family has names).
+  // Finding an existing series allocates nothing: it runs on every request.
   M& with(std::initializer_list<std::string_view> values) {
+    if (values.size() == label_names_.size()) {
+      const std::shared_lock lock(mu_);
+      if (auto it = series_.find(values); it != series_.end()) return *it->second;
+    }
     std::vector<std::string> key(values.begin(), values.end());
     key.resize(label_names_.size());
-    {
-      const std::shared_lock lock(mu_);
-      if (auto it = series_.find(key); it != series_.end()) return *it->second;
-    }
     const std::unique_lock lock(mu_);
     if (auto it = series_.find(key); it != series_.end()) return *it->second;
     if (series_.size() >= max_series_) {
@@ -129,8 +131,19 @@ class Family {
   std::size_t max_series_;
   std::function<std::unique_ptr<M>()> make_;
   Counter* overflow_;
+  // Orders stored keys and looked-up values alike, so that a lookup need not
+  // build a vector of strings.
+  struct KeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::lexicographical_compare(
+          a.begin(), a.end(), b.begin(), b.end(),
+          [](std::string_view x, std::string_view y) { return x < y; });
+    }
+  };
   mutable std::shared_mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<M>> series_;
+  std::map<std::vector<std::string>, std::unique_ptr<M>, KeyLess> series_;
 };
 
 class Registry {

@@ -80,10 +80,14 @@ store::NewTask Runtime::Impl::prepare(const TaskSpec& spec, TimePoint at,
   t.request_id = o.request_id;
   t.id = store::new_task_id(at);
   if (!cfg.tracer.enabled()) {
-    // The request's own span is the task's parent, as before tracing.
-    const auto trace = o.trace.value_or(observe::TraceContext::generate());
-    t.traceparent = trace.to_traceparent();
-    t.tracestate = trace.tracestate;
+    // The request's own span is the task's parent, as before tracing. (Not
+    // value_or(generate()): that drew two random ids for every request.)
+    if (o.trace) {
+      t.traceparent = o.trace->to_traceparent();
+      t.tracestate = o.trace->tracestate;
+    } else {
+      t.traceparent = observe::TraceContext::generate().to_traceparent();
+    }
     return t;
   }
   // The task's parent is its producer span, a child of the request's.
