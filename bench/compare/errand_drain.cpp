@@ -22,9 +22,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <limits>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,7 +34,6 @@
 #include "errand/tasks/runtime.hpp"
 
 namespace {
-
 
 double resident_bytes() {
   std::ifstream in("/proc/self/statm");
@@ -153,9 +152,8 @@ int main(int argc, char** argv) {
   const double first_ms = static_cast<double>(stamps.first_us.load()) / 1000;
   const double last_ms = static_cast<double>(stamps.last_us.load()) / 1000;
   const double secs = (last_ms - first_ms) / 1000;
-  std::printf(
-      "{\"jobs_per_s\":%.1f,\"jobs\":%zu,\"ran\":%zu,\"first_ms\":%.3f,\"last_ms\":%.3f}\n",
-      ran > 0 && secs > 0 ? static_cast<double>(mode == "drain" ? n : ran) / secs : 0.0, n, ran,
-      first_ms, last_ms);
+  std::printf("{\"jobs_per_s\":%.1f,\"jobs\":%zu,\"ran\":%zu,\"first_ms\":%.3f,\"last_ms\":%.3f}\n",
+              ran > 0 && secs > 0 ? static_cast<double>(mode == "drain" ? n : ran) / secs : 0.0, n,
+              ran, first_ms, last_ms);
   return 0;
 }
