@@ -11,6 +11,7 @@
 
 #include "client_commands.hpp"
 #include "errand/app/serve.hpp"
+#include "errand/store/sqlite_store.hpp"
 #include "flag_parsers.hpp"
 
 namespace errand::cli {
@@ -36,6 +37,7 @@ void add_duration(CLI::App& cmd, const std::string& name, std::chrono::milliseco
 }  // namespace
 
 int main(int argc, char** argv) {
+  store::tune_sqlite_for_errand();  // before any thread touches SQLite
   return run(argc, argv, [](const app::Config& config) { return app::serve(config); });
 }
 

@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
+  errand::store::tune_sqlite_for_errand();  // as the errand binary does
   const std::string mode = argv[1];
   const std::string spec = argv[2];
   const auto n = static_cast<std::size_t>(std::stoull(argv[3]));

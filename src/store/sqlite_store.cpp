@@ -363,6 +363,10 @@ std::vector<Enqueued> SqliteStore::enqueue(std::vector<NewTask> tasks, TimePoint
   return out;
 }
 
+bool tune_sqlite_for_errand() noexcept {
+  return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+}
+
 void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) {
   // One allocation shared by the operation and its callback.
   struct State {

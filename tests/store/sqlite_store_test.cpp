@@ -571,6 +571,21 @@ TEST(SqliteStore, AFailedEnqueueInABatchIsUndoneAloneWithoutASavepoint) {
   EXPECT_EQ(s.list({.queue = "default"}).tasks.size(), 3U);
 }
 
+TEST(SqliteStore, TuningSqliteTakesOnlyBeforeItStartsAndTheStoreWorksEitherWay) {
+  test::TempDir dir;
+  ASSERT_EQ(sqlite3_shutdown(), SQLITE_OK);  // no connection is open between tests
+  EXPECT_TRUE(tune_sqlite_for_errand());
+  {
+    SqliteStore s({.path = (dir.path() / "t.db").string()});
+    const auto id = s.enqueue(task(), t0).id;
+    EXPECT_TRUE(s.get(id).has_value());
+    EXPECT_FALSE(tune_sqlite_for_errand());  // SQLite has started: nothing changes
+  }
+  // Back to SQLite's defaults for the tests after this one.
+  ASSERT_EQ(sqlite3_shutdown(), SQLITE_OK);
+  EXPECT_EQ(sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1), SQLITE_OK);
+}
+
 TEST(SqliteStore, ASynchronousWriteFromTheWriterThreadIsALogicErrorNotAHang) {
   test::TempDir dir;
   SqliteStore s({.path = (dir.path() / "e.db").string()});
