@@ -112,8 +112,9 @@ void append_text(std::string& out, const boost::json::value& v) {
 }
 
 std::string to_text(const boost::json::value& v) {
+  if (!has_double(v)) return boost::json::serialize(v);  // no copy into a second string
   std::string out;
-  append_text(out, v);
+  write(out, v);
   return out;
 }
 

@@ -193,6 +193,12 @@ TEST_F(TaskApi, BadEnqueuesGetClearErrors) {
   EXPECT_EQ(code(r), "unsupported_media_type");
   EXPECT_EQ(post("/v1/tasks", R"({"type":"demo.sleep"})", "application/json; charset=utf-8").status,
             202);
+  EXPECT_EQ(
+      post("/v1/tasks", R"({"type":"demo.sleep"})", " Application/JSON ;charset=utf-8").status,
+      202);
+  for (const char* type : {"application/jsonx", "application/js", "application/json-seq"}) {
+    EXPECT_EQ(post("/v1/tasks", R"({"type":"demo.sleep"})", type).status, 415) << type;
+  }
   {
     // Over --max-body-bytes: answered before the body is read, and closed; on
     // a connection of its own, which is closed here so the server need not linger.

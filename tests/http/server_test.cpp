@@ -36,6 +36,7 @@ class ServerTest : public ::testing::Test {
     r.get("/bad-status", [](Context& c) { c.text(1000, "?"); });
     r.get("/inject", [](Context& c) {
       c.set_header("X-Echo", std::string(c.query("v").value_or("")));
+      if (auto name = c.query("name")) c.set_header(std::string(*name), "named");
       c.text(200, "ok");
     });
     srv.start();
@@ -187,6 +188,15 @@ TEST_F(ServerTest, HeaderValuesCannotSplitTheResponse) {
   EXPECT_FALSE(r.has_header("Set-Cookie"));
   EXPECT_FALSE(r.has_header("X-Echo"));
   EXPECT_EQ(c.request("GET", "/inject?v=fine").header("X-Echo"), "fine");
+  // Nor can names: a colon, a space, CR, LF or NUL in one drops the header.
+  for (const char* name : {"X-A:%20b", "X-A%20b", "X-A%0d%0aSet-Cookie", "X-A%00b", "X-A%0a"}) {
+    r = c.request("GET", std::string("/inject?v=fine&name=") + name);
+    EXPECT_EQ(r.status, 200) << name;
+    EXPECT_FALSE(r.has_header("Set-Cookie")) << name;
+    EXPECT_EQ(r.body, "ok") << name;
+    EXPECT_EQ(r.header("X-Echo"), "fine") << name;
+  }
+  EXPECT_EQ(c.request("GET", "/inject?v=fine&name=X-Named").header("X-Named"), "named");
 }
 
 TEST(ServerStart, APortInUseThrowsAndLeavesNothingToStop) {
