@@ -13,6 +13,9 @@
 //       ended (ms since the epoch) and how many it ran
 //   errand_compare pending STORE N              N tasks left pending in a queue
 //       nobody serves; prints the process's resident memory and the file's size.
+//   errand_compare populate STORE N             a store as it looks after a
+//       while (bench/scale.sh): N/2 tasks run to success in queue `done`, then
+//       N/2 left pending in queue `parked`.
 // SQLite synchronous=NORMAL: a task acknowledged survives a crash of the
 // process (like Redis with appendfsync everysec, it may lose the last moments
 // on a power cut). Prints one JSON object.
@@ -108,7 +111,8 @@ std::size_t succeeded(errand::store::Store& store) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s drain|fill|work|pending STORE N [WORKERS [PREFETCH]]\n",
+    std::fprintf(stderr,
+                 "usage: %s drain|fill|work|pending|populate STORE N [WORKERS [PREFETCH]]\n",
                  argv[0]);
     return 2;
   }
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
   errand::tasks::RuntimeConfig cfg;
   cfg.queues = {{.name = "bench", .concurrency = workers, .prefetch = prefetch}};
   if (mode == "fill" || mode == "pending") cfg.queues.clear();
+  if (mode == "populate") cfg.queues.front().name = "done";
   cfg.max_waiting = 0;
   cfg.poll_interval = std::chrono::milliseconds(50);
   errand::tasks::Runtime rt(store, cfg);
@@ -136,6 +141,15 @@ int main(int argc, char** argv) {
     std::uintmax_t file = 0;
     if (!errand::store::is_redis_url(spec)) file = std::filesystem::file_size(spec);
     std::printf("{\"jobs\":%zu,\"rss_bytes\":%.0f,\"db_bytes\":%ju}\n", n, resident_bytes(), file);
+    return 0;
+  }
+  if (mode == "populate") {
+    fill(rt, n / 2, "done");
+    rt.start();
+    while (succeeded(*store) < n / 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    fill(rt, n - n / 2, "parked");  // nobody serves `parked`
+    rt.stop();
+    std::printf("{\"jobs\":%zu}\n", n);
     return 0;
   }
   if (mode == "fill") {

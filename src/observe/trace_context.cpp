@@ -77,8 +77,12 @@ TraceContext TraceContext::generate() {
   do {
     t.trace_id = random_hex(16);
   } while (all_zero(t.trace_id));
+  // Not child(): that would copy the trace id just drawn (once per request).
+  do {
+    t.span_id = random_hex(8);
+  } while (all_zero(t.span_id));
   t.flags = 0x01;
-  return t.child();
+  return t;
 }
 
 namespace {

@@ -16,6 +16,7 @@
 
 #include "store/backend_helpers.hpp"
 #include "store/group_commit.hpp"
+#include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_schema.hpp"
 
@@ -226,8 +227,19 @@ bool transition(Db& db, Query&& q, TimePoint now) {
 
 }  // namespace
 
+namespace {
+// What the writer's WAL hook needs: the log's bound and who checkpoints.
+struct WalHook {
+  int bound_frames = 0;
+  sqlite::Checkpointer* checkpointer = nullptr;
+};
+}  // namespace
+
 struct SqliteStore::Impl {
   SqliteOptions options;
+  // Before the writer: it outlives the writer's last commit and its hook.
+  WalHook wal_hook;
+  std::unique_ptr<sqlite::Checkpointer> checkpointer;
   std::unique_ptr<sqlite::GroupCommit> writer;
   errand::detail::Mutex readers_mu;
   std::condition_variable readers_cv;
@@ -264,33 +276,33 @@ struct SqliteStore::Impl {
 
 namespace {
 
-// Checkpoints of the writer's log. SQLite's own (PASSIVE, every 1000 pages)
-// copy what no reader still needs and never wait; under a steady read load
-// one can never finish, and the log only grows (seen: 4 MB to 635 MB in ten
-// seconds while the task list was polled). Past the bound the writer waits
-// for the readers of the log to leave it (busy timeout; reads are short) and
-// restarts it, and journal_size_limit truncates the file to the bound.
-int checkpoint_when_due(void* bound_frames, sqlite3* db, const char* name, int frames) {
-  // The bound travels in the pointer itself: nothing to keep alive.
-  const auto bound = static_cast<int>(reinterpret_cast<std::intptr_t>(bound_frames));
-  if (frames >= bound) {
+// Checkpoints of the writer's log. Past 1000 pages a PASSIVE one copies what
+// no reader still needs and never waits, on the checkpointer's thread (not in
+// the writer's COMMIT, where SQLite's own would stall every enqueue behind
+// the copy and its fsync). Under a steady read load one can never finish,
+// and the log only grows (seen: 4 MB to 635 MB in ten seconds while the task
+// list was polled): past the bound the writer itself waits for the readers
+// of the log to leave it (busy timeout; reads are short) and restarts it, and
+// journal_size_limit truncates the file to the bound.
+int checkpoint_when_due(void* context, sqlite3* db, const char* name, int frames) {
+  const auto& hook = *static_cast<const WalHook*>(context);
+  if (frames >= hook.bound_frames) {
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
-  } else if (frames >= std::min(bound, 1000)) {
-    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (frames >= std::min(hook.bound_frames, 1000)) {
+    hook.checkpointer->request();
   }
   return SQLITE_OK;
 }
 
-void bound_wal(sqlite::Db& db, std::uint64_t limit_bytes) {
+// `hook` must outlive the connection's last commit.
+void bound_wal(sqlite::Db& db, std::uint64_t limit_bytes, WalHook& hook) {
   auto q = db.query("PRAGMA page_size");
   q.step();
   const auto page = static_cast<std::uint64_t>(std::max<std::int64_t>(q.i64(0), 512));
   limit_bytes = std::max<std::uint64_t>(limit_bytes, 1ULL << 20U);
   db.exec(fmt::format("PRAGMA journal_size_limit = {}", limit_bytes).c_str());
-  const auto frames =
-      static_cast<std::intptr_t>(std::min<std::uint64_t>(limit_bytes / page, 1U << 30U));
-  // NOLINTNEXTLINE(performance-no-int-to-ptr): sqlite3_wal_hook's context carries a number
-  sqlite3_wal_hook(db.raw(), &checkpoint_when_due, reinterpret_cast<void*>(frames));
+  hook.bound_frames = static_cast<int>(std::min<std::uint64_t>(limit_bytes / page, 1U << 30U));
+  sqlite3_wal_hook(db.raw(), &checkpoint_when_due, &hook);
 }
 
 }  // namespace
@@ -331,7 +343,10 @@ SqliteStore::SqliteStore(SqliteOptions options) : impl_(std::make_unique<Impl>()
     db->exec(fmt::format("PRAGMA max_page_count = {}", pages).c_str());
   }
   sqlite::migrate(*db, kSchemaVersion);
-  bound_wal(*db, o.wal_limit_bytes);
+  impl_->checkpointer = std::make_unique<sqlite::Checkpointer>(
+      o.path, busy, o.synchronous == SqliteOptions::Synchronous::full);
+  impl_->wal_hook.checkpointer = impl_->checkpointer.get();
+  bound_wal(*db, o.wal_limit_bytes, impl_->wal_hook);
 
   impl_->writer = std::make_unique<sqlite::GroupCommit>(
       std::move(db),
