@@ -153,27 +153,36 @@ Handler metrics(observe::Registry& registry) {
                                       {"method", "route"});
   auto& in_flight =
       registry.gauge("http_requests_in_flight", "Requests whose handler chain is running").get();
-  return [&total, &duration, &in_flight](Context& c) {
-    static constexpr std::array<std::string_view, 9> kMethods = {
-        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
-    const std::string_view method =
-        std::find(kMethods.begin(), kMethods.end(), c.method()) != kMethods.end() ? c.method()
-                                                                                  : "OTHER";
-    in_flight.add(1);
+  struct Series {
+    observe::Family<observe::Counter>* total;
+    observe::Family<observe::Histogram>* duration;
+    observe::Gauge* in_flight;
+  };
+  auto series = std::make_shared<const Series>(Series{&total, &duration, &in_flight});
+  return [series](Context& c) {
+    series->in_flight->add(1);
     const auto start = std::chrono::steady_clock::now();
-    auto record = [method, start, &total, &duration, &in_flight](Context& done) {
+    // Two words, so that a deferred response's copy of it fits in the
+    // std::function without an allocation.
+    auto record = [s = series.get(), start](Context& done) {
+      static constexpr std::array<std::string_view, 9> kMethods = {
+          "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
+      const std::string_view method =
+          std::find(kMethods.begin(), kMethods.end(), done.method()) != kMethods.end()
+              ? done.method()
+              : "OTHER";
       const std::string_view route = done.route().empty() ? "unmatched" : done.route();
       // Without std::to_string's allocation: this runs on every request.
       std::array<char, 12> status{};
       const auto end =
           std::to_chars(status.data(), status.data() + status.size(), done.response_status()).ptr;
-      total.with({method, route, std::string_view(status.data(), end)}).inc();
+      s->total->with({method, route, std::string_view(status.data(), end)}).inc();
       // A recorded trace is the observation's exemplar (OpenMetrics).
-      duration.with({method, route})
+      s->duration->with({method, route})
           .observe(
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
               done.trace_recorded() ? std::string_view(done.trace().trace_id) : std::string_view());
-      in_flight.add(-1);
+      s->in_flight->add(-1);
     };
     const detail::AfterScope done(c, record);  // counted even if the chain throws
     c.next();

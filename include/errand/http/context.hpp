@@ -178,6 +178,7 @@ class Context : public std::enable_shared_from_this<Context> {
   template <class Fn>
   void after(Fn&& fn) {
     if (deferred_) {
+      if (after_.empty()) after_.reserve(4);  // the standard chain's hooks, in one allocation
       after_.emplace_back(std::forward<Fn>(fn));
     } else {
       fn(*this);
