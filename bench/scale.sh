@@ -65,6 +65,7 @@ for n in $sizes; do
   start=$SECONDS
   "$compare" populate "$db" "$n" >/dev/null
   echo "  in $((SECONDS - start)) s" >&2
+  file=$(du -m "$db" | awk '{print $1}')  # before the loads add their own tasks
 
   serve "$db" --queues default=1
   read -r enq_rps _ enq_p99 < <(load "$url/v1/tasks" 2 64 bench/compare/post.lua)
@@ -75,7 +76,6 @@ for n in $sizes; do
   rss=$(rss_mb)
   stop
   wal1=$(wal_mb)
-  file=$(du -m "$db" | awk '{print $1}')
 
   serve "$db" --queues default=1 --retention 1ms
   read -r pur_rps _ pur_p99 < <(load "$url/v1/tasks" 2 64 bench/compare/post.lua)
@@ -90,12 +90,12 @@ for n in $sizes; do
   stop
   wal3=$(wal_mb)
 
-  rows+=("| $n | $enq_rps, p99 $enq_p99 ms | $pur_rps, p99 $pur_p99 ms | $claim | $q_p50 / $q_p99 | $lp_p50 / $lp_p99 | $ld_p50 / $ld_p99 | $la_p50 / $la_p99 | $rss MB | $file MB | $(printf '%s\n' "$wal1" "$wal2" "$wal3" | sort -g | tail -1) MB |")
+  rows+=("| $n | $enq_rps, p99 $enq_p99 ms | $pur_rps, p99 $pur_p99 ms | $claim | $q_p50 / $q_p99 | $lp_p50 / $lp_p99 | $ld_p50 / $ld_p99 | $la_p50 / $la_p99 | $rss MB | $file MB | $wal1 / $wal2 / $wal3 MB |")
   rm -f "$db" "$db-wal" "$db-shm"
 done
 
 echo "Measured $(date -u +%Y-%m-%d) by \`bench/scale.sh \"$sizes\" $duration\` ($(nproc) cores; \`errand serve --threads 1\`, SQLite synchronous=NORMAL)."
 echo
-echo "| tasks stored (half succeeded, half pending) | enqueue/s, p99 | enqueue/s during the purge, p99 | claimed and run/s | GET /v1/queues p50 / p99 ms | pending page of a queue | succeeded page of a queue | newest page | RSS | file | WAL high-water |"
+echo "| tasks stored (half succeeded, half pending) | enqueue/s, p99 | enqueue/s during the purge, p99 | claimed and run/s | GET /v1/queues p50 / p99 ms | pending page of a queue | succeeded page of a queue | newest page | RSS after the enqueue load | file | WAL high-water (enqueue and reads / purge / claims) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"

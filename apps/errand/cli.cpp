@@ -238,6 +238,12 @@ int run(int argc, char** argv, const std::function<int(const app::Config&)>& ser
       ->envname("ERRAND_SYNC")
       ->check(CLI::IsMember({"normal", "full"}))
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--wal-limit-bytes", config.app.sqlite.wal_limit_bytes,
+                   "SQLite: the write-ahead log's bound; past it the writer restarts the log")
+      ->envname("ERRAND_WAL_LIMIT_BYTES")
+      ->check(CLI::Range(std::uint64_t{1} << 20U, std::uint64_t{1} << 40U))
+      ->capture_default_str();
   std::string queues = "default=4";
   serve_cmd
       ->add_option("--queues", queues,

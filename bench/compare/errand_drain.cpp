@@ -14,8 +14,8 @@
 //   errand_compare pending STORE N              N tasks left pending in a queue
 //       nobody serves; prints the process's resident memory and the file's size.
 //   errand_compare populate STORE N             a store as it looks after a
-//       while (bench/scale.sh): N/2 tasks run to success in queue `done`, then
-//       N/2 left pending in queue `parked`.
+//       while (bench/scale.sh): N/2 demo.noop tasks run to success in queue
+//       `done`, then N/2 left pending in queue `parked`.
 // SQLite synchronous=NORMAL: a task acknowledged survives a crash of the
 // process (like Redis with appendfsync everysec, it may lose the last moments
 // on a power cut). Prints one JSON object.
@@ -74,12 +74,13 @@ struct Stamps {
   }
 };
 
-void fill(errand::tasks::Runtime& rt, std::size_t n, const std::string& queue) {
+void fill(errand::tasks::Runtime& rt, std::size_t n, const std::string& queue,
+          const std::string& type = "noop") {
   std::vector<errand::tasks::TaskSpec> batch;
   for (std::size_t i = 0; i < n; i += batch.size()) {
     batch.clear();
     for (std::size_t k = i; k < std::min(n, i + 1000); ++k) {
-      errand::tasks::TaskSpec spec{"noop", {{"i", k}}, {}};
+      errand::tasks::TaskSpec spec{type, {{"i", k}}, {}};
       spec.options.queue = queue;
       batch.push_back(std::move(spec));
     }
@@ -135,6 +136,9 @@ int main(int argc, char** argv) {
     stamps.started();
     stamps.ended();
   });
+  // populate's tasks are `errand serve`'s own no-op type, so that a server
+  // on the file can run them.
+  rt.handle_raw("demo.noop", [](errand::tasks::TaskContext&) {});
 
   if (mode == "pending") {
     fill(rt, n, "parked");  // not served: everything stays pending
@@ -144,10 +148,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "populate") {
-    fill(rt, n / 2, "done");
+    fill(rt, n / 2, "done", "demo.noop");
     rt.start();
     while (succeeded(*store) < n / 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    fill(rt, n - n / 2, "parked");  // nobody serves `parked`
+    fill(rt, n - n / 2, "parked", "demo.noop");  // nobody serves `parked`
     rt.stop();
     std::printf("{\"jobs\":%zu}\n", n);
     return 0;
