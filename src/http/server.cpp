@@ -98,6 +98,11 @@ struct IoThread {
   // Destroyed before the above (only `work`, which must go first, is
   // declared after it), with the connections its handlers still hold.
   asio::io_context ioc{1};
+  // Makes the io_context's reactor (an epoll descriptor and an eventfd) now,
+  // at start-up. Asio makes it with the first socket, which here is the
+  // first accepted connection's: out of descriptors then, making it threw
+  // from inside the accept and stopped accepting for good.
+  asio::steady_timer reactor_now{ioc};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 };
 
@@ -119,7 +124,8 @@ class Server::Impl {
                                             : config_.threads),
         io_(make_io(threads_count_)),
         accept_io_(threads_count_ > 1 ? std::make_unique<IoThread>() : nullptr),
-        acceptor_(accept_io_ ? accept_io_->ioc : io_.front()->ioc) {
+        acceptor_(accept_io_ ? accept_io_->ioc : io_.front()->ioc),
+        accept_retry_(acceptor_.get_executor()) {
     if (config_.blocking_threads == 0) {
       throw std::invalid_argument("blocking_threads must be at least 1");
     }
@@ -174,6 +180,12 @@ class Server::Impl {
   std::unique_ptr<IoThread> accept_io_;
   std::size_t next_io_ = 0;  // the acceptor's: where its search for the least loaded starts
   tcp::acceptor acceptor_;
+  // After a failed accept (EMFILE: out of descriptors), the next one waits:
+  // the pending connection keeps the listening socket readable, and an
+  // immediate retry would spin a core and flood the log. Doubling from 10 ms
+  // to 1 s; the first success resets it. The acceptor's thread only.
+  asio::steady_timer accept_retry_;
+  std::chrono::milliseconds accept_backoff_{0};
   std::uint16_t port_ = 0;
   // adaptive_blocking only; outlives the pool's jobs.
   std::unique_ptr<detail::BlockingAdmission> admission_;
@@ -188,6 +200,7 @@ class Server::Impl {
   }
   IoThread& least_loaded();
   void do_accept();
+  void retry_accept_later(std::string_view error);
   void on_accept(beast::error_code ec,
                  tcp::socket::rebind_executor<asio::io_context::executor_type>::other socket,
                  IoThread& io);
@@ -755,10 +768,26 @@ void Server::Impl::do_accept() {
   // Chosen as the accept is armed, not as the connection arrives: after a
   // quiet spell the counts may be stale by the connections closed since.
   IoThread& io = least_loaded();
-  acceptor_.async_accept(io.ioc.get_executor(),
-                         [this, &io](beast::error_code ec, Connection::Socket socket) {
-                           on_accept(ec, std::move(socket), io);
-                         });
+  try {
+    acceptor_.async_accept(io.ioc.get_executor(),
+                           [this, &io](beast::error_code ec, Connection::Socket socket) {
+                             on_accept(ec, std::move(socket), io);
+                           });
+  } catch (const std::exception& e) {  // arming failed: never leave the acceptor unarmed
+    retry_accept_later(e.what());
+  }
+}
+
+// EMFILE and friends: keep accepting, but do not spin on a persistent error.
+void Server::Impl::retry_accept_later(std::string_view error) {
+  accept_backoff_ = std::clamp(accept_backoff_ * 2, std::chrono::milliseconds(10),
+                               std::chrono::milliseconds(1000));
+  logger_.warn("accept failed", {{"error", error}, {"retry_in_ms", accept_backoff_.count()}});
+  accept_retry_.expires_after(accept_backoff_);
+  accept_retry_.async_wait([this](beast::error_code ec) {
+    if (ec || !acceptor_.is_open()) return;  // cancelled: the server stops
+    do_accept();
+  });
 }
 
 void Server::Impl::on_accept(
@@ -766,6 +795,7 @@ void Server::Impl::on_accept(
     tcp::socket::rebind_executor<asio::io_context::executor_type>::other socket, IoThread& io) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (!ec) {
+    accept_backoff_ = std::chrono::milliseconds(0);
     // Only this thread adds to the count: it cannot pass the limit between
     // the check and the add.
     if (open_connections_.load() < config_.max_connections) {
@@ -788,8 +818,8 @@ void Server::Impl::on_accept(
       }
     }
   } else {
-    // EMFILE and friends: keep accepting, but do not spin on a persistent error.
-    logger_.warn("accept failed", {{"error", ec.message()}});
+    retry_accept_later(ec.message());
+    return;
   }
   do_accept();
 }
@@ -811,6 +841,7 @@ bool Server::Impl::stop() {
   asio::post(acceptor_.get_executor(), [this, &closed] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
     closed.set_value();
   });
   // An acceptor's thread stuck in a handler would never run this: bounded too.

@@ -1,10 +1,21 @@
 // Every limit at its edge and just past it, over real sockets.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "support/http_client.hpp"
 
-namespace errand::http {
-namespace limits_test {
+namespace errand::http::limits_test {
 
 using namespace std::chrono_literals;
 using test::Client;
@@ -160,5 +171,65 @@ TEST_F(ConnectionLimitTest, ConnectionsPastTheLimitGet503AndAreClosed) {
   EXPECT_EQ(again.request("GET", "/ok").status, 200);
 }
 
-}  // namespace limits_test
-}  // namespace errand::http
+// Out of descriptors (EMFILE), the acceptor retries with a growing pause
+// instead of spinning on the listening socket that stays readable (which
+// burnt a core and wrote a warning per try), and accepts again once
+// descriptors are free. The process's own limit is lowered for the test.
+TEST(AcceptLimits, OutOfDescriptorsTheAcceptorBacksOffAndThenServes) {
+  TestServer srv;
+  srv.router().get("/ok", [](Context& c) { c.text(200, "ok"); });
+  srv.start();
+
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  const auto open_now = static_cast<rlim_t>(std::distance(
+      std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator{}));
+  rlimit low = old;
+  low.rlim_cur = std::min<rlim_t>(old.rlim_cur, open_now + 64);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+  // The client's socket first; then every descriptor left is taken.
+  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(client, 0);
+  std::vector<int> fillers;
+  while (true) {
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(srv.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // Completes in the kernel's backlog; the server cannot accept it.
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+
+  // The pause doubles up to a second: the log says so before long. A spin
+  // never gets there (and writes thousands of lines meanwhile).
+  const bool capped = srv.wait_for_log("\"retry_in_ms\":1000");
+  const auto logs = srv.logs();
+  const auto tries = std::count_if(logs.begin(), logs.end(), [](const std::string& l) {
+    return l.find("accept failed") != std::string::npos;
+  });
+  for (const int fd : fillers) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_TRUE(capped);
+  EXPECT_GE(tries, 2);
+  EXPECT_LE(tries, 20);  // 10, 20, 40 ... 1000 ms: about eight
+
+  // Descriptors are free again: the next try accepts, and the request is served.
+  const std::string request = "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(client, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  timeval timeout{20, 0};
+  ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string reply;
+  char buf[512];
+  for (ssize_t n = 0; (n = ::recv(client, buf, sizeof buf, 0)) > 0;) {
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(client);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0U) << reply;
+}
+
+}  // namespace errand::http::limits_test
