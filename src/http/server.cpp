@@ -58,8 +58,9 @@ struct IoThread;
 // What the server's registry and shutdown see of a connection.
 class ConnectionBase {
  public:
-  ConnectionBase(Server::Impl& server, IoThread& io, bool overflow)
-      : server_(server), io_(io), overflow_(overflow) {}
+  // Counts itself (open connections, or overflow ones), as the destructor
+  // uncounts it: a connection that fails to be made leaves the counts right.
+  ConnectionBase(Server::Impl& server, IoThread& io, bool overflow);
   ConnectionBase(const ConnectionBase&) = delete;
   ConnectionBase& operator=(const ConnectionBase&) = delete;
   // Leaves the server's registry here, after the derived connection's socket
@@ -651,6 +652,11 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
 
 // ---------------------------------------------------------------- Impl
 
+ConnectionBase::ConnectionBase(Server::Impl& server, IoThread& io, bool overflow)
+    : server_(server), io_(io), overflow_(overflow) {
+  (overflow_ ? server_.overflow_in_progress_ : server_.open_connections_).fetch_add(1);
+}
+
 ConnectionBase::~ConnectionBase() {
   if (overflow_) {
     server_.overflow_in_progress_.fetch_sub(1);
@@ -796,26 +802,30 @@ void Server::Impl::on_accept(
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (!ec) {
     accept_backoff_ = std::chrono::milliseconds(0);
-    // Only this thread adds to the count: it cannot pass the limit between
-    // the check and the add.
-    if (open_connections_.load() < config_.max_connections) {
-      open_connections_.fetch_add(1);
-      auto conn = std::make_shared<Connection>(*this, io, std::move(socket), false);
-      {
-        const errand::detail::MutexLock lock(io.mu);
-        io.connections.emplace(conn.get(), conn);
-      }
-      asio::dispatch(conn->executor(), [conn] { conn->start(); });
-    } else {
-      connections_rejected_.fetch_add(1);
-      if (overflow_in_progress_.fetch_add(1) < max_overflow_in_progress) {
-        auto conn = std::make_shared<Connection>(*this, io, std::move(socket), true);
+    // Only this thread adds to the counts (a connection counts itself as it
+    // is made, here): neither can pass its limit between check and add.
+    try {
+      if (open_connections_.load() < config_.max_connections) {
+        auto conn = std::make_shared<Connection>(*this, io, std::move(socket), false);
+        {
+          const errand::detail::MutexLock lock(io.mu);
+          io.connections.emplace(conn.get(), conn);
+        }
         asio::dispatch(conn->executor(), [conn] { conn->start(); });
       } else {
-        overflow_in_progress_.fetch_sub(1);
-        beast::error_code ignored;
-        socket.close(ignored);
+        connections_rejected_.fetch_add(1);
+        if (overflow_in_progress_.load() < max_overflow_in_progress) {
+          auto conn = std::make_shared<Connection>(*this, io, std::move(socket), true);
+          asio::dispatch(conn->executor(), [conn] { conn->start(); });
+        } else {
+          beast::error_code ignored;
+          socket.close(ignored);
+        }
       }
+    } catch (const std::exception& e) {
+      // Out of memory making it: this connection closes (its socket goes
+      // with the exception); the acceptor goes on.
+      logger_.error("could not take a connection", {{"error", e.what()}});
     }
   } else {
     retry_accept_later(ec.message());

@@ -172,12 +172,17 @@ bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
   }
   for (Pending* p : batch) {
     if (p->one_write) {
+      const auto changes_before = sqlite3_total_changes64(db_->raw());
       try {
         (*p->op)(*db_);
       } catch (...) {
         p->error = std::current_exception();
         // SQLite undid the failed statement alone, or the whole transaction.
-        if (!db_->in_transaction()) return fail_all(p->error);
+        // An operation that threw after its write succeeded broke its
+        // promise: nothing can undo that write alone, so the batch fails.
+        if (!db_->in_transaction() || sqlite3_total_changes64(db_->raw()) != changes_before) {
+          return fail_all(p->error);
+        }
       }
       continue;
     }

@@ -82,8 +82,10 @@ class GroupCommit {
     // `wait_for_room` for room in a full queue.
     bool may_wait = false;
     // The operation changes the database with one statement at most (reads
-    // before it are free), so it needs no savepoint of its own: ~4k
-    // instructions saved per operation, a twentieth of an enqueue's writing.
+    // before it are free) and throws nothing after that statement, so it
+    // needs no savepoint of its own: ~4k instructions saved per operation, a
+    // twentieth of an enqueue's writing. (One that throws after writing
+    // anyway fails its whole batch, which nothing else could undo.)
     bool one_write = false;
   };
   // Queues `op` and returns; `done` gets its outcome. When the queue is full

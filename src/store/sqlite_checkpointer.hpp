@@ -12,8 +12,11 @@
 // Thread-safety: request() may be called from any thread (the writer's WAL
 // hook); everything else happens on the checkpointer's own thread. Bounded:
 // one pending request at most (requests while one is pending are one).
-// A checkpoint that fails is left to the next request (the writer's hard
-// bound, a RESTART past wal_limit_bytes, does not depend on this thread).
+// A checkpoint that fails is left to the next request. The writer's hard
+// bound, a RESTART past wal_limit_bytes, is its own; but while a copy here is
+// under way the RESTART finds the checkpoint lock taken (SQLITE_BUSY, with no
+// busy wait for that lock) and the next commit tries again: the log can pass
+// the bound by what is committed during one copy.
 
 #include <atomic>
 #include <condition_variable>

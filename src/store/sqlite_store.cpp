@@ -159,6 +159,9 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
     detail::check_room(t, static_cast<std::size_t>(q.i64(0)));
   }
   const TaskRecord r = detail::make_record(std::move(t), now);
+  // Made before the write, because nothing may throw after it: a single
+  // enqueue runs without a savepoint (GroupCommit's one_write).
+  Enqueued out{r.id, r.state, true};
   // `r` outlives the statement: its fields are bound without copies.
   db.query(
         "INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
@@ -181,7 +184,7 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
       .bind(14, ms(now))
       .bind_borrowed(15, r.tracestate)
       .run();
-  return {r.id, r.state, true};
+  return out;
 }
 
 // A group member became final: count it; the last one enqueues the completion.
