@@ -6,6 +6,8 @@
 #include <set>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -473,9 +475,16 @@ std::size_t MemoryStore::purge_final(TimePoint cutoff, std::size_t max) {
     s_->tasks.erase(it);
     ++n;
   }
-  std::erase_if(s_->groups, [&](const auto& g) {
-    return g.second.finished_at && *g.second.finished_at < cutoff;
-  });
+  // At most `max` finished groups too, the oldest first (ties by id), as the
+  // SQLite and Redis stores purge them: all at once, this store disagreed
+  // with them after more than `max` groups finished (found by store_ops_fuzz).
+  std::vector<std::pair<TimePoint, std::string>> due;
+  for (const auto& [id, g] : s_->groups) {
+    if (g.finished_at && *g.finished_at < cutoff) due.emplace_back(*g.finished_at, id);
+  }
+  const auto keep = std::min(max, due.size());
+  std::partial_sort(due.begin(), due.begin() + static_cast<std::ptrdiff_t>(keep), due.end());
+  for (std::size_t i = 0; i < keep; ++i) s_->groups.erase(due[i].second);
   return n;
 }
 
