@@ -53,10 +53,12 @@ Handler request_id(RequestIdOptions options) {
 
 namespace {
 
-std::string_view known_method(std::string_view method) {
+// `method` if it is a standard one, else `other` (spans say "_OTHER", as the
+// HTTP semantic conventions ask; metrics say "OTHER"): a bounded label set.
+std::string_view known_method(std::string_view method, std::string_view other = "_OTHER") {
   static constexpr std::array<std::string_view, 9> kMethods = {
       "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
-  return std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end() ? method : "_OTHER";
+  return std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end() ? method : other;
 }
 
 // What the HTTP semantic conventions ask of a server span, once the response is known.
@@ -165,12 +167,7 @@ Handler metrics(observe::Registry& registry) {
     // Two words, so that a deferred response's copy of it fits in the
     // std::function without an allocation.
     auto record = [s = series.get(), start](Context& done) {
-      static constexpr std::array<std::string_view, 9> kMethods = {
-          "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"};
-      const std::string_view method =
-          std::find(kMethods.begin(), kMethods.end(), done.method()) != kMethods.end()
-              ? done.method()
-              : "OTHER";
+      const std::string_view method = known_method(done.method(), "OTHER");
       const std::string_view route = done.route().empty() ? "unmatched" : done.route();
       // Without std::to_string's allocation: this runs on every request.
       std::array<char, 12> status{};
