@@ -155,6 +155,7 @@ void GroupCommit::rollback_quietly() noexcept {
 }
 
 bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
+  TransactionBuffer* const deferred = options_.deferred;
   const auto fail_all = [&](const std::exception_ptr& error) {
     for (Pending* p : batch) p->error = error;
     rollback_quietly();
@@ -171,6 +172,7 @@ bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
     }
   }
   for (Pending* p : batch) {
+    const std::size_t mark = deferred != nullptr ? deferred->mark() : 0;
     if (p->one_write) {
       const auto changes_before = sqlite3_total_changes64(db_->raw());
       try {
@@ -183,6 +185,7 @@ bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
         if (!db_->in_transaction() || sqlite3_total_changes64(db_->raw()) != changes_before) {
           return fail_all(p->error);
         }
+        if (deferred != nullptr) deferred->undo_to(mark);
       }
       continue;
     }
@@ -198,6 +201,7 @@ bool GroupCommit::run_ops(std::deque<Pending*>& batch) {
         if (!db_->in_transaction()) return fail_all(p->error);
         db_->run(kRollbackTo);
         db_->run(kRelease);
+        if (deferred != nullptr) deferred->undo_to(mark);
       }
     } catch (...) {
       return fail_all(std::current_exception());  // the savepoint machinery failed
@@ -248,6 +252,13 @@ void GroupCommit::note_commit() noexcept {
 void GroupCommit::commit_batch(std::deque<Pending*>& batch) {
   const auto start = std::chrono::steady_clock::now();
   const auto changes_before = sqlite3_total_changes64(db_->raw());
+  // Whatever the transaction deferred ends with it, committed or not.
+  struct Discard {
+    TransactionBuffer* deferred;
+    ~Discard() {
+      if (deferred != nullptr) deferred->discard();
+    }
+  } const discard{options_.deferred};
   try {
     db_->run(kBegin);
   } catch (...) {
@@ -260,6 +271,7 @@ void GroupCommit::commit_batch(std::deque<Pending*>& batch) {
     return;
   }
   try {
+    if (options_.deferred != nullptr) options_.deferred->flush(*db_);
     db_->run(kCommit);
   } catch (...) {
     const auto error = std::current_exception();

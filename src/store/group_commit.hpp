@@ -48,6 +48,26 @@ class OneShot {
   std::atomic<std::uint32_t> state_{0};  // a futex word: 0 waiting, 1 notified
 };
 
+// What operations defer to the end of their transaction (errand's per-queue
+// counts): written by flush() just before COMMIT. GroupCommit takes a mark
+// before each operation and undoes back to it when it rolls that operation
+// back, and calls discard() when the transaction has ended, committed or not.
+// Called on the writer thread only.
+class TransactionBuffer {
+ public:
+  virtual ~TransactionBuffer() = default;
+  [[nodiscard]] virtual std::size_t mark() const noexcept = 0;
+  virtual void undo_to(std::size_t mark) noexcept = 0;
+  // May throw: the transaction then fails as if COMMIT had.
+  virtual void flush(Db& db) = 0;
+  virtual void discard() noexcept = 0;
+
+ protected:
+  TransactionBuffer() = default;
+  TransactionBuffer(const TransactionBuffer&) = default;
+  TransactionBuffer& operator=(const TransactionBuffer&) = default;
+};
+
 class GroupCommit {
  public:
   using Op = std::function<void(Db&)>;
@@ -67,6 +87,8 @@ class GroupCommit {
     // page), so health() stays "full" until this says yes as well. None: any
     // commit that changed rows clears it.
     std::function<bool(Db&)> has_room{};
+    // Must outlive the GroupCommit. None: operations defer nothing.
+    TransactionBuffer* deferred = nullptr;
   };
 
   GroupCommit(std::unique_ptr<Db> db, Options options);

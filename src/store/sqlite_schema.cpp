@@ -22,8 +22,9 @@ namespace {
 //   tasks_group    a group's members, when the last one finishes
 //
 // Version 2: queue_counts holds the number of tasks per (queue, state), kept
-// by triggers in the same transaction as every change, so queue statistics and
-// the enqueue backpressure check cost O(queues), not a scan of the tasks.
+// in the same transaction as every change (by triggers until version 11, by
+// the writer since), so queue statistics and the enqueue backpressure check
+// cost O(queues), not a scan of the tasks.
 //
 // Version 3: the full indexes tasks_state (state, id) and tasks_queue (queue,
 // state, id) are gone. Every task moves pending → active → succeeded, so each
@@ -34,7 +35,7 @@ namespace {
 // active through the claim and lease indexes, succeeded by walking ids (most
 // rows are). Even a partial index costs the hot path ~15% (SQLite maintains it
 // on every state change), so there is one, not one per queue.
-constexpr std::array<const char*, 10> kMigrations = {
+constexpr std::array<const char*, 11> kMigrations = {
     R"sql(
 CREATE TABLE tasks (
   id               TEXT    NOT NULL PRIMARY KEY,
@@ -180,6 +181,16 @@ CREATE INDEX tasks_listed ON tasks(state, id)
 DROP INDEX tasks_listed_queue;
 CREATE INDEX tasks_listed_queue ON tasks(queue, state, id)
   WHERE (state = 'scheduled' OR state = 'retrying' OR state = 'dead' OR state = 'cancelled');
+)sql",
+    // 11: queue_counts is kept by the writer (QueueCounts, sqlite_queue_counts.hpp),
+    // which adds up a transaction's changes and writes one row per queue and
+    // state before COMMIT: the triggers' upsert per inserted task and two per
+    // state change were a quarter of an enqueue's writing. The counts they kept
+    // so far stay.
+    R"sql(
+DROP TRIGGER IF EXISTS queue_counts_insert;
+DROP TRIGGER IF EXISTS queue_counts_update;
+DROP TRIGGER IF EXISTS queue_counts_delete;
 )sql",
 };
 

@@ -18,6 +18,7 @@
 #include "store/group_commit.hpp"
 #include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_queue_counts.hpp"
 #include "store/sqlite_schema.hpp"
 
 #include "errand/detail/thread_annotations.hpp"
@@ -28,6 +29,7 @@ namespace {
 
 using sqlite::Db;
 using sqlite::Query;
+using sqlite::QueueCounts;
 
 std::int64_t ms(TimePoint t) {
   return t.time_since_epoch().count();
@@ -139,7 +141,7 @@ bool room_for_writes(Db& db, const std::string& path, std::uint64_t max_db_bytes
 // All writes below run on the writer thread, inside the group-commit
 // transaction, so a read-then-write here is atomic.
 
-Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
+Enqueued insert(Db& db, QueueCounts& counts, NewTask&& t, TimePoint now) {
   if (!t.unique_key.empty()) {
     auto q = db.query(fmt::format(
         "SELECT id, state FROM tasks WHERE unique_key = ?1 AND unique_key IS NOT NULL AND {}",
@@ -156,12 +158,18 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
         "state = 'retrying' THEN n END), 0) FROM queue_counts WHERE queue = ?1");
     q.bind(1, std::string_view(t.queue));
     q.step();
-    detail::check_room(t, static_cast<std::size_t>(q.i64(0)));
+    const std::int64_t unwritten = counts.unwritten(t.queue, TaskState::scheduled) +
+                                   counts.unwritten(t.queue, TaskState::pending) +
+                                   counts.unwritten(t.queue, TaskState::retrying);
+    detail::check_room(t,
+                       static_cast<std::size_t>(std::max<std::int64_t>(q.i64(0) + unwritten, 0)));
   }
   const TaskRecord r = detail::make_record(std::move(t), now);
   // Made before the write, because nothing may throw after it: a single
-  // enqueue runs without a savepoint (GroupCommit's one_write).
+  // enqueue runs without a savepoint (GroupCommit's one_write). If the write
+  // fails, GroupCommit undoes the count with the operation.
   Enqueued out{r.id, r.state, true};
+  counts.add(r.queue, r.state, 1);
   // `r` outlives the statement: its fields are bound without copies.
   db.query(
         "INSERT INTO tasks (id, type, queue, payload, priority, state, max_attempts, run_at, "
@@ -188,7 +196,7 @@ Enqueued insert(Db& db, NewTask&& t, TimePoint now) {
 }
 
 // A group member became final: count it; the last one enqueues the completion.
-void member_final(Db& db, const std::string& group_id, TimePoint now) {
+void member_final(Db& db, QueueCounts& counts, const std::string& group_id, TimePoint now) {
   if (group_id.empty()) return;
   std::optional<std::string> completion;
   {
@@ -212,19 +220,21 @@ void member_final(Db& db, const std::string& group_id, TimePoint now) {
     }
     NewTask c = detail::new_task_from_json(*completion);
     c.payload = detail::completion_payload(group_id, c.payload, members);
-    insert(db, std::move(c), now);
+    insert(db, counts, std::move(c), now);
   }
 }
 
-// Runs an UPDATE ... RETURNING state, group_id on one task; reports the group
-// to member_final() when the task became final.
-bool transition(Db& db, Query&& q, TimePoint now) {
+// Runs an UPDATE ... RETURNING state, group_id, queue on one task that was in
+// state `from`; counts it, and reports the group to member_final() when the
+// task became final.
+bool transition(Db& db, QueueCounts& counts, Query&& q, TaskState from, TimePoint now) {
   if (!q.step()) return false;
   const auto state = parse_state(q.text(0));
   const std::string group = q.text(1);
+  if (state) counts.move(q.text(2), from, *state);
   while (q.step()) {
   }
-  if (state && is_final(*state)) member_final(db, group, now);
+  if (state && is_final(*state)) member_final(db, counts, group, now);
   return true;
 }
 
@@ -240,8 +250,9 @@ struct WalHook {
 
 struct SqliteStore::Impl {
   SqliteOptions options;
-  // Before the writer: it outlives the writer's last commit and its hook.
+  // Before the writer: they outlive the writer's last commit and its hook.
   WalHook wal_hook;
+  sqlite::QueueCounts counts;  // the writer's, for the open transaction
   std::unique_ptr<sqlite::Checkpointer> checkpointer;
   std::unique_ptr<sqlite::GroupCommit> writer;
   errand::detail::Mutex readers_mu;
@@ -357,9 +368,9 @@ SqliteStore::SqliteStore(SqliteOptions options) : impl_(std::make_unique<Impl>()
                                    .max_queued = std::max<std::size_t>(o.max_queued_writes, 1),
                                    .wait_for_room = o.busy_timeout,
                                    .on_commit = o.on_commit,
-                                   .has_room = [path = o.path, max = o.max_db_bytes](Db& d) {
-                                     return room_for_writes(d, path, max);
-                                   }});
+                                   .has_room = [path = o.path, max = o.max_db_bytes](
+                                                   Db& d) { return room_for_writes(d, path, max); },
+                                   .deferred = &impl_->counts});
   for (std::size_t i = 0; i < std::max<std::size_t>(o.readers, 1); ++i) {
     impl_->readers.push_back(std::make_unique<Db>(o.path, SQLITE_OPEN_READONLY, busy));
   }
@@ -376,7 +387,7 @@ std::vector<Enqueued> SqliteStore::enqueue(std::vector<NewTask> tasks, TimePoint
   impl_->write([&](Db& db) {
     out.clear();
     out.reserve(tasks.size());
-    for (auto& t : tasks) out.push_back(insert(db, std::move(t), now));
+    for (auto& t : tasks) out.push_back(insert(db, impl_->counts, std::move(t), now));
   });
   return out;
 }
@@ -396,10 +407,10 @@ void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, Enque
   const bool one_write = tasks.size() == 1;
   auto st = std::make_shared<State>(State{std::move(tasks), {}, std::move(done)});
   impl_->writer->submit(
-      [st, now](Db& db) {
+      [st, now, counts = &impl_->counts](Db& db) {
         st->out.clear();
         st->out.reserve(st->tasks.size());
-        for (auto& t : st->tasks) st->out.push_back(insert(db, std::move(t), now));
+        for (auto& t : st->tasks) st->out.push_back(insert(db, *counts, std::move(t), now));
       },
       [st](std::exception_ptr error) {
         if (error) st->out.clear();
@@ -427,13 +438,13 @@ std::vector<Enqueued> SqliteStore::enqueue_group(GroupSpec group, std::vector<Ne
       NewTask t = m;
       t.group_id = group.id;
       t.unique_key.clear();  // a member must belong to this group, not to an earlier task
-      out.push_back(insert(db, std::move(t), now));
+      out.push_back(insert(db, impl_->counts, std::move(t), now));
     }
     if (members.empty()) {
       db.query("UPDATE groups SET remaining = 1 WHERE id = ?1")
           .bind(1, std::string_view(group.id))
           .run();
-      member_final(db, group.id, now);
+      member_final(db, impl_->counts, group.id, now);
     }
   });
   return out;
@@ -445,12 +456,30 @@ std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t m
   if (max == 0) return out;
   impl_->write([&](Db& db) {
     out.clear();
-    db.query(
-          "UPDATE tasks SET state = 'pending', updated_at = ?1 "
-          "WHERE queue = ?2 AND state IN ('scheduled', 'retrying') AND run_at <= ?1")
-        .bind(1, ms(now))
-        .bind(2, queue)
-        .run();
+    auto& counts = impl_->counts;
+    {
+      // What the promotion below moves, counted first: an UPDATE's RETURNING
+      // sees the new state only. Same transaction, same rows.
+      std::int64_t due = 0;
+      auto q = db.query(
+          "SELECT state, count(*) FROM tasks "
+          "WHERE queue = ?2 AND state IN ('scheduled', 'retrying') AND run_at <= ?1 GROUP BY "
+          "state");
+      q.bind(1, ms(now)).bind(2, queue);
+      while (q.step()) {
+        const auto from = parse_state(q.text(0));
+        if (from) counts.move(queue, *from, TaskState::pending, q.i64(1));
+        due += q.i64(1);
+      }
+      if (due > 0) {
+        db.query(
+              "UPDATE tasks SET state = 'pending', updated_at = ?1 "
+              "WHERE queue = ?2 AND state IN ('scheduled', 'retrying') AND run_at <= ?1")
+            .bind(1, ms(now))
+            .bind(2, queue)
+            .run();
+      }
+    }
     {
       auto q = db.query("SELECT paused FROM queues WHERE name = ?1");
       q.bind(1, queue);
@@ -469,6 +498,8 @@ std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t m
         .bind(5, static_cast<std::int64_t>(max))
         .bind(6, std::string_view(lease.node.empty() ? lease.owner : lease.node));
     while (q.step()) out.push_back(read_record(q));
+    counts.move(queue, TaskState::pending, TaskState::active,
+                static_cast<std::int64_t>(out.size()));
   });
   // RETURNING gives no order; claim promises priority, then run_at, then id.
   std::sort(out.begin(), out.end(), [](const TaskRecord& a, const TaskRecord& b) {
@@ -504,14 +535,14 @@ HeartbeatResult SqliteStore::extend_leases(const std::vector<std::string>& ids, 
 
 namespace {
 
-bool complete_in(Db& db, std::string_view id, std::string_view owner, std::string_view result_json,
-                 TimePoint now) {
+bool complete_in(Db& db, QueueCounts& counts, std::string_view id, std::string_view owner,
+                 std::string_view result_json, TimePoint now) {
   auto q = db.query(
       "UPDATE tasks SET state = 'succeeded', result = ?1, progress = 100, finished_at = ?2, "
       "updated_at = ?2, lease_owner = NULL, lease_expires_at = NULL "
-      "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id");
+      "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id, queue");
   q.bind(1, result_json).bind(2, ms(now)).bind(3, id).bind(4, owner);
-  return transition(db, std::move(q), now);
+  return transition(db, counts, std::move(q), TaskState::active, now);
 }
 
 }  // namespace
@@ -519,7 +550,7 @@ bool complete_in(Db& db, std::string_view id, std::string_view owner, std::strin
 bool SqliteStore::complete(std::string_view id, std::string_view owner, std::string result_json,
                            TimePoint now) {
   bool ok = false;
-  impl_->write([&](Db& db) { ok = complete_in(db, id, owner, result_json, now); });
+  impl_->write([&](Db& db) { ok = complete_in(db, impl_->counts, id, owner, result_json, now); });
   return ok;
 }
 
@@ -535,7 +566,9 @@ void SqliteStore::complete_async(std::string_view id, std::string_view owner,
   auto st = std::make_shared<State>(
       State{std::string(id), std::string(owner), std::move(result_json), std::move(done)});
   impl_->writer->submit(
-      [st, now](Db& db) { st->ok = complete_in(db, st->id, st->owner, st->result, now); },
+      [st, now, counts = &impl_->counts](Db& db) {
+        st->ok = complete_in(db, *counts, st->id, st->owner, st->result, now);
+      },
       [st](std::exception_ptr error) {
         const bool ok = !error && st->ok;
         st->done(ok, std::move(error));
@@ -552,7 +585,7 @@ bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string 
         "lease_expires_at = NULL, state = {0}, "
         "run_at = CASE WHEN ?3 IS NOT NULL AND NOT cancel_requested THEN ?3 ELSE run_at END, "
         "finished_at = CASE WHEN ?3 IS NULL OR cancel_requested THEN ?2 END, {1} "
-        "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5 RETURNING state, group_id",
+        "WHERE id = ?4 AND state = 'active' AND lease_owner = ?5 RETURNING state, group_id, queue",
         kFailedState, log_attempt("?2", kFailedState, "?1"));
     auto q = db.query(sql);
     q.bind(1, std::string_view(error))
@@ -560,7 +593,7 @@ bool SqliteStore::fail(std::string_view id, std::string_view owner, std::string 
         .bind(3, retry_at ? std::optional<std::int64_t>(ms(*retry_at)) : std::nullopt)
         .bind(4, id)
         .bind(5, owner);
-    ok = transition(db, std::move(q), now);
+    ok = transition(db, impl_->counts, std::move(q), TaskState::active, now);
   });
   return ok;
 }
@@ -577,9 +610,10 @@ bool SqliteStore::release(std::string_view id, std::string_view owner, TimePoint
         "state = CASE WHEN cancel_requested THEN 'cancelled' "
         "             WHEN ?2 > ?1 THEN 'scheduled' ELSE 'pending' END, "
         "finished_at = CASE WHEN cancel_requested THEN ?1 END "
-        "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id");
+        "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 "
+        "RETURNING state, group_id, queue");
     q.bind(1, ms(now)).bind(2, ms(run_at)).bind(3, id).bind(4, owner);
-    ok = transition(db, std::move(q), now);
+    ok = transition(db, impl_->counts, std::move(q), TaskState::active, now);
   });
   return ok;
 }
@@ -590,11 +624,11 @@ bool SqliteStore::finish_cancelled(std::string_view id, std::string_view owner, 
     static const std::string sql = fmt::format(
         "UPDATE tasks SET state = 'cancelled', finished_at = ?1, updated_at = ?1, "
         "lease_owner = NULL, lease_expires_at = NULL, {} "
-        "WHERE id = ?2 AND state = 'active' AND lease_owner = ?3 RETURNING state, group_id",
+        "WHERE id = ?2 AND state = 'active' AND lease_owner = ?3 RETURNING state, group_id, queue",
         log_attempt("?1", "'cancelled'", "''"));
     auto q = db.query(sql);
     q.bind(1, ms(now)).bind(2, id).bind(3, owner);
-    ok = transition(db, std::move(q), now);
+    ok = transition(db, impl_->counts, std::move(q), TaskState::active, now);
   });
   return ok;
 }
@@ -638,9 +672,9 @@ CancelResult SqliteStore::cancel(std::string_view id, TimePoint now) {
     } else {
       auto q = db.query(
           "UPDATE tasks SET state = 'cancelled', finished_at = ?1, updated_at = ?1 "
-          "WHERE id = ?2 RETURNING state, group_id");
+          "WHERE id = ?2 RETURNING state, group_id, queue");
       q.bind(1, ms(now)).bind(2, id);
-      transition(db, std::move(q), now);
+      transition(db, impl_->counts, std::move(q), *state, now);
       out = CancelResult::cancelled;
     }
   });
@@ -652,12 +686,17 @@ bool SqliteStore::retry(std::string_view id, TimePoint now) {
   impl_->write([&](Db& db) {
     ok = false;
     std::string key;
+    std::string queue;
+    TaskState from = TaskState::dead;
     {
-      auto q =
-          db.query("SELECT unique_key FROM tasks WHERE id = ?1 AND state IN ('dead', 'cancelled')");
+      auto q = db.query(
+          "SELECT unique_key, queue, state FROM tasks "
+          "WHERE id = ?1 AND state IN ('dead', 'cancelled')");
       q.bind(1, id);
       if (!q.step()) return;
       key = q.text(0);
+      queue = q.text(1);
+      from = parse_state(q.text(2)).value_or(TaskState::dead);
     }
     if (!key.empty()) {
       auto q = db.query(
@@ -678,6 +717,7 @@ bool SqliteStore::retry(std::string_view id, TimePoint now) {
              .bind(1, ms(now))
              .bind(2, id)
              .run() > 0;
+    if (ok) impl_->counts.move(queue, from, TaskState::pending);
   });
   return ok;
 }
@@ -685,11 +725,17 @@ bool SqliteStore::retry(std::string_view id, TimePoint now) {
 bool SqliteStore::remove(std::string_view id) {
   bool ok = false;
   impl_->write([&](Db& db) {
-    ok = db.query(
-               "DELETE FROM tasks WHERE id = ?1 AND "
-               "(state = 'succeeded' OR state = 'dead' OR state = 'cancelled')")
-             .bind(1, id)
-             .run() > 0;
+    auto q = db.query(
+        "DELETE FROM tasks WHERE id = ?1 AND "
+        "(state = 'succeeded' OR state = 'dead' OR state = 'cancelled') RETURNING queue, state");
+    q.bind(1, id);
+    ok = q.step();
+    if (ok) {
+      const auto state = parse_state(q.text(1));
+      if (state) impl_->counts.add(q.text(0), *state, -1);
+      while (q.step()) {
+      }
+    }
   });
   return ok;
 }
@@ -926,17 +972,18 @@ std::size_t SqliteStore::reclaim_expired(TimePoint now) {
           "state = CASE WHEN cancel_requested THEN 'cancelled' "
           "             WHEN attempt >= max_attempts THEN 'dead' ELSE 'pending' END, "
           "finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 END, {1} "
-          "WHERE state = 'active' AND lease_expires_at < ?1 RETURNING state, group_id",
+          "WHERE state = 'active' AND lease_expires_at < ?1 RETURNING state, group_id, queue",
           kLeaseExpired, log_attempt("?1", "'lost'", kLeaseExpired));
       auto q = db.query(sql);
       q.bind(1, ms(now));
       while (q.step()) {
         ++n;
         const auto state = parse_state(q.text(0));
+        if (state) impl_->counts.move(q.text(2), TaskState::active, *state);
         if (state && is_final(*state) && !q.is_null(1)) finished_groups.push_back(q.text(1));
       }
     }
-    for (const auto& g : finished_groups) member_final(db, g, now);
+    for (const auto& g : finished_groups) member_final(db, impl_->counts, g, now);
   });
   return n;
 }
@@ -944,13 +991,18 @@ std::size_t SqliteStore::reclaim_expired(TimePoint now) {
 std::size_t SqliteStore::purge_final(TimePoint cutoff, std::size_t max) {
   std::size_t n = 0;
   impl_->write([&](Db& db) {
-    n = static_cast<std::size_t>(
-        db.query(
-              "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE finished_at IS NOT NULL "
-              "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)")
-            .bind(1, ms(cutoff))
-            .bind(2, static_cast<std::int64_t>(max))
-            .run());
+    n = 0;
+    {
+      auto q = db.query(
+          "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE finished_at IS NOT NULL "
+          "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2) RETURNING queue, state");
+      q.bind(1, ms(cutoff)).bind(2, static_cast<std::int64_t>(max));
+      while (q.step()) {
+        ++n;
+        const auto state = parse_state(q.text(1));
+        if (state) impl_->counts.add(q.text(0), *state, -1);
+      }
+    }
     db.query(
           "DELETE FROM groups WHERE id IN (SELECT id FROM groups WHERE finished_at IS NOT NULL "
           "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)")
@@ -994,7 +1046,7 @@ bool SqliteStore::fire_schedule(std::string_view schedule, TimePoint tick, NewTa
         .bind(2, ms(tick))
         .run();
     task.max_waiting = 0;  // a tick is never refused: it would be lost
-    insert(db, std::move(task), now);
+    insert(db, impl_->counts, std::move(task), now);
     fired = true;
   });
   return fired;

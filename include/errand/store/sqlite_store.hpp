@@ -60,7 +60,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteOptions options);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 10;
+  static constexpr int kSchemaVersion = 11;
 
   // Writes waiting for the next group commit (a gauge for metrics and tests).
   [[nodiscard]] std::size_t queued_writes() const;
