@@ -79,9 +79,10 @@ struct AttemptInfo {
 };
 
 // Observation points for metrics and tracing (the observe layer plugs in here).
-// Called on worker/dispatcher threads and, for enqueue_async and successful
-// attempts (recorded without waiting), on the store's writer thread: they must
-// be quick, thread-safe, must not throw, and must not write to the store
+// Called on worker/dispatcher threads, for successful attempts (recorded
+// without waiting) on the runtime's reporter thread once the store committed
+// them, and for enqueue_async on the store's writer thread: they must be
+// quick, thread-safe, must not throw, and must not write to the store
 // synchronously (from the writer thread that throws std::logic_error).
 struct Hooks {
   std::function<void(std::string_view type, std::string_view queue)> enqueued{};

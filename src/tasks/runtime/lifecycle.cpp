@@ -36,6 +36,8 @@ void Runtime::Impl::start() {
   }
   maintenance = std::jthread([this, at] { maintenance_loop(at); });
   errand::detail::name_thread(maintenance, "errand-upkeep");
+  reporter = std::jthread([this] { report_loop(); });
+  errand::detail::name_thread(reporter, "errand-report");
   if (!queues.empty()) {
     dispatcher = std::jthread([this] { dispatch_loop(); });
     errand::detail::name_thread(dispatcher, "errand-dispatch");
@@ -122,6 +124,12 @@ void Runtime::Impl::stop() {
   }
   maintenance_cv.notify_all();
   if (maintenance.joinable()) maintenance.join();
+  {
+    const MutexLock lock(mu);
+    reporter_exit = true;  // everything it had to report is reported: pending_async is 0
+  }
+  reporter_cv.notify_all();
+  if (reporter.joinable()) reporter.join();
   try {
     store->remove_node(owner);  // gone at once from /v1/nodes, not after the silence
   } catch (const std::exception& e) {

@@ -47,7 +47,7 @@ milliseconds Runtime::Impl::snooze_delay(const Outcome& out) {
 // Records the outcome. A success is committed without waiting
 // (complete_async): the worker goes on to its next task while the store's
 // group commit takes this one, and the log line and after_attempt hook
-// follow the commit (on the store's writer thread). Returns true then.
+// follow the commit (on the reporter thread, see report_loop). Returns true then.
 bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const AttemptInfo& info,
                            const Outcome& out, std::chrono::nanoseconds took,
                            const TaskType* type) {
@@ -83,7 +83,7 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
       std::string result = json::to_text(out.result());
       store->complete_async(
           id, a.owner, result, at,
-          [this, ap, info, took, result, at](bool committed, const std::exception_ptr& failure) {
+          [this, ap, info, took, result, at](bool stored, const std::exception_ptr& failure) {
             if (failure && transient(failure)) {
               // The store is away: the maintenance thread tries again while
               // the lease may hold (the attempt stays in flight, so
@@ -98,15 +98,13 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
                   {ap, info, took, result, at + cfg.lease, now, milliseconds(50)});
               return;  // still pending_async: stop() waits for the retries
             }
-            report(*ap, info,
-                   recorded(*ap, AttemptOutcome::succeeded, committed,
-                            failure ? describe(failure) : ""),
-                   {}, took, std::nullopt);
-            // Notified under the lock: once stop() sees in_flight empty the
-            // runtime may be destroyed, so nothing here may touch it after.
+            // Notified under the lock: once the reporter has reported it,
+            // stop() may finish and the runtime go, so nothing here may
+            // touch it after the lock is released.
             const MutexLock lock(mu);
-            forget(ap);
-            async_done_locked();
+            committed.push_back(
+                {ap, info, took, stored, failure ? describe(failure) : std::string()});
+            if (committed.size() == 1) reporter_cv.notify_one();
           });
       return true;
     } catch (const std::exception& e) {  // it could not even be queued
@@ -148,6 +146,34 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
   report(a, info, recorded(a, recorded_as, ok, failure), error, took,
          out.kind() == Outcome::Kind::snooze ? std::optional(snooze_delay(out)) : std::nullopt);
   return false;
+}
+
+void Runtime::Impl::report_loop() {
+  std::vector<Committed> batch;
+  while (true) {
+    {
+      MutexLock lock(mu);
+      lock.wait(reporter_cv,
+                [&]() ERRAND_REQUIRES(mu) { return !committed.empty() || reporter_exit; });
+      if (committed.empty()) return;
+      batch.swap(committed);
+    }
+    for (auto& c : batch) {
+      report(*c.attempt, c.info,
+             recorded(*c.attempt, AttemptOutcome::succeeded, c.committed, c.failure), {}, c.took,
+             std::nullopt);
+    }
+    {
+      const MutexLock lock(mu);
+      for (auto& c : batch) {
+        forget(c.attempt);
+        async_done_locked();
+      }
+    }
+    // The attempts end here, outside the lock (stop() joins this thread
+    // before the runtime goes, so they may still use it).
+    batch.clear();
+  }
 }
 
 // What recording an outcome came to: `outcome`, or lost (and a log line)
