@@ -510,9 +510,11 @@ TEST(SqliteStore, EnqueueAsyncJoinsTheGroupCommitAndAFullQueueRefusesAtOnce) {
 }
 
 // A single enqueue runs without a savepoint of its own: when its INSERT fails
-// after it has written (here a trigger aborts it once the row and the queue
-// count are in), SQLite must undo that statement alone, and the other
-// enqueues of the same transaction commit.
+// after it has written (here a trigger aborts it once the row is in), SQLite
+// must undo that statement alone, GroupCommit the count it added, and the
+// other enqueues of the same transaction commit. A two-task enqueue runs in a
+// savepoint: when its second task fails, its first is rolled back with it,
+// and its counts too.
 TEST(SqliteStore, AFailedEnqueueInABatchIsUndoneAloneWithoutASavepoint) {
   test::TempDir dir;
   const auto path = (dir.path() / "e.db").string();
@@ -549,30 +551,35 @@ TEST(SqliteStore, AFailedEnqueueInABatchIsUndoneAloneWithoutASavepoint) {
   };
   auto boom = task();
   boom.type = "boom";
+  auto second_boom = task();
+  second_boom.type = "boom";
   s.enqueue_async({task()}, t0, done);
   s.enqueue_async({std::move(boom)}, t0, done);
+  s.enqueue_async({task(), std::move(second_boom)}, t0, done);
   s.enqueue_async({task()}, t0, done);
   release_writer.count_down();
   ASSERT_TRUE(test::eventually([&] {
     const std::lock_guard lock(mu);
-    return stored.size() + failed.size() == 3;
+    return stored.size() + failed.size() == 4;
   }));
   first.join();
-  EXPECT_EQ(biggest_batch.load(), 3U);  // the three shared one transaction
+  EXPECT_EQ(biggest_batch.load(), 4U);  // the four shared one transaction
   const std::lock_guard lock(mu);
-  ASSERT_EQ(failed.size(), 1U);
-  EXPECT_NE(failed[0].find("boom refused"), std::string::npos) << failed[0];
+  ASSERT_EQ(failed.size(), 2U);
+  for (const auto& why : failed) EXPECT_NE(why.find("boom refused"), std::string::npos) << why;
   ASSERT_EQ(stored.size(), 2U);
   for (const auto& id : stored) EXPECT_TRUE(s.get(id).has_value());
   const auto queues = s.queues();
   ASSERT_EQ(queues.size(), 1U);
-  EXPECT_EQ(queues[0].pending, 3U);  // the first enqueue and the batch's two: not the aborted one
+  // The first enqueue and the batch's two single ones; not the aborted one, nor the two-task
+  // enqueue whose first task was in (its count undone with its savepoint).
+  EXPECT_EQ(queues[0].pending, 3U);
   EXPECT_EQ(s.list({.queue = "default"}).tasks.size(), 3U);
 }
 
 // Schema 11: the writer keeps queue_counts (no triggers). After every kind of
-// change, and a batch whose middle operation fails, the table must say what a
-// count of the tasks says.
+// change the table must say what a count of the tasks says (failed
+// operations in a batch: AFailedEnqueueInABatchIsUndoneAloneWithoutASavepoint).
 std::vector<std::string> rows(const std::string& path, const char* query) {
   sqlite3* db = nullptr;
   EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -641,7 +648,8 @@ TEST(SqliteStore, QueueCountsMatchTheTasksAfterEveryKindOfChange) {
       ASSERT_TRUE(s.complete(t.id, "w~1", "{}", t0));  // the last one enqueues the completion
     }
   }
-  ASSERT_TRUE(s.fail(b[0].group_id.empty() ? b[0].id : b[3].id, "w~1", "x", std::nullopt, t0));
+  ASSERT_TRUE(b[0].group_id.empty());  // the batch's task, claimed first
+  ASSERT_TRUE(s.fail(b[0].id, "w~1", "x", std::nullopt, t0));
   counts_match("a group's completion, a dead task");
 
   // Promotion: the scheduled and retrying tasks fall due.

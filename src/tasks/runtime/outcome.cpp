@@ -83,7 +83,8 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
       std::string result = json::to_text(out.result());
       store->complete_async(
           id, a.owner, result, at,
-          [this, ap, info, took, result, at](bool stored, const std::exception_ptr& failure) {
+          [this, ap, info, took, result, at](bool stored,
+                                             const std::exception_ptr& failure) mutable {
             if (failure && transient(failure)) {
               // The store is away: the maintenance thread tries again while
               // the lease may hold (the attempt stays in flight, so
@@ -101,9 +102,10 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
             // Notified under the lock: once the reporter has reported it,
             // stop() may finish and the runtime go, so nothing here may
             // touch it after the lock is released.
+            // The attempt moves on: its last reference is the reporter's.
+            std::string why = failure ? describe(failure) : std::string();
             const MutexLock lock(mu);
-            committed.push_back(
-                {ap, info, took, stored, failure ? describe(failure) : std::string()});
+            committed.push_back({std::move(ap), info, took, stored, std::move(why)});
             if (committed.size() == 1) reporter_cv.notify_one();
           });
       return true;
@@ -159,9 +161,14 @@ void Runtime::Impl::report_loop() {
       batch.swap(committed);
     }
     for (auto& c : batch) {
-      report(*c.attempt, c.info,
-             recorded(*c.attempt, AttemptOutcome::succeeded, c.committed, c.failure), {}, c.took,
-             std::nullopt);
+      // Hooks must not throw; one that does (or a log line out of memory)
+      // loses its report, not the forgetting below that stop() waits for.
+      try {
+        report(*c.attempt, c.info,
+               recorded(*c.attempt, AttemptOutcome::succeeded, c.committed, c.failure), {}, c.took,
+               std::nullopt);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): see above
+      }
     }
     {
       const MutexLock lock(mu);
@@ -170,8 +177,8 @@ void Runtime::Impl::report_loop() {
         async_done_locked();
       }
     }
-    // The attempts end here, outside the lock (stop() joins this thread
-    // before the runtime goes, so they may still use it).
+    // The attempts end here, outside the lock: this thread holds their last
+    // references, and stop() joins it before the runtime goes.
     batch.clear();
   }
 }
