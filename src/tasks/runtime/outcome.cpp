@@ -83,29 +83,30 @@ bool Runtime::Impl::finish(const std::shared_ptr<detail::Attempt>& ap, const Att
       std::string result = json::to_text(out.result());
       store->complete_async(
           id, a.owner, result, at,
-          [this, ap, info, took, result, at](bool stored,
-                                             const std::exception_ptr& failure) mutable {
+          // `held` is not const (`ap` is a const reference): it moves to the
+          // reporter, whose reference is then the attempt's last.
+          [this, held = std::shared_ptr<detail::Attempt>(ap), info, took, result, at](
+              bool stored, const std::exception_ptr& failure) mutable {
             if (failure && transient(failure)) {
               // The store is away: the maintenance thread tries again while
               // the lease may hold (the attempt stays in flight, so
               // heartbeats keep the lease once the store is back). Up to a
               // lease from when the outcome was reached, not from when the
               // store answered: the lease runs from the former.
-              ap->log.warn("recording the success failed; retrying while the lease holds",
-                           {{"error", describe(failure)}});
+              held->log.warn("recording the success failed; retrying while the lease holds",
+                             {{"error", describe(failure)}});
               const MutexLock lock(mu);
               const auto now = std::chrono::steady_clock::now();
               retried_completions.push_back(
-                  {ap, info, took, result, at + cfg.lease, now, milliseconds(50)});
+                  {held, info, took, result, at + cfg.lease, now, milliseconds(50)});
               return;  // still pending_async: stop() waits for the retries
             }
             // Notified under the lock: once the reporter has reported it,
             // stop() may finish and the runtime go, so nothing here may
             // touch it after the lock is released.
-            // The attempt moves on: its last reference is the reporter's.
             std::string why = failure ? describe(failure) : std::string();
             const MutexLock lock(mu);
-            committed.push_back({std::move(ap), info, took, stored, std::move(why)});
+            committed.push_back({std::move(held), info, took, stored, std::move(why)});
             if (committed.size() == 1) reporter_cv.notify_one();
           });
       return true;
