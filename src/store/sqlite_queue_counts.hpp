@@ -8,16 +8,16 @@
 // writer's work per enqueue. A transaction of a hundred enqueues to one queue
 // now writes one row.
 //
-// Owned by the writer thread; not thread-safe. A statement's share is added
-// after the statement succeeded; GroupCommit undoes an operation's share when
-// it rolls that operation back (mark / undo_to) and drops everything when the
-// transaction ends (discard).
+// Owned by the writer thread; not thread-safe. An operation adds its share
+// as it writes (insert() adds before its INSERT, so that nothing throws after
+// it); GroupCommit undoes an operation's share when that operation fails or is
+// rolled back (mark / undo_to) and drops everything when the transaction ends
+// (discard).
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "errand/store/task_record.hpp"

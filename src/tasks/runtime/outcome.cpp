@@ -166,7 +166,7 @@ void Runtime::Impl::report_loop() {
       // loses its report, not the forgetting below that stop() waits for.
       try {
         report(*c.attempt, c.info,
-               recorded(*c.attempt, AttemptOutcome::succeeded, c.committed, c.failure), {}, c.took,
+               recorded(*c.attempt, AttemptOutcome::succeeded, c.stored, c.failure), {}, c.took,
                std::nullopt);
       } catch (...) {  // NOLINT(bugprone-empty-catch): see above
       }

@@ -118,7 +118,7 @@ struct Runtime::Impl {
     std::shared_ptr<detail::Attempt> attempt;
     AttemptInfo info;  // views into attempt->task
     std::chrono::nanoseconds took{};
-    bool committed = false;
+    bool stored = false;  // the store recorded it (false: the lease was not ours)
     std::string failure;  // the store's error, if it refused
   };
   std::vector<Committed> committed ERRAND_GUARDED_BY(mu);
