@@ -48,6 +48,9 @@ constexpr std::string_view kCols =
     "unique_key, traceparent, request_id, group_id, progress, progress_message, result, "
     "last_error, created_at, updated_at, started_at, finished_at, lease_owner, "
     "lease_expires_at, cancel_requested, node, tracestate";
+// How many columns kCols names: the column after them is the next index.
+constexpr int kColCount = static_cast<int>(std::ranges::count(kCols, ',')) + 1;
+static_assert(kColCount == 27);
 
 // Pending tasks of a queue listed by sorting them, up to this many (list()).
 constexpr std::int64_t kSortPendingAtMost = 1000;
@@ -485,26 +488,47 @@ std::vector<TaskRecord> SqliteStore::claim(std::string_view queue, std::size_t m
       q.bind(1, queue);
       if (q.step() && q.i64(0) != 0) return;
     }
-    auto q = db.query(
-        fmt::format("UPDATE tasks SET state = 'active', attempt = attempt + 1, started_at = ?1, "
-                    "updated_at = ?1, lease_owner = ?2, lease_expires_at = ?3, node = ?6 "
-                    "WHERE id IN (SELECT id FROM tasks WHERE queue = ?4 AND state = 'pending' "
-                    "ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING {}",
-                    kCols));
-    q.bind(1, ms(now))
-        .bind(2, std::string_view(lease.owner))
-        .bind(3, ms(lease.expires_at))
-        .bind(4, queue)
-        .bind(5, static_cast<std::int64_t>(max))
-        .bind(6, std::string_view(lease.node.empty() ? lease.owner : lease.node));
-    while (q.step()) out.push_back(read_record(q));
+    // Read in the claim index's order, then each row updated by its rowid:
+    // one UPDATE ... WHERE id IN (SELECT ...) RETURNING made SQLite build two
+    // temporary b-trees per claim (the IN list and RETURNING's rows) and left
+    // the rows unordered. The row is read before it is written, so the record
+    // takes the claim's changes here, as the UPDATE makes them.
+    static const std::string pick = fmt::format(
+        "SELECT {}, rowid FROM tasks WHERE queue = ?1 AND state = 'pending' "
+        "ORDER BY priority DESC, run_at, id LIMIT ?2",
+        kCols);
+    std::vector<std::int64_t> rowids;
+    {
+      auto q = db.query(pick);
+      q.bind(1, queue).bind(2, static_cast<std::int64_t>(max));
+      while (q.step()) {
+        out.push_back(read_record(q));
+        rowids.push_back(q.i64(kColCount));
+      }
+    }
+    const std::string_view node = lease.node.empty() ? lease.owner : lease.node;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      db.query(
+            "UPDATE tasks SET state = 'active', attempt = attempt + 1, started_at = ?1, "
+            "updated_at = ?1, lease_owner = ?2, lease_expires_at = ?3, node = ?4 "
+            "WHERE rowid = ?5")
+          .bind(1, ms(now))
+          .bind_borrowed(2, lease.owner)
+          .bind(3, ms(lease.expires_at))
+          .bind_borrowed(4, node)
+          .bind(5, rowids[i])
+          .run();
+      auto& r = out[i];
+      r.state = TaskState::active;
+      r.attempt += 1;
+      r.started_at = now;
+      r.updated_at = now;
+      r.lease_owner = lease.owner;
+      r.lease_expires_at = lease.expires_at;
+      r.node = node;
+    }
     counts.move(queue, TaskState::pending, TaskState::active,
                 static_cast<std::int64_t>(out.size()));
-  });
-  // RETURNING gives no order; claim promises priority, then run_at, then id.
-  std::sort(out.begin(), out.end(), [](const TaskRecord& a, const TaskRecord& b) {
-    return std::tuple(-a.priority, a.run_at, std::string_view(a.id)) <
-           std::tuple(-b.priority, b.run_at, std::string_view(b.id));
   });
   return out;
 }
@@ -535,14 +559,35 @@ HeartbeatResult SqliteStore::extend_leases(const std::vector<std::string>& ids, 
 
 namespace {
 
+// A SELECT, then an UPDATE of that row, not one UPDATE ... RETURNING: SQLite
+// gathers RETURNING's rows in a temporary b-tree that it opens (a pager and a
+// page buffer) and frees at every execution, and a completion is half of
+// every drain's writes. Same transaction, so the row cannot change between.
 bool complete_in(Db& db, QueueCounts& counts, std::string_view id, std::string_view owner,
                  std::string_view result_json, TimePoint now) {
-  auto q = db.query(
-      "UPDATE tasks SET state = 'succeeded', result = ?1, progress = 100, finished_at = ?2, "
-      "updated_at = ?2, lease_owner = NULL, lease_expires_at = NULL "
-      "WHERE id = ?3 AND state = 'active' AND lease_owner = ?4 RETURNING state, group_id, queue");
-  q.bind(1, result_json).bind(2, ms(now)).bind(3, id).bind(4, owner);
-  return transition(db, counts, std::move(q), TaskState::active, now);
+  std::int64_t rowid = 0;
+  std::string queue;
+  std::string group;
+  {
+    auto q = db.query(
+        "SELECT rowid, queue, group_id FROM tasks "
+        "WHERE id = ?1 AND state = 'active' AND lease_owner = ?2");
+    q.bind_borrowed(1, id).bind_borrowed(2, owner);
+    if (!q.step()) return false;
+    rowid = q.i64(0);
+    queue = q.text(1);
+    group = q.text(2);
+  }
+  db.query(
+        "UPDATE tasks SET state = 'succeeded', result = ?1, progress = 100, finished_at = ?2, "
+        "updated_at = ?2, lease_owner = NULL, lease_expires_at = NULL WHERE rowid = ?3")
+      .bind_borrowed(1, result_json)
+      .bind(2, ms(now))
+      .bind(3, rowid)
+      .run();
+  counts.move(queue, TaskState::active, TaskState::succeeded);
+  member_final(db, counts, group, now);
+  return true;
 }
 
 }  // namespace
