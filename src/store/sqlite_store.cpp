@@ -18,6 +18,7 @@
 #include "store/group_commit.hpp"
 #include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_memory.hpp"
 #include "store/sqlite_queue_counts.hpp"
 #include "store/sqlite_schema.hpp"
 
@@ -396,7 +397,8 @@ std::vector<Enqueued> SqliteStore::enqueue(std::vector<NewTask> tasks, TimePoint
 }
 
 bool tune_sqlite_for_errand() noexcept {
-  return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK &&
+         sqlite3_config(SQLITE_CONFIG_MALLOC, &sqlite::cached_memory_methods()) == SQLITE_OK;
 }
 
 void SqliteStore::enqueue_async(std::vector<NewTask> tasks, TimePoint now, EnqueueDone done) {

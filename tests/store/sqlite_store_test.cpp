@@ -680,6 +680,8 @@ TEST(SqliteStore, QueueCountsMatchTheTasksAfterEveryKindOfChange) {
 TEST(SqliteStore, TuningSqliteTakesOnlyBeforeItStartsAndTheStoreWorksEitherWay) {
   test::TempDir dir;
   ASSERT_EQ(sqlite3_shutdown(), SQLITE_OK);  // no connection is open between tests
+  sqlite3_mem_methods original{};
+  ASSERT_EQ(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &original), SQLITE_OK);
   EXPECT_TRUE(tune_sqlite_for_errand());
   {
     SqliteStore s({.path = (dir.path() / "t.db").string()});
@@ -690,6 +692,7 @@ TEST(SqliteStore, TuningSqliteTakesOnlyBeforeItStartsAndTheStoreWorksEitherWay) 
   // Back to SQLite's defaults for the tests after this one.
   ASSERT_EQ(sqlite3_shutdown(), SQLITE_OK);
   EXPECT_EQ(sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1), SQLITE_OK);
+  EXPECT_EQ(sqlite3_config(SQLITE_CONFIG_MALLOC, &original), SQLITE_OK);
 }
 
 TEST(SqliteStore, ASynchronousWriteFromTheWriterThreadIsALogicErrorNotAHang) {

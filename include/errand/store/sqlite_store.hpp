@@ -48,11 +48,12 @@ struct SqliteOptions {
 // Process-wide SQLite settings for a program whose SQLite is errand's: call
 // it first thing in main(), before any thread uses SQLite (sqlite3_config is
 // not thread-safe, and works only before SQLite initialises; later it does
-// nothing). It turns off SQLite's memory statistics, which errand never
-// reads: Debian's SQLite has no lookaside, so every statement allocates a
-// score of times, and each allocation took a global mutex for the statistics
-// (9% of the writer thread's instructions per enqueue). The `errand` binary
-// calls it; an application that embeds errand may. Returns whether it took.
+// nothing). Debian's SQLite has no lookaside, so every statement allocates a
+// score of times: this turns off SQLite's memory statistics, which errand
+// never reads (each allocation took a global mutex for them), and gives
+// SQLite memory methods that keep freed blocks of up to 1 KiB per thread for
+// reuse (bounded; docs/architecture.md). The `errand` binary calls it; an
+// application that embeds errand may. Returns whether it took.
 bool tune_sqlite_for_errand() noexcept;
 
 class SqliteStore final : public Store {
