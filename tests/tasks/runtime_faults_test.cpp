@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,9 @@ class RuntimeFaults : public ::testing::Test {
     c.hooks.store_failed = [this](std::string_view op) {
       const std::lock_guard lock(mu);
       ++store_failures[std::string(op)];
+    };
+    c.hooks.stuck = [this](const AttemptInfo& i) {
+      if (stuck_hook) stuck_hook(i);
     };
     c.hooks.after_attempt = [this](const AttemptInfo&, AttemptOutcome o, std::chrono::nanoseconds) {
       const std::lock_guard lock(mu);
@@ -83,6 +87,7 @@ class RuntimeFaults : public ::testing::Test {
   std::atomic<int> runs{0};
   std::atomic<bool> gate{true};
   bool fail_first = false;
+  std::function<void(const AttemptInfo&)> stuck_hook;  // set before start()
   std::mutex mu;
   test::LogCapture log;
   std::map<std::string, std::size_t> store_failures;
@@ -135,6 +140,29 @@ TEST_F(RuntimeFaults, ASuccessIsCommittedAgainAfterABriefOutage) {
   // The worker handed the commit to the maintenance thread and went back to
   // the queue; the retried commit can finish before it gets there.
   EXPECT_TRUE(test::eventually([&] { return rt.busy("default") == 0; }));
+}
+
+// A handler that returned is neither overdue nor stuck while its success
+// waits to be recorded past its deadline (the store is away): no stop
+// request, no "stuck" report for a worker that is free.
+TEST_F(RuntimeFaults, AReturnedHandlerWhoseSuccessWaitsIsNeitherOverdueNorStuck) {
+  faulty->fail_from(Call::complete, 1);
+  std::atomic<int> stuck{0};
+  stuck_hook = [&stuck](const AttemptInfo&) { ++stuck; };
+  auto& rt = start();
+  const auto id = rt.enqueue("job", {}, {.timeout = 1s}).id;
+  ASSERT_TRUE(test::eventually([&] { return faulty->failures(Call::complete) >= 1; }));
+  clock->advance(1s + 5s + 1s);  // past the deadline and stuck_after, inside the lease
+  // The commit is tried again with backoff; the watchdog ticks every 5 ms
+  // meanwhile.
+  const auto failed = faulty->failures(Call::complete);
+  ASSERT_TRUE(test::eventually([&] { return faulty->failures(Call::complete) >= failed + 2; }));
+  EXPECT_FALSE(logged("deadline passed"));
+  EXPECT_FALSE(logged("ignores its stop token"));
+  EXPECT_EQ(stuck.load(), 0);
+  faulty->heal(Call::complete);
+  ASSERT_TRUE(reaches(id, TaskState::succeeded));
+  EXPECT_EQ(runs.load(), 1);
 }
 
 // The outcome could not be recorded within a lease: the attempt counts as

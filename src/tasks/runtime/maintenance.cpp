@@ -94,7 +94,9 @@ void Runtime::Impl::watchdog(TimePoint at) {
   {
     const MutexLock lock(mu);
     for (auto& [id, a] : in_flight) {
-      if (!a->started || at < a->deadline) continue;
+      // A handler that returned is neither overdue nor stuck: only its
+      // outcome is still being recorded (the store may be away a while).
+      if (!a->started || a->returned.load() || at < a->deadline) continue;
       if (a->reason.load() == StopReason::none) overdue.push_back(a);
       if (!a->stuck_reported && at >= a->deadline + cfg.stuck_after) {
         a->stuck_reported = true;
