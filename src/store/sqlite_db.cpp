@@ -141,18 +141,18 @@ void Db::exec(const char* sql) {
   }
 }
 
-void Db::run(const std::string& sql) {
+void Db::run(std::string_view sql) {
   query(sql).run();
 }
 
-Query Db::query(const std::string& sql) {
+Query Db::query(std::string_view sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK) throw_error(rc, db_, "prepare");
-    it = cache_.emplace(sql, std::unique_ptr<sqlite3_stmt, StmtDeleter>(stmt)).first;
+    it = cache_.emplace(std::string(sql), std::unique_ptr<sqlite3_stmt, StmtDeleter>(stmt)).first;
   }
   return {*this, it->second.get()};
 }

@@ -5,6 +5,7 @@
 // becomes a StoreError whose code says what the caller can do about it.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,8 +71,9 @@ class Db {
   void exec(const char* sql);
   // Runs one statement through the prepared-statement cache (no parsing after
   // the first time): for the hot BEGIN / SAVEPOINT / COMMIT of group commit.
-  void run(const std::string& sql);
-  Query query(const std::string& sql);
+  void run(std::string_view sql);
+  // Looked up by the text as given: a literal costs a hash, not a copy.
+  Query query(std::string_view sql);
   // False once SQLite has rolled a transaction back on its own (SQLITE_FULL,
   // SQLITE_IOERR, SQLITE_NOMEM may do that).
   [[nodiscard]] bool in_transaction() const;
@@ -82,7 +84,15 @@ class Db {
     void operator()(sqlite3_stmt* s) const;
   };
   sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtDeleter>> cache_;
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const noexcept {
+      return std::hash<std::string_view>{}(sql);
+    }
+  };
+  std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtDeleter>, SqlHash,
+                     std::equal_to<>>
+      cache_;
 };
 
 }  // namespace errand::store::sqlite

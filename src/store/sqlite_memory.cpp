@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 namespace errand::store::sqlite {
 
@@ -51,10 +52,12 @@ Lists::~Lists() {
   }
 }
 
+// 0 past what an int holds: SQLite then fails the allocation (SQLITE_NOMEM).
 int round_up(int n) {
   if (n <= 0) return kClassBytes;
   if (n <= kLargestCached) return (n + kClassBytes - 1) / kClassBytes * kClassBytes;
-  return (n + 7) / 8 * 8;
+  const std::int64_t up = (std::int64_t{n} + 7) / 8 * 8;
+  return up > std::numeric_limits<int>::max() ? 0 : static_cast<int>(up);
 }
 
 int class_of(std::uint64_t capacity) {
@@ -75,6 +78,7 @@ void* fresh(int capacity) {
 
 void* allocate(int n) {
   const int capacity = round_up(n);
+  if (capacity == 0) return nullptr;
   if (capacity <= kLargestCached && !lists_gone) {
     Lists& l = lists();
     const int c = class_of(static_cast<std::uint64_t>(capacity));
@@ -106,9 +110,13 @@ void release(void* p) {
 
 void* reallocate(void* p, int n) {
   if (p == nullptr) return allocate(n);
-  if (n <= 0) return p;  // SQLite's contract: zero is a no-op
+  if (n <= 0) {  // as realloc(p, 0) on glibc (SQLite frees before it gets here)
+    release(p);
+    return nullptr;
+  }
   const std::uint64_t capacity = capacity_of(p);
   const int wanted = round_up(n);
+  if (wanted == 0) return nullptr;
   if (static_cast<std::uint64_t>(wanted) <= capacity) return p;
   if (capacity > kLargestCached) {  // large to larger: realloc may grow in place
     auto* raw = static_cast<unsigned char*>(std::realloc(

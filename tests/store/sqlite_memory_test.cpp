@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <limits>
 #include <set>
 #include <thread>
 #include <vector>
@@ -42,7 +43,7 @@ TEST(SqliteMemory, ABlockHoldsWhatWasAskedAndKeepsItsContentsAsItGrows) {
   m().xFree(nullptr);  // as free(NULL)
 }
 
-TEST(SqliteMemory, AFreedSmallBlockIsReusedAndAThreadKeepsBoundedLists) {
+void reused_and_bounded() {
   void* p = m().xMalloc(m().xRoundup(100));
   m().xFree(p);
   EXPECT_EQ(m().xMalloc(m().xRoundup(100)), p);  // the same block again
@@ -60,6 +61,20 @@ TEST(SqliteMemory, AFreedSmallBlockIsReusedAndAThreadKeepsBoundedLists) {
   const int small = cached_blocks_on_this_thread();
   m().xFree(m().xMalloc(m().xRoundup(kLargestCached + 1)));
   EXPECT_EQ(cached_blocks_on_this_thread(), small);
+}
+
+// On a thread of its own: the lists of a thread that used SQLite before
+// (this binary's other tests) may be full already.
+TEST(SqliteMemory, AFreedSmallBlockIsReusedAndAThreadKeepsBoundedLists) {
+  std::thread([] { reused_and_bounded(); }).join();
+}
+
+TEST(SqliteMemory, SizesPastAnIntFailCleanly) {
+  EXPECT_EQ(m().xRoundup(std::numeric_limits<int>::max()), 0);  // SQLite fails the allocation
+  EXPECT_EQ(m().xMalloc(std::numeric_limits<int>::max()), nullptr);
+  void* p = m().xMalloc(m().xRoundup(10));
+  EXPECT_EQ(m().xRealloc(p, std::numeric_limits<int>::max()), nullptr);
+  m().xFree(p);  // still valid, as after a failed realloc()
 }
 
 TEST(SqliteMemory, ABlockFreedOnAnotherThreadServesThatThread) {
