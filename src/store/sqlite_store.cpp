@@ -1039,17 +1039,25 @@ std::size_t SqliteStore::purge_final(TimePoint cutoff, std::size_t max) {
   std::size_t n = 0;
   impl_->write([&](Db& db) {
     n = 0;
+    // Read, then delete each row by rowid: one DELETE ... WHERE id IN
+    // (SELECT ...) RETURNING built two temporary b-trees per call and looked
+    // each row up again by id.
+    std::vector<std::int64_t> rowids;
     {
       auto q = db.query(
-          "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE finished_at IS NOT NULL "
-          "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2) RETURNING queue, state");
+          "SELECT rowid, queue, state FROM tasks WHERE finished_at IS NOT NULL "
+          "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2");
       q.bind(1, ms(cutoff)).bind(2, static_cast<std::int64_t>(max));
       while (q.step()) {
-        ++n;
-        const auto state = parse_state(q.text(1));
-        if (state) impl_->counts.add(q.text(0), *state, -1);
+        rowids.push_back(q.i64(0));
+        const auto state = parse_state(q.text(2));
+        if (state) impl_->counts.add(q.text(1), *state, -1);
       }
     }
+    for (const std::int64_t rowid : rowids) {
+      db.query("DELETE FROM tasks WHERE rowid = ?1").bind(1, rowid).run();
+    }
+    n = rowids.size();
     db.query(
           "DELETE FROM groups WHERE id IN (SELECT id FROM groups WHERE finished_at IS NOT NULL "
           "AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)")

@@ -48,16 +48,16 @@ void Runtime::Impl::maintenance_loop(TimePoint begin) {
       bool behind = false;
       guarded("purge", "purge", [&] {
         std::size_t n = 0;
-        for (int round = 0; round < 10; ++round) {
+        for (int round = 0; round < kPurgeBatches; ++round) {
           const auto k = store->purge_final(at - cfg.retention, kPurgeBatch);
           n += k;
           if (k < kPurgeBatch) break;
-          behind = round == 9;
+          behind = round == kPurgeBatches - 1;
         }
         if (n > 0) cfg.logger.debug("purged final tasks past retention", {{"tasks", n}});
       });
-      // Ten batches a tick at most (each is a write transaction that shares
-      // the writer with the foreground); more due: go on next tick rather than
+      // kPurgeBatches a tick at most (each is a write that shares the writer
+      // with the foreground); more due: go on next tick rather than
       // next interval, so a store finishing more tasks than 10,000 per
       // interval does not grow without bound (bench/soak.sh found it did).
       next_purge = behind ? at : at + cfg.purge_interval;

@@ -37,7 +37,11 @@ using TimePoint = store::TimePoint;
 using std::chrono::milliseconds;
 
 inline constexpr int kMaxPriority = 1000;
-inline constexpr std::size_t kPurgeBatch = 1000;
+// The retention purge: a tick deletes up to kPurgeBatches * kPurgeBatch
+// tasks, each batch one write operation. Small batches: the single writer
+// holds every enqueue while it deletes one (rows, index entries, counts).
+inline constexpr std::size_t kPurgeBatch = 250;
+inline constexpr int kPurgeBatches = 40;
 // Delays, timeouts and run_at beyond this are refused: far enough for any real
 // use, near enough that time arithmetic can never overflow.
 inline constexpr milliseconds kMaxHorizon = std::chrono::hours(24 * 366 * 10);
