@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <tuple>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
