@@ -1,6 +1,7 @@
 #include "errand/observe/metrics.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -10,17 +11,21 @@
 
 namespace errand::observe {
 
-Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
-  std::sort(bounds_.begin(), bounds_.end());
+namespace {
+std::vector<double> sorted(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v;
 }
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(sorted(std::move(bounds))), cells_(bounds_.size() + 2) {}
 
 void Histogram::observe(double v) {
   const auto i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
                                           bounds_.begin());
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(v, std::memory_order_relaxed);
+  cells_.add(i, 1);
+  cells_.add_double(bounds_.size() + 1, v);
 }
 
 void Histogram::observe(double v, std::string_view trace_id) {
@@ -47,17 +52,63 @@ Histogram::Snapshot Histogram::snapshot() const {
   s.bounds = bounds_;
   std::uint64_t running = 0;
   for (std::size_t i = 0; i <= bounds_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
+    running += cells_.sum(i);
     s.cumulative.push_back(running);
   }
   s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
+  s.sum = cells_.sum_double(bounds_.size() + 1);
   return s;
 }
 
 std::vector<double> duration_buckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
+
+namespace detail {
+
+namespace {
+// Series past this many are found under the family's lock: the index stays
+// a fixed table of at most 8,192 pointers (64 KiB) whatever max_series is.
+constexpr std::size_t kIndexedSeries = 4096;
+}  // namespace
+
+SeriesIndex::SeriesIndex(std::size_t max_series)
+    : mask_(std::bit_ceil(2 * std::clamp<std::size_t>(max_series, 1, kIndexedSeries)) - 1),
+      slots_(std::make_unique<std::atomic<const Entry*>[]>(mask_ + 1)) {}
+
+SeriesIndex::~SeriesIndex() = default;
+
+std::size_t SeriesIndex::hash(std::span<const std::string_view> values) noexcept {
+  std::size_t h = values.size();
+  for (const auto v : values) {
+    // boost::hash_combine's mixing, over each value's own hash, so that
+    // {"ab", "c"} and {"a", "bc"} differ.
+    h ^= std::hash<std::string_view>{}(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  }
+  return h;
+}
+
+void* SeriesIndex::find(std::size_t hash, std::span<const std::string_view> values) const noexcept {
+  for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    const Entry* e = slots_[i].load(std::memory_order_acquire);
+    if (e == nullptr) return nullptr;  // at most half full: an empty slot ends every probe
+    if (e->hash == hash &&
+        std::equal(values.begin(), values.end(), e->key->begin(), e->key->end())) {
+      return e->series;
+    }
+  }
+}
+
+void SeriesIndex::publish(std::size_t hash, const std::vector<std::string>& key, void* series) {
+  if (2 * (used_ + 1) > mask_ + 1) return;  // full: found under the lock
+  entries_.push_back(std::make_unique<Entry>(Entry{hash, &key, series}));
+  std::size_t i = hash & mask_;
+  while (slots_[i].load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask_;
+  slots_[i].store(entries_.back().get(), std::memory_order_release);
+  ++used_;
+}
+
+}  // namespace detail
 
 namespace {
 

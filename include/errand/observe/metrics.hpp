@@ -8,7 +8,10 @@
 //
 // Thread-safety: everything. A series (one label combination) is created once
 // under a lock and never moves, so callers may keep the reference `with()`
-// returns; updating it is a relaxed atomic operation, no lock.
+// returns. Finding a series that exists takes no lock and writes nothing
+// shared; updating it writes the stripe of the CPU it runs on
+// (striped_slots.hpp): threads on different cores share no written cache
+// line on the per-request path.
 // Cardinality is bounded: a family holds at most `max_series` label
 // combinations; further ones are counted in a single series whose label
 // values are all "other" (and a log-free counter says how often that happened:
@@ -24,29 +27,45 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "errand/observe/striped_slots.hpp"
+
 namespace errand::observe {
 
+// Counters, gauges and histograms keep a value per stripe (StripedSlots):
+// threads on different cores that write one series write different cache
+// lines, and a scrape sums them.
 class Counter {
  public:
-  void inc(double by = 1.0) { value_.fetch_add(by, std::memory_order_relaxed); }
-  [[nodiscard]] double value() const { return value_.load(std::memory_order_relaxed); }
+  Counter() : cells_(1) {}
+  void inc(double by = 1.0) { cells_.add_double(0, by); }
+  [[nodiscard]] double value() const { return cells_.sum_double(0); }
 
  private:
-  std::atomic<double> value_{0.0};
+  detail::StripedSlots cells_;
 };
 
+// set() stores one shared value, less what add()s have put in the stripes
+// (sets are rare: a limit, a depth); add() writes a stripe. A gauge only set
+// reads back exactly what was set; one both added to and set reads back its
+// value a rounding away when that is not an integer. An add() racing a
+// set() lands before or after it, never lost.
 class Gauge {
  public:
-  void set(double v) { value_.store(v, std::memory_order_relaxed); }
-  void add(double by) { value_.fetch_add(by, std::memory_order_relaxed); }
-  [[nodiscard]] double value() const { return value_.load(std::memory_order_relaxed); }
+  Gauge() : cells_(1) {}
+  void set(double v) { base_.store(v - cells_.sum_double(0), std::memory_order_relaxed); }
+  void add(double by) { cells_.add_double(0, by); }
+  [[nodiscard]] double value() const {
+    return base_.load(std::memory_order_relaxed) + cells_.sum_double(0);
+  }
 
  private:
-  std::atomic<double> value_{0.0};
+  std::atomic<double> base_{0.0};
+  detail::StripedSlots cells_;
 };
 
 // An observation that links a histogram bucket to a trace (OpenMetrics
@@ -78,14 +97,48 @@ class Histogram {
 
  private:
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // per bound, then +Inf
-  std::atomic<double> sum_{0.0};
+  detail::StripedSlots cells_;  // a count per bound, then +Inf, then the sum
   mutable std::mutex exemplar_mu_;
   std::vector<Exemplar> exemplars_;  // guarded by exemplar_mu_; sized on first use
 };
 
 // Seconds from 0.5 ms to 60 s: request and task durations.
 [[nodiscard]] std::vector<double> duration_buckets();
+
+namespace detail {
+
+// A family's series found without a lock: an open-addressed table of
+// pointers, each published once (release) and never changed or removed, so
+// that a reader loads and compares. Sized for up to 4,096 series at most
+// half full; series past that are found under the family's lock instead.
+// publish() is called under the family's lock; find() from any thread.
+class SeriesIndex {
+ public:
+  explicit SeriesIndex(std::size_t max_series);
+  ~SeriesIndex();
+  SeriesIndex(const SeriesIndex&) = delete;
+  SeriesIndex& operator=(const SeriesIndex&) = delete;
+
+  [[nodiscard]] static std::size_t hash(std::span<const std::string_view> values) noexcept;
+  // The series published for exactly these values, or nullptr.
+  [[nodiscard]] void* find(std::size_t hash,
+                           std::span<const std::string_view> values) const noexcept;
+  // `key` and `series` outlive the index (they are the family's).
+  void publish(std::size_t hash, const std::vector<std::string>& key, void* series);
+
+ private:
+  struct Entry {
+    std::size_t hash;
+    const std::vector<std::string>* key;
+    void* series;
+  };
+  std::size_t mask_;
+  std::size_t used_ = 0;
+  std::unique_ptr<std::atomic<const Entry*>[]> slots_;
+  std::vector<std::unique_ptr<Entry>> entries_;
+};
+
+}  // namespace detail
 
 template <class M>
 class Family {
@@ -95,12 +148,17 @@ class Family {
       : label_names_(std::move(label_names)),
         max_series_(max_series),
         make_(std::move(make)),
-        overflow_(overflow) {}
+        overflow_(overflow),
+        index_(max_series_ + 1) {}
 
   // The series for these label values (as many as the family has names).
   // Finding an existing series allocates nothing: it runs on every request.
   M& with(std::initializer_list<std::string_view> values) {
     if (values.size() == label_names_.size()) {
+      const std::span<const std::string_view> v(values.begin(), values.size());
+      if (void* found = index_.find(detail::SeriesIndex::hash(v), v)) {
+        return *static_cast<M*>(found);
+      }
       const std::shared_lock lock(mu_);
       if (auto it = series_.find(values); it != series_.end()) return *it->second;
     }
@@ -113,7 +171,10 @@ class Family {
       key.assign(label_names_.size(), "other");
       if (auto it = series_.find(key); it != series_.end()) return *it->second;
     }
-    return *series_.emplace(std::move(key), make_()).first->second;
+    auto it = series_.emplace(std::move(key), make_()).first;
+    std::vector<std::string_view> stored(it->first.begin(), it->first.end());
+    index_.publish(detail::SeriesIndex::hash(stored), it->first, it->second.get());
+    return *it->second;
   }
   // Without labels.
   M& get() { return with({}); }
@@ -144,6 +205,7 @@ class Family {
   };
   mutable std::shared_mutex mu_;
   std::map<std::vector<std::string>, std::unique_ptr<M>, KeyLess> series_;
+  detail::SeriesIndex index_;  // the series above, for lookups without the lock
 };
 
 class Registry {
