@@ -72,8 +72,9 @@ namespace {
 constexpr std::size_t kIndexedSeries = 4096;
 }  // namespace
 
+// One more than max_series: the "other" series past it.
 SeriesIndex::SeriesIndex(std::size_t max_series)
-    : mask_(std::bit_ceil(2 * std::clamp<std::size_t>(max_series, 1, kIndexedSeries)) - 1),
+    : mask_(std::bit_ceil(2 * (std::min(max_series, kIndexedSeries - 1) + 1)) - 1),
       slots_(std::make_unique<std::atomic<const Entry*>[]>(mask_ + 1)) {}
 
 SeriesIndex::~SeriesIndex() = default;

@@ -52,15 +52,19 @@ class Counter {
 // set() stores one shared value, less what add()s have put in the stripes
 // (sets are rare: a limit, a depth); add() writes a stripe. A gauge only set
 // reads back exactly what was set; one both added to and set reads back its
-// value a rounding away when that is not an integer. An add() racing a
-// set() lands before or after it, never lost.
+// value a rounding away when that is not an integer (and stays NaN once a
+// NaN or an infinity was added). An add() racing a set() lands before or
+// after it, never lost.
 class Gauge {
  public:
   Gauge() : cells_(1) {}
-  void set(double v) { base_.store(v - cells_.sum_double(0), std::memory_order_relaxed); }
+  // Release and acquire: a reader that sees the new base sees the stripes
+  // at least as set() read them (on weakly ordered CPUs too).
+  void set(double v) { base_.store(v - cells_.sum_double(0), std::memory_order_release); }
   void add(double by) { cells_.add_double(0, by); }
   [[nodiscard]] double value() const {
-    return base_.load(std::memory_order_relaxed) + cells_.sum_double(0);
+    const double base = base_.load(std::memory_order_acquire);
+    return base + cells_.sum_double(0);
   }
 
  private:
@@ -109,8 +113,9 @@ namespace detail {
 
 // A family's series found without a lock: an open-addressed table of
 // pointers, each published once (release) and never changed or removed, so
-// that a reader loads and compares. Sized for up to 4,096 series at most
-// half full; series past that are found under the family's lock instead.
+// that a reader loads and compares. Sized for the family's series and its
+// "other" series, up to 4,096 in all, at most half full; series past that
+// are found under the family's lock instead.
 // publish() is called under the family's lock; find() from any thread.
 class SeriesIndex {
  public:
@@ -149,7 +154,7 @@ class Family {
         max_series_(max_series),
         make_(std::move(make)),
         overflow_(overflow),
-        index_(max_series_ + 1) {}
+        index_(max_series_) {}
 
   // The series for these label values (as many as the family has names).
   // Finding an existing series allocates nothing: it runs on every request.
