@@ -176,6 +176,11 @@ TEST_F(ConnectionLimitTest, ConnectionsPastTheLimitGet503AndAreClosed) {
 // burnt a core and wrote a warning per try), and accepts again once
 // descriptors are free. The process's own limit is lowered for the test.
 TEST(AcceptLimits, OutOfDescriptorsTheAcceptorBacksOffAndThenServes) {
+#ifdef ERRAND_TEST_UBSAN_VPTR
+  // A virtual call whose type UBSan has not cached meanwhile would fail the
+  // test with a false "invalid vptr" (tests/CMakeLists.txt says why).
+  GTEST_SKIP() << "UBSan's vptr check needs descriptors this test takes away";
+#endif
   TestServer srv;
   srv.router().get("/ok", [](Context& c) { c.text(200, "ok"); });
   srv.start();
