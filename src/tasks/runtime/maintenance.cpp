@@ -58,8 +58,9 @@ void Runtime::Impl::maintenance_loop(TimePoint begin) {
       });
       // kPurgeBatches a tick at most (each is a write that shares the writer
       // with the foreground); more due: go on next tick rather than
-      // next interval, so a store finishing more tasks than 10,000 per
-      // interval does not grow without bound (bench/soak.sh found it did).
+      // next interval, so a store finishing more tasks per interval than
+      // one tick purges does not grow without bound (bench/soak.sh found it
+      // did).
       next_purge = behind ? at : at + cfg.purge_interval;
       const MutexLock lock(mu);
       std::erase_if(reservations, [&](const auto& r) { return r.second + cfg.lease < at; });
