@@ -78,7 +78,8 @@ sample() {
   db=$(stat -c %s "$work/e.db" 2>/dev/null || echo 0)
   wal=$(stat -c %s "$work/e.db-wal" 2>/dev/null || echo 0)
   # Tasks waiting to run: a steady load runs them as fast as they come.
-  backlog=$(curl -sf "$url/v1/queues" | python3 -c '
+  # Retried: one refused or slow answer under the load is not a backlog.
+  backlog=$(curl -sf -m 30 --retry 3 --retry-all-errors "$url/v1/queues" | python3 -c '
 import json, sys
 print(sum(q["counts"]["pending"] + q["counts"]["scheduled"] + q["counts"]["retrying"] for q in json.load(sys.stdin)["queues"]))' \
     2>/dev/null || echo -1)

@@ -21,9 +21,11 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 # Tracing on (exemplars name recorded traces only); no collector listens
-# there, which errand survives: its spans are dropped and counted.
+# there, which errand survives: its spans are dropped and counted. Port 1,
+# which no test running beside this one can bind (a port taken and let go
+# could be, and its server would get these spans).
 start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2 --adaptive-blocking \
-  --otlp-endpoint "http://127.0.0.1:$(free_port)"
+  --otlp-endpoint "http://127.0.0.1:1"
 export ERRAND_SERVER="http://127.0.0.1:$port"
 for _ in 1 2 3; do "$errand" enqueue demo.noop --wait >/dev/null; done
 "$errand" enqueue demo.sleep --payload '{"seconds":0,"fail_attempts":5}' --max-attempts 1 \

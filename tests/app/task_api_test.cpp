@@ -370,7 +370,9 @@ TEST_F(TaskApi, CancelARunningTaskThenRetryAndDelete) {
 }
 
 TEST_F(TaskApi, EventsStreamStateAndProgressUntilFinal) {
-  const auto id = enqueue(R"({"type":"demo.sleep","payload":{"seconds":0.6,"steps":3}})");
+  // A step a second: each intermediate percent stays in the store for a
+  // second, several of the stream's polls, however late the stream opens.
+  const auto id = enqueue(R"({"type":"demo.sleep","payload":{"seconds":3,"steps":3}})");
   test::Client events(app->port(), 30s);
   events.send("GET /v1/tasks/" + id + "/events HTTP/1.1\r\nHost: t\r\n\r\n");
   const auto r = events.read();  // the stream ends when the task is final

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -98,7 +99,9 @@ TEST(RedisUrl, RefusesWhatItCannotServe) {
 
 TEST(RedisStore, UnreachableRedisIsAClearErrorAtStart) {
   RedisOptions o;
-  o.endpoint.port = test::free_port();  // nothing listens there
+  // Port 1: nothing listens there, nor can a test running beside this one
+  // bind it (a free port taken and let go could be, by another Redis).
+  o.endpoint.port = 1;
   o.connect_timeout = milliseconds(500);
   try {
     RedisStore s(o);
@@ -106,7 +109,7 @@ TEST(RedisStore, UnreachableRedisIsAClearErrorAtStart) {
   } catch (const StoreError& e) {
     EXPECT_EQ(e.code(), StoreError::Code::unavailable);
     EXPECT_NE(std::string(e.what()).find("unreachable"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(std::to_string(o.endpoint.port)), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("redis://127.0.0.1:1/0 is unreachable"), std::string::npos)
         << e.what();
   }
 }
@@ -235,6 +238,25 @@ int script_calls(const test::RedisServer& server) {
   return std::stoi(info.substr(at + 22));
 }
 
+int blocked_clients(const test::RedisServer& server) {
+  const auto info = server.command("INFO clients").value_or("");
+  const auto at = info.find("blocked_clients:");
+  if (at == std::string::npos) return 0;
+  return std::stoi(info.substr(at + 16));
+}
+
+// Holds every write in Redis (CLIENT PAUSE WRITE: the store's scripts wait,
+// this harness's INFO and UNPAUSE do not) until the store's first call is
+// seen waiting there: the calls issued after it are then certain to go
+// together, however the threads are scheduled. No timer ends the pause early.
+void pause_until_the_first_call_waits(const test::RedisServer& server,
+                                      const std::function<void()>& first_call) {
+  const int before = blocked_clients(server);
+  ASSERT_EQ(server.command("CLIENT PAUSE 120000 WRITE"), "OK");
+  first_call();
+  ASSERT_TRUE(test::eventually([&] { return blocked_clients(server) > before; }, seconds(30)));
+}
+
 // Requests that arrive while an enqueue call is out go together in the next
 // call (group commit), and each is still stored or refused on its own. The
 // paused Redis holds the first call, so the batching is certain.
@@ -248,12 +270,11 @@ TEST(RedisStore, EnqueuesArrivingTogetherShareACallAndAreAnsweredAlone) {
   first_tight.max_waiting = 1;
   ASSERT_TRUE(s.enqueue(first_tight, t0).created);
   ASSERT_EQ(server.command("CONFIG RESETSTAT"), "OK");
-  ASSERT_EQ(server.command("CLIENT PAUSE 500 ALL"), "OK");
 
   constexpr int kRequests = 20;
   std::mutex mu;
   std::map<int, std::pair<std::size_t, std::optional<StoreError::Code>>> answers;
-  for (int i = 0; i < kRequests; ++i) {
+  const auto request = [&](int i) {
     std::vector<NewTask> tasks{task()};
     if (i == 5) tasks[0].id = existing;  // a duplicate id: refused
     if (i == 10) {                       // a full queue: refused
@@ -277,7 +298,10 @@ TEST(RedisStore, EnqueuesArrivingTogetherShareACallAndAreAnsweredAlone) {
       const std::lock_guard lock(mu);
       answers[i] = {out.size(), code};
     });
-  }
+  };
+  ASSERT_NO_FATAL_FAILURE(pause_until_the_first_call_waits(server, [&] { request(0); }));
+  for (int i = 1; i < kRequests; ++i) request(i);
+  ASSERT_EQ(server.command("CLIENT UNPAUSE"), "OK");
   ASSERT_TRUE(test::eventually(
       [&] {
         const std::lock_guard lock(mu);
@@ -316,11 +340,10 @@ TEST(RedisStore, CompletionsArrivingTogetherShareACallAndAreAnsweredAlone) {
   const auto claimed = s.claim("default", kTasks, {"w", t0 + seconds(60)}, t0);
   ASSERT_EQ(claimed.size(), static_cast<std::size_t>(kTasks));
   ASSERT_EQ(server.command("CONFIG RESETSTAT"), "OK");
-  ASSERT_EQ(server.command("CLIENT PAUSE 500 ALL"), "OK");
 
   std::mutex mu;
   std::map<int, bool> answers;
-  for (int i = 0; i < kTasks; ++i) {
+  const auto complete = [&](int i) {
     s.complete_async(claimed[i].id, i == 7 ? "someone-else" : "w",
                      "{\"i\":" + std::to_string(i) + "}", t0,
                      [&, i](bool ok, std::exception_ptr e) {
@@ -328,7 +351,10 @@ TEST(RedisStore, CompletionsArrivingTogetherShareACallAndAreAnsweredAlone) {
                        const std::lock_guard lock(mu);
                        answers[i] = ok;
                      });
-  }
+  };
+  ASSERT_NO_FATAL_FAILURE(pause_until_the_first_call_waits(server, [&] { complete(0); }));
+  for (int i = 1; i < kTasks; ++i) complete(i);
+  ASSERT_EQ(server.command("CLIENT UNPAUSE"), "OK");
   ASSERT_TRUE(test::eventually(
       [&] {
         const std::lock_guard lock(mu);

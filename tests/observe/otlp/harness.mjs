@@ -4,7 +4,6 @@
 // fixed sleeps: these run on noisy 2-core machines, under ASan.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -26,15 +25,6 @@ export async function eventually(check, what, deadline = DEADLINE) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-// A port nothing listens on (taken, then let go).
-export async function closedPort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 export class Receiver {

@@ -59,7 +59,10 @@ test("/ redirects to the overview, which lists the queues and their counts", asy
 });
 
 test("a demo.sleep task's progress bar advances to done", async () => {
-  const { id } = await server.enqueue({ type: "demo.sleep", payload: { seconds: 4, steps: 4 } });
+  // Held in a paused queue until the page watches the bar: a slow page open
+  // cannot miss the steps between 0 and 100.
+  await server.api("POST", "/v1/queues/mail/pause");
+  const { id } = await server.enqueue({ type: "demo.sleep", queue: "mail", payload: { seconds: 4, steps: 4 } });
   const { page, problems, context } = await open(`/ui/#/tasks/${id}`);
   const bar = page.getByRole("progressbar");
   await bar.waitFor();
@@ -73,6 +76,7 @@ test("a demo.sleep task's progress bar advances to done", async () => {
     note();
     new MutationObserver(note).observe(document.body, { subtree: true, attributes: true, childList: true });
   });
+  await server.api("POST", "/v1/queues/mail/resume");
   await eventually(async () => (await bar.getAttribute("aria-valuenow")) === "100", "the bar at 100");
   await page.locator(".badge.state-succeeded").first().waitFor();
   const seen = await page.evaluate(() => window.seen);
