@@ -78,11 +78,13 @@ sample() {
   db=$(stat -c %s "$work/e.db" 2>/dev/null || echo 0)
   wal=$(stat -c %s "$work/e.db-wal" 2>/dev/null || echo 0)
   # Tasks waiting to run: a steady load runs them as fast as they come.
-  # Retried: one refused or slow answer under the load is not a backlog.
-  backlog=$(curl -sf -m 30 --retry 3 --retry-all-errors "$url/v1/queues" | python3 -c '
+  # Retried: one refused or slow answer under the load is not a backlog
+  # (into a file, which a retry starts over, where stdout would be appended).
+  backlog=$(curl -sf -m 20 --retry 3 --retry-all-errors --retry-max-time 60 \
+              -o "$work/queues.json" "$url/v1/queues" && python3 -c '
 import json, sys
 print(sum(q["counts"]["pending"] + q["counts"]["scheduled"] + q["counts"]["retrying"] for q in json.load(sys.stdin)["queues"]))' \
-    2>/dev/null || echo -1)
+    <"$work/queues.json" 2>/dev/null || echo -1)
   echo "$1 $rss $fds $threads $db $wal $backlog"
 }
 : >"$work/samples"

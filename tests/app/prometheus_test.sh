@@ -22,8 +22,8 @@ free_port() {
 }
 # Tracing on (exemplars name recorded traces only); no collector listens
 # there, which errand survives: its spans are dropped and counted. Port 1,
-# which no test running beside this one can bind (a port taken and let go
-# could be, and its server would get these spans).
+# which no test binds (a port taken and let go could be bound by a test
+# running beside this one, whose server would get these spans).
 start_errand "$errand" "$dir" --db "$dir/errand.db" --queues default=2 --adaptive-blocking \
   --otlp-endpoint "http://127.0.0.1:1"
 export ERRAND_SERVER="http://127.0.0.1:$port"

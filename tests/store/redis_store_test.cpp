@@ -99,8 +99,8 @@ TEST(RedisUrl, RefusesWhatItCannotServe) {
 
 TEST(RedisStore, UnreachableRedisIsAClearErrorAtStart) {
   RedisOptions o;
-  // Port 1: nothing listens there, nor can a test running beside this one
-  // bind it (a free port taken and let go could be, by another Redis).
+  // Port 1: no test binds it (a free port taken and let go could be bound
+  // by another test's Redis, running beside this one).
   o.endpoint.port = 1;
   o.connect_timeout = milliseconds(500);
   try {
@@ -257,23 +257,43 @@ void pause_until_the_first_call_waits(const test::RedisServer& server,
   ASSERT_TRUE(test::eventually([&] { return blocked_clients(server) > before; }, seconds(30)));
 }
 
+// Lets Redis go on however the test ends, so that the calls it holds are
+// answered before the store and what their callbacks touch go away.
+class Unpause {
+ public:
+  explicit Unpause(const test::RedisServer& server) : server_(server) {}
+  Unpause(const Unpause&) = delete;
+  Unpause& operator=(const Unpause&) = delete;
+  ~Unpause() {
+    try {
+      (void)server_.command("CLIENT UNPAUSE");
+    } catch (const std::exception&) {  // Redis gone: nothing is held
+    }
+  }
+
+ private:
+  const test::RedisServer& server_;
+};
+
 // Requests that arrive while an enqueue call is out go together in the next
 // call (group commit), and each is still stored or refused on its own. The
 // paused Redis holds the first call, so the batching is certain.
 TEST(RedisStore, EnqueuesArrivingTogetherShareACallAndAreAnsweredAlone) {
   test::RedisServer server;
+  // Before the store: the callbacks of calls still out when it goes write here.
+  constexpr int kRequests = 20;
+  std::mutex mu;
+  std::map<int, std::pair<std::size_t, std::optional<StoreError::Code>>> answers;
   RedisOptions o = options_for(server, "batch");
-  o.command_timeout = seconds(10);
+  o.command_timeout = seconds(60);  // longer than the wait below for a held call
   RedisStore s(o);
+  const Unpause unpause{server};
   const auto existing = s.enqueue(task(), t0).id;
   NewTask first_tight = task("tight");
   first_tight.max_waiting = 1;
   ASSERT_TRUE(s.enqueue(first_tight, t0).created);
   ASSERT_EQ(server.command("CONFIG RESETSTAT"), "OK");
 
-  constexpr int kRequests = 20;
-  std::mutex mu;
-  std::map<int, std::pair<std::size_t, std::optional<StoreError::Code>>> answers;
   const auto request = [&](int i) {
     std::vector<NewTask> tasks{task()};
     if (i == 5) tasks[0].id = existing;  // a duplicate id: refused
@@ -330,9 +350,13 @@ TEST(RedisStore, EnqueuesArrivingTogetherShareACallAndAreAnsweredAlone) {
 // refused alone.
 TEST(RedisStore, CompletionsArrivingTogetherShareACallAndAreAnsweredAlone) {
   test::RedisServer server;
+  // Before the store: the callbacks of calls still out when it goes write here.
+  std::mutex mu;
+  std::map<int, bool> answers;
   RedisOptions o = options_for(server, "batch");
-  o.command_timeout = seconds(10);
+  o.command_timeout = seconds(60);  // longer than the wait below for a held call
   RedisStore s(o);
+  const Unpause unpause{server};
   constexpr int kTasks = 20;
   std::vector<NewTask> batch;
   for (int i = 0; i < kTasks; ++i) batch.push_back(task());
@@ -341,8 +365,6 @@ TEST(RedisStore, CompletionsArrivingTogetherShareACallAndAreAnsweredAlone) {
   ASSERT_EQ(claimed.size(), static_cast<std::size_t>(kTasks));
   ASSERT_EQ(server.command("CONFIG RESETSTAT"), "OK");
 
-  std::mutex mu;
-  std::map<int, bool> answers;
   const auto complete = [&](int i) {
     s.complete_async(claimed[i].id, i == 7 ? "someone-else" : "w",
                      "{\"i\":" + std::to_string(i) + "}", t0,

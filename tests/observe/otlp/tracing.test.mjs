@@ -186,8 +186,8 @@ test("shutdown sends what is still queued", async () => {
 });
 
 test("with the collector down the server keeps serving; spans are dropped and counted", async () => {
-  // Port 1: nothing listens there, nor can a test running beside this one
-  // bind it (a port taken and let go could be, and would get our spans).
+  // Port 1: no test binds it (a port taken and let go could be bound by a
+  // test running beside this one, whose server would get our spans).
   const port = 1;
   const server = await Server.start(["--otlp-endpoint", `http://127.0.0.1:${port}`], {
     OTEL_BSP_MAX_QUEUE_SIZE: "8",

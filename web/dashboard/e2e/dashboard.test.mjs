@@ -62,28 +62,35 @@ test("a demo.sleep task's progress bar advances to done", async () => {
   // Held in a paused queue until the page watches the bar: a slow page open
   // cannot miss the steps between 0 and 100.
   await server.api("POST", "/v1/queues/mail/pause");
-  const { id } = await server.enqueue({ type: "demo.sleep", queue: "mail", payload: { seconds: 4, steps: 4 } });
-  const { page, problems, context } = await open(`/ui/#/tasks/${id}`);
-  const bar = page.getByRole("progressbar");
-  await bar.waitFor();
-  // Every value the bar shows, as the page changes it.
-  await page.evaluate(() => {
-    window.seen = [];
-    const note = () => {
-      const el = document.querySelector('[role="progressbar"]');
-      if (el) window.seen.push(Number(el.getAttribute("aria-valuenow")));
-    };
-    note();
-    new MutationObserver(note).observe(document.body, { subtree: true, attributes: true, childList: true });
-  });
-  await server.api("POST", "/v1/queues/mail/resume");
-  await eventually(async () => (await bar.getAttribute("aria-valuenow")) === "100", "the bar at 100");
-  await page.locator(".badge.state-succeeded").first().waitFor();
-  const seen = await page.evaluate(() => window.seen);
-  assert.ok(seen.some((v) => v > 0 && v < 100), `a value between 0 and 100 in ${seen}`);
-  assert.match(await page.getByLabel("Result").innerText(), /slept_ms/);
-  assert.deepEqual(problems, []);
-  await context.close();
+  let paused = true;
+  try {
+    const { id } = await server.enqueue({ type: "demo.sleep", queue: "mail", payload: { seconds: 4, steps: 4 } });
+    const { page, problems, context } = await open(`/ui/#/tasks/${id}`);
+    const bar = page.getByRole("progressbar");
+    await bar.waitFor();
+    // Every value the bar shows, as the page changes it.
+    await page.evaluate(() => {
+      window.seen = [];
+      const note = () => {
+        const el = document.querySelector('[role="progressbar"]');
+        if (el) window.seen.push(Number(el.getAttribute("aria-valuenow")));
+      };
+      note();
+      new MutationObserver(note).observe(document.body, { subtree: true, attributes: true, childList: true });
+    });
+    await server.api("POST", "/v1/queues/mail/resume");
+    paused = false;
+    await eventually(async () => (await bar.getAttribute("aria-valuenow")) === "100", "the bar at 100");
+    await page.locator(".badge.state-succeeded").first().waitFor();
+    const seen = await page.evaluate(() => window.seen);
+    assert.ok(seen.some((v) => v > 0 && v < 100), `a value between 0 and 100 in ${seen}`);
+    assert.match(await page.getByLabel("Result").innerText(), /slept_ms/);
+    assert.deepEqual(problems, []);
+    await context.close();
+  } finally {
+    // Not left paused for the tests after this one, however this one ends.
+    if (paused) await server.api("POST", "/v1/queues/mail/resume");
+  }
 });
 
 test("Cancel on a running task's page cancels it", async () => {
