@@ -230,19 +230,22 @@ TEST(RedisStore, FlushedScriptCacheIsReloaded) {
   EXPECT_EQ(s.claim("default", 1, {"w", t0 + seconds(30)}, t0).size(), 1U);
 }
 
+// The number after `field` in an INFO section (0 when it is not there).
+int info_number(const test::RedisServer& server, const std::string& section,
+                const std::string& field) {
+  const auto info = server.command("INFO " + section).value_or("");
+  const auto at = info.find(field);
+  if (at == std::string::npos) return 0;
+  return std::stoi(info.substr(at + field.size()));
+}
+
 // How many script calls Redis has run since its stats were reset.
 int script_calls(const test::RedisServer& server) {
-  const auto info = server.command("INFO commandstats").value_or("");
-  const auto at = info.find("cmdstat_evalsha:calls=");
-  if (at == std::string::npos) return 0;
-  return std::stoi(info.substr(at + 22));
+  return info_number(server, "commandstats", "cmdstat_evalsha:calls=");
 }
 
 int blocked_clients(const test::RedisServer& server) {
-  const auto info = server.command("INFO clients").value_or("");
-  const auto at = info.find("blocked_clients:");
-  if (at == std::string::npos) return 0;
-  return std::stoi(info.substr(at + 16));
+  return info_number(server, "clients", "blocked_clients:");
 }
 
 // Holds every write in Redis (CLIENT PAUSE WRITE: the store's scripts wait,
